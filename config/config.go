@@ -1,0 +1,336 @@
+// Package config decodes logviewer.toml strictly: an unknown key or a bad value
+// is an error that names the file, the line and the key.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pelletier/go-toml/v2"
+	"github.com/pelletier/go-toml/v2/unstable"
+)
+
+// Defaults for keys that the file leaves out.
+const (
+	DefaultListen       = "127.0.0.1:8080"
+	DefaultReplay       = 1000
+	DefaultBuffer       = 8 << 20
+	DefaultIdleStop     = 5 * time.Minute
+	DefaultMaxLineBytes = 64 << 10
+	LocalHost           = "local"
+)
+
+// Config is the whole file after defaults and validation.
+type Config struct {
+	Listen         string   `toml:"listen"`
+	Replay         int      `toml:"replay"`
+	Buffer         ByteSize `toml:"buffer"`
+	IdleStop       Duration `toml:"idle_stop"`
+	MaxLineBytes   int      `toml:"max_line_bytes"`
+	AllowedOrigins []string `toml:"allowed_origins"`
+	Hosts          []Host   `toml:"host"`
+
+	// Path is the file this came from; set by Load.
+	Path string `toml:"-"`
+}
+
+// Host is one [[host]] table. A host without Address is this machine.
+type Host struct {
+	Name          string   `toml:"name"`
+	Files         []string `toml:"files"`
+	Address       string   `toml:"address"`
+	User          string   `toml:"user"`
+	IdentityFiles []string `toml:"identity_files"`
+	KnownHosts    string   `toml:"known_hosts"`
+	Jump          string   `toml:"jump"`
+	SSHAlias      string   `toml:"ssh_config_host"`
+	Connect       Duration `toml:"connect_timeout"`
+	Keepalive     Duration `toml:"keepalive"`
+	InsecureKeys  bool     `toml:"insecure_ignore_host_key"`
+}
+
+// Remote reports whether the host is reached over SSH.
+func (h Host) Remote() bool { return h.Address != "" || h.SSHAlias != "" }
+
+// Duration is a time.Duration written as a string such as "30s" or "5m".
+type Duration struct{ time.Duration }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return &valueError{string(b), "is not a duration (write it like \"30s\" or \"5m\")"}
+	}
+	if v < 0 {
+		return &valueError{string(b), "is negative"}
+	}
+	d.Duration = v
+	return nil
+}
+
+// ByteSize is a size written as a number of bytes or a string such as "8MiB".
+type ByteSize int64
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (s *ByteSize) UnmarshalText(b []byte) error {
+	v, err := ParseByteSize(string(b))
+	if err != nil {
+		return err
+	}
+	*s = ByteSize(v)
+	return nil
+}
+
+// ParseByteSize reads "512", "64KiB", "8MiB", "1GiB" (also KB/MB/GB, as powers of 1000).
+func ParseByteSize(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1}}
+	mult := int64(1)
+	for _, u := range units {
+		if strings.HasSuffix(t, u.suffix) {
+			mult, t = u.mult, strings.TrimSpace(strings.TrimSuffix(t, u.suffix))
+			break
+		}
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, &valueError{s, "is not a size (write it like \"8MiB\")"}
+	}
+	return n * mult, nil
+}
+
+// valueError is a bad value; decodeError finds its key when the decoder
+// did not say where it was.
+type valueError struct{ value, msg string }
+
+func (e *valueError) Error() string { return fmt.Sprintf("%q %s", e.value, e.msg) }
+
+// Error is a configuration error at a place in a file.
+type Error struct {
+	File string
+	Line int
+	Key  string
+	Msg  string
+}
+
+func (e *Error) Error() string {
+	switch {
+	case e.Line > 0 && e.Key != "":
+		return fmt.Sprintf("%s:%d: key %q: %s", e.File, e.Line, e.Key, e.Msg)
+	case e.Line > 0:
+		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
+	case e.Key != "":
+		return fmt.Sprintf("%s: key %q: %s", e.File, e.Key, e.Msg)
+	}
+	return fmt.Sprintf("%s: %s", e.File, e.Msg)
+}
+
+// Load reads and validates the file at path.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return Parse(path, data)
+}
+
+// Parse decodes data (named name in errors) and applies defaults and validation.
+func Parse(name string, data []byte) (*Config, error) {
+	c := &Config{
+		Listen:       DefaultListen,
+		Replay:       DefaultReplay,
+		Buffer:       DefaultBuffer,
+		IdleStop:     Duration{DefaultIdleStop},
+		MaxLineBytes: DefaultMaxLineBytes,
+	}
+	dec := toml.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(c); err != nil {
+		return nil, decodeError(name, data, err)
+	}
+	c.Path = name
+	if err := c.validate(); err != nil {
+		var ce *Error
+		if errors.As(err, &ce) {
+			ce.File = name
+			if ce.Line == 0 {
+				ce.Line = locate(data, ce.Key)
+			}
+		}
+		return nil, err
+	}
+	return c, nil
+}
+
+func decodeError(name string, data []byte, err error) error {
+	var strict *toml.StrictMissingError
+	if errors.As(err, &strict) && len(strict.Errors) > 0 {
+		e := strict.Errors[0]
+		row, _ := e.Position()
+		return &Error{File: name, Line: row, Key: strings.Join(e.Key(), "."), Msg: "unknown key"}
+	}
+	var de *toml.DecodeError
+	if errors.As(err, &de) {
+		row, _ := de.Position()
+		return &Error{File: name, Line: row, Key: strings.Join(de.Key(), "."), Msg: strings.TrimPrefix(de.Error(), "toml: ")}
+	}
+	var ve *valueError
+	if errors.As(err, &ve) {
+		line, key := locateValue(data, ve.value)
+		return &Error{File: name, Line: line, Key: key, Msg: ve.Error()}
+	}
+	return &Error{File: name, Msg: err.Error()}
+}
+
+func (c *Config) validate() error {
+	bad := func(key, format string, a ...any) error {
+		return &Error{Key: key, Msg: fmt.Sprintf(format, a...)}
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return bad("listen", "%q is not host:port", c.Listen)
+	}
+	if c.Replay < 1 || c.Replay > 1_000_000 {
+		return bad("replay", "must be between 1 and 1000000, not %d", c.Replay)
+	}
+	if c.MaxLineBytes < 80 || c.MaxLineBytes > 16<<20 {
+		return bad("max_line_bytes", "must be between 80 and 16777216, not %d", c.MaxLineBytes)
+	}
+	if int64(c.Buffer) < int64(c.Replay)*128 {
+		return bad("buffer", "%d bytes is too small to hold replay=%d lines (want at least %d)", c.Buffer, c.Replay, int64(c.Replay)*128)
+	}
+	for _, o := range c.AllowedOrigins {
+		if !strings.HasPrefix(o, "http://") && !strings.HasPrefix(o, "https://") {
+			return bad("allowed_origins", "%q must start with http:// or https://", o)
+		}
+	}
+	if len(c.Hosts) == 0 {
+		return bad("host", "at least one [[host]] is needed")
+	}
+	seen := map[string]bool{}
+	for i := range c.Hosts {
+		h := &c.Hosts[i]
+		key := func(k string) string { return fmt.Sprintf("host.%d.%s", i, k) }
+		if h.Name == "" {
+			return bad(key("name"), "every [[host]] needs a name")
+		}
+		if strings.ContainsAny(h.Name, "/?#&= \t") {
+			return bad(key("name"), "%q may not contain spaces or any of / ? # & =", h.Name)
+		}
+		if seen[h.Name] {
+			return bad(key("name"), "host %q is defined twice", h.Name)
+		}
+		seen[h.Name] = true
+		if len(h.Files) == 0 {
+			return bad(key("files"), "host %q lists no files", h.Name)
+		}
+		for _, g := range h.Files {
+			if !strings.HasPrefix(g, "/") && !strings.HasPrefix(g, "~/") {
+				return bad(key("files"), "%q must be an absolute path or glob", g)
+			}
+			if _, err := filepath.Match(g, "/"); err != nil {
+				return bad(key("files"), "%q is not a valid glob: %v", g, err)
+			}
+		}
+		if !h.Remote() {
+			for _, k := range []struct {
+				set  bool
+				name string
+			}{{h.User != "", "user"}, {len(h.IdentityFiles) > 0, "identity_files"}, {h.Jump != "", "jump"}, {h.KnownHosts != "", "known_hosts"}} {
+				if k.set {
+					return bad(key(k.name), "only applies to a remote host: set address too")
+				}
+			}
+		}
+	}
+	for i, h := range c.Hosts {
+		if h.Jump != "" && (!seen[h.Jump] || h.Jump == h.Name) {
+			return bad(fmt.Sprintf("host.%d.jump", i), "%q is not another [[host]] name", h.Jump)
+		}
+	}
+	return nil
+}
+
+// locate finds the line of a dotted key such as "replay" or "host.1.files"
+// (array-of-tables entries are counted from 0). A key the file leaves out is
+// placed at the table it belongs in. It returns 0 when nothing fits.
+func locate(data []byte, key string) int {
+	lines := map[string]int{}
+	var p unstable.Parser
+	p.Reset(data)
+	var table []string
+	index := map[string]int{}
+	for p.NextExpression() {
+		e := p.Expression()
+		parts := keyParts(e)
+		switch e.Kind {
+		case unstable.Table, unstable.ArrayTable:
+			table = parts
+			if e.Kind == unstable.ArrayTable {
+				name := strings.Join(table, ".")
+				table = append(table, strconv.Itoa(index[name]))
+				index[name]++
+			}
+			lines[strings.Join(table, ".")] = lineOf(&p, e)
+		case unstable.KeyValue:
+			full := append(append([]string(nil), table...), parts...)
+			lines[strings.Join(full, ".")] = lineOf(&p, e)
+		}
+	}
+	for k := key; k != ""; {
+		if n, ok := lines[k]; ok {
+			return n
+		}
+		i := strings.LastIndexByte(k, '.')
+		if i < 0 {
+			break
+		}
+		k = k[:i]
+	}
+	return 0
+}
+
+// locateValue finds the first key whose scalar value is written as value.
+func locateValue(data []byte, value string) (int, string) {
+	var p unstable.Parser
+	p.Reset(data)
+	var table []string
+	for p.NextExpression() {
+		e := p.Expression()
+		switch e.Kind {
+		case unstable.Table, unstable.ArrayTable:
+			table = keyParts(e)
+		case unstable.KeyValue:
+			if v := e.Value(); v != nil && string(v.Data) == value {
+				return lineOf(&p, e), strings.Join(append(append([]string(nil), table...), keyParts(e)...), ".")
+			}
+		}
+	}
+	return 0, ""
+}
+
+func keyParts(n *unstable.Node) []string {
+	var parts []string
+	it := n.Key()
+	for it.Next() {
+		parts = append(parts, string(it.Node().Data))
+	}
+	return parts
+}
+
+func lineOf(p *unstable.Parser, n *unstable.Node) int {
+	it := n.Key()
+	if it.Next() {
+		return p.Shape(it.Node().Raw).Start.Line
+	}
+	return 0
+}

@@ -1,0 +1,134 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseDefaults(t *testing.T) {
+	c, err := Parse("t.toml", []byte("[[host]]\nname = \"local\"\nfiles = [\"/var/log/*.log\"]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Listen != DefaultListen || c.Replay != DefaultReplay || c.IdleStop.Duration != DefaultIdleStop ||
+		c.Buffer != DefaultBuffer || c.MaxLineBytes != DefaultMaxLineBytes {
+		t.Errorf("defaults not applied: %+v", c)
+	}
+}
+
+func TestParseFull(t *testing.T) {
+	src := `
+listen = "0.0.0.0:9000"
+replay = 50
+buffer = "1MiB"
+idle_stop = "30s"
+max_line_bytes = 4096
+allowed_origins = ["https://logs.example.com"]
+
+[[host]]
+name = "local"
+files = ["/var/log/*.log", "/tmp/x.log"]
+
+[[host]]
+name = "bastion"
+address = "bastion.example.com"
+user = "ops"
+
+[[host]]
+name = "web-1"
+address = "web-1.example.com:2222"
+user = "deploy"
+identity_files = ["~/.ssh/id_ed25519"]
+jump = "bastion"
+connect_timeout = "5s"
+files = ["/srv/app/log/*.log"]
+`
+	src = strings.Replace(src, "user = \"ops\"\n", "user = \"ops\"\nfiles = [\"/var/log/syslog\"]\n", 1)
+	c, err := Parse("t.toml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Replay != 50 || c.Buffer != 1<<20 || c.IdleStop.Duration != 30*time.Second || len(c.Hosts) != 3 {
+		t.Fatalf("unexpected: %+v", c)
+	}
+	if h := c.Hosts[2]; !h.Remote() || h.Jump != "bastion" || h.Connect.Duration != 5*time.Second {
+		t.Fatalf("host: %+v", h)
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	const host = "[[host]]\nname = \"local\"\nfiles = [\"/var/log/*.log\"]\n"
+	tests := []struct {
+		name string
+		src  string
+		line int
+		key  string
+		msg  string
+	}{
+		{"unknown top key", "replay = 5\nlisten_addr = \"x\"\n" + host, 2, "listen_addr", "unknown key"},
+		{"unknown host key", host + "filez = []\n", 4, "host.filez", "unknown key"},
+		{"wrong type", "replay = \"many\"\n" + host, 1, "replay", "cannot decode"},
+		{"bad duration", "idle_stop = \"5 minutes\"\n" + host, 1, "idle_stop", "not a duration"},
+		{"bare number duration", "idle_stop = 300\n" + host, 1, "idle_stop", ""},
+		{"bad size", "buffer = \"lots\"\n" + host, 1, "buffer", "not a size"},
+		{"replay zero", "\nreplay = 0\n" + host, 2, "replay", "between 1 and"},
+		{"bad listen", "listen = \"8080\"\n" + host, 1, "listen", "host:port"},
+		{"line bytes", "max_line_bytes = 10\n" + host, 1, "max_line_bytes", "between 80"},
+		{"buffer too small", "replay = 1000\nbuffer = 1000\n" + host, 2, "buffer", "too small"},
+		{"origin", "allowed_origins = [\"example.com\"]\n" + host, 1, "allowed_origins", "http://"},
+		{"no hosts", "replay = 5\n", 0, "host", "at least one"},
+		{"no name", "[[host]]\nfiles = [\"/a\"]\n", 1, "host.0.name", "needs a name"},
+		{"dup name", host + host, 5, "host.1.name", "defined twice"},
+		{"relative glob", "[[host]]\nname = \"a\"\nfiles = [\"var/log/*.log\"]\n", 3, "host.0.files", "absolute"},
+		{"bad glob", "[[host]]\nname = \"a\"\nfiles = [\"/var/[log\"]\n", 3, "host.0.files", "not a valid glob"},
+		{"no files", "[[host]]\nname = \"a\"\n", 1, "host.0.files", "lists no files"},
+		{"user on local", host + "user = \"x\"\n", 4, "host.0.user", "remote host"},
+		{"unknown jump", host + "[[host]]\nname = \"w\"\naddress = \"w:22\"\nfiles = [\"/a\"]\njump = \"nope\"\n", 8, "host.1.jump", "not another"},
+		{"syntax", "replay = = 5\n" + host, 1, "", "unexpected"},
+		{"name with slash", "[[host]]\nname = \"a/b\"\nfiles = [\"/a\"]\n", 2, "host.0.name", "may not contain"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("my.toml", []byte(tt.src))
+			if err == nil {
+				t.Fatal("no error")
+			}
+			ce, ok := err.(*Error)
+			if !ok {
+				t.Fatalf("error %T %v is not a *config.Error", err, err)
+			}
+			if ce.File != "my.toml" || ce.Line != tt.line || ce.Key != tt.key || !strings.Contains(ce.Msg, tt.msg) {
+				t.Errorf("got %q (line %d key %q), want line %d key %q msg containing %q", err, ce.Line, ce.Key, tt.line, tt.key, tt.msg)
+			}
+			if !strings.HasPrefix(err.Error(), "my.toml:") {
+				t.Errorf("error does not start with the file name: %q", err)
+			}
+		})
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	_, err := Load(filepath.Join(t.TempDir(), "nope.toml"))
+	if err == nil || !os.IsNotExist(unwrapAll(err)) {
+		t.Fatalf("want not-exist error, got %v", err)
+	}
+}
+
+func unwrapAll(err error) error {
+	for {
+		u, ok := err.(interface{ Unwrap() error })
+		if !ok {
+			return err
+		}
+		err = u.Unwrap()
+	}
+}
+
+func TestShippedConfigLoads(t *testing.T) {
+	if _, err := Load("../logviewer.toml"); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,130 @@
+// Package sourcetest is the contract suite every tailer.Source must pass:
+// last-N start, follow, rename rotation, copytruncate, delete and re-create,
+// bounded and cleaned lines, cancellation without leaks, and a rotation torture
+// test. Run it from a Source's own tests with Run.
+package sourcetest
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/logviewer/logviewer/tailer"
+)
+
+// Sink records what a Source delivers and lets a test wait for a condition.
+type Sink struct {
+	mu      sync.Mutex
+	lines   []tailer.Line
+	states  []tailer.State
+	changed chan struct{}
+}
+
+// NewSink returns an empty Sink.
+func NewSink() *Sink { return &Sink{changed: make(chan struct{})} }
+
+var _ tailer.Sink = (*Sink)(nil)
+
+// Lines implements tailer.Sink.
+func (s *Sink) Lines(lines []tailer.Line) {
+	s.mu.Lock()
+	s.lines = append(s.lines, lines...)
+	s.signal()
+	s.mu.Unlock()
+}
+
+// State implements tailer.Sink.
+func (s *Sink) State(st tailer.State) {
+	s.mu.Lock()
+	s.states = append(s.states, st)
+	s.signal()
+	s.mu.Unlock()
+}
+
+func (s *Sink) signal() {
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+// Snapshot returns copies of everything received so far.
+func (s *Sink) Snapshot() ([]tailer.Line, []tailer.State) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]tailer.Line(nil), s.lines...), append([]tailer.State(nil), s.states...)
+}
+
+// Texts returns the text of the received lines that are not markers.
+func (s *Sink) Texts() []string {
+	lines, _ := s.Snapshot()
+	var out []string
+	for _, l := range lines {
+		if l.Mark == "" {
+			out = append(out, l.Text)
+		}
+	}
+	return out
+}
+
+// Marks returns the marks received, in order.
+func (s *Sink) Marks() []string {
+	lines, _ := s.Snapshot()
+	var out []string
+	for _, l := range lines {
+		if l.Mark != "" {
+			out = append(out, l.Mark)
+		}
+	}
+	return out
+}
+
+// WaitFor waits until cond holds for what was received, or fails tb after timeout.
+func (s *Sink) WaitFor(tb testing.TB, timeout time.Duration, what string, cond func(lines []tailer.Line, states []tailer.State) bool) {
+	tb.Helper()
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		s.mu.Lock()
+		ok := cond(s.lines, s.states)
+		ch := s.changed
+		s.mu.Unlock()
+		if ok {
+			return
+		}
+		select {
+		case <-ch:
+		case <-deadline.C:
+			lines, states := s.Snapshot()
+			if len(lines) > 20 {
+				lines = lines[len(lines)-20:]
+			}
+			tb.Fatalf("timed out after %s waiting for %s; last lines %+v; states %+v", timeout, what, lines, states)
+		}
+	}
+}
+
+// WaitState waits for a state with the given code.
+func (s *Sink) WaitState(tb testing.TB, timeout time.Duration, code string) {
+	tb.Helper()
+	s.WaitFor(tb, timeout, "state "+code, func(_ []tailer.Line, states []tailer.State) bool {
+		for _, st := range states {
+			if st.Code == code {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+// WaitTexts waits until at least n non-marker lines arrived.
+func (s *Sink) WaitTexts(tb testing.TB, timeout time.Duration, n int) {
+	tb.Helper()
+	s.WaitFor(tb, timeout, "lines", func(lines []tailer.Line, _ []tailer.State) bool {
+		c := 0
+		for _, l := range lines {
+			if l.Mark == "" {
+				c++
+			}
+		}
+		return c >= n
+	})
+}

@@ -1,0 +1,214 @@
+package tailer
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"sync"
+)
+
+// lineOverhead approximates a Line's fixed cost in the ring (struct + string header).
+const lineOverhead = 80
+
+// Log is the ring of recent lines of one (host, file), fed by one Source and
+// read by any number of viewers. Each line gets the next sequence number.
+//
+// The ring holds at least minLines lines and grows past that while the lines
+// fit in budget bytes, so a viewer may fall behind during a burst without
+// missing anything. Appending never blocks on readers: a reader that falls
+// behind the ring's first line learns of its gap from Read.
+//
+// All methods are safe for concurrent use.
+type Log struct {
+	ID   string // random, new for every Log: seqs are only comparable within one ID
+	Host string
+	Path string
+
+	minLines int
+	budget   int64
+
+	mu      sync.RWMutex
+	ring    []Line // circular; len(ring) is the capacity
+	head    int    // index of the oldest line
+	n       int    // lines held
+	bytes   int64  // approximate bytes held
+	next    uint64 // seq of the next line appended
+	state   State
+	changed chan struct{} // closed and replaced on every Lines and State
+}
+
+// NewLog returns an empty Log that keeps at least minLines lines and as many
+// more as fit in budget bytes.
+func NewLog(host, path string, minLines int, budget int64) *Log {
+	if minLines < 1 {
+		minLines = 1
+	}
+	var id [6]byte
+	_, _ = rand.Read(id[:])
+	return &Log{
+		ID: hex.EncodeToString(id[:]), Host: host, Path: path,
+		minLines: minLines, budget: budget,
+		ring:    make([]Line, min(minLines, 1024)),
+		next:    1,
+		state:   State{Code: StateStarting},
+		changed: make(chan struct{}),
+	}
+}
+
+var _ Sink = (*Log)(nil)
+
+// Lines appends lines, numbering them, and wakes every waiter.
+func (l *Log) Lines(lines []Line) {
+	if len(lines) == 0 {
+		return
+	}
+	l.mu.Lock()
+	for _, ln := range lines {
+		ln.Seq = l.next
+		l.next++
+		size := int64(len(ln.Text) + lineOverhead)
+		// Make room: drop the oldest lines beyond minLines while over budget,
+		// grow the ring while under it.
+		for l.n > 0 && l.n >= l.minLines && l.bytes+size > l.budget {
+			l.dropOldest()
+		}
+		if l.n == len(l.ring) {
+			if l.n < l.minLines || l.bytes+size <= l.budget {
+				l.grow()
+			} else {
+				l.dropOldest()
+			}
+		}
+		l.ring[(l.head+l.n)%len(l.ring)] = ln
+		l.n++
+		l.bytes += size
+	}
+	l.signal()
+	l.mu.Unlock()
+}
+
+func (l *Log) dropOldest() {
+	old := &l.ring[l.head]
+	l.bytes -= int64(len(old.Text) + lineOverhead)
+	*old = Line{}
+	l.head = (l.head + 1) % len(l.ring)
+	l.n--
+}
+
+func (l *Log) grow() {
+	ring := make([]Line, max(2*len(l.ring), 16))
+	for i := 0; i < l.n; i++ {
+		ring[i] = l.ring[(l.head+i)%len(l.ring)]
+	}
+	l.ring, l.head = ring, 0
+}
+
+// State records the Source's condition and wakes every waiter.
+func (l *Log) State(s State) {
+	l.mu.Lock()
+	l.state = s
+	l.signal()
+	l.mu.Unlock()
+}
+
+func (l *Log) signal() {
+	close(l.changed)
+	l.changed = make(chan struct{})
+}
+
+// Changed returns a channel that is closed at the next Lines or State call.
+func (l *Log) Changed() <-chan struct{} {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.changed
+}
+
+// Bounds returns the seq of the oldest line held and the seq the next line will
+// get. The ring holds [first, next); it is empty when first == next.
+func (l *Log) Bounds() (first, next uint64) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.next - uint64(l.n), l.next
+}
+
+// Status returns the Source's last reported condition.
+func (l *Log) Status() State {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.state
+}
+
+// Stats returns the number of lines and approximate bytes held.
+func (l *Log) Stats() (lines int, bytes int64) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.n, l.bytes
+}
+
+// Read appends to dst the lines with seq in [from, from+max) that the ring
+// still holds, and returns dst and the seq of the first line it holds. When
+// from < first, the lines [from, first) are gone: the caller has a gap.
+func (l *Log) Read(dst []Line, from uint64, max int) ([]Line, uint64) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	first := l.next - uint64(l.n)
+	if from < first {
+		from = first
+	}
+	for s := from; s < l.next && max > 0; s++ {
+		dst = append(dst, l.ring[(l.head+int(s-first))%len(l.ring)])
+		max--
+	}
+	return dst, first
+}
+
+// StartFor returns the seq from which the last n lines accepted by keep begin
+// (markers always count as kept), or the first seq held if fewer are held.
+// keep may be nil, meaning every line.
+func (l *Log) StartFor(n int, keep func(*Line) bool) uint64 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	first := l.next - uint64(l.n)
+	if n <= 0 {
+		return l.next
+	}
+	if keep == nil {
+		if l.n <= n {
+			return first
+		}
+		return l.next - uint64(n)
+	}
+	found := 0
+	for i := l.n - 1; i >= 0; i-- {
+		ln := &l.ring[(l.head+i)%len(l.ring)]
+		if ln.Mark != "" || keep(ln) {
+			found++
+			if found == n {
+				return first + uint64(i)
+			}
+		}
+	}
+	return first
+}
+
+// After returns the seq of the first line held after file position (file,
+// offset): the line to continue from when a client that saw up to that position
+// reconnects to a new Log (the server restarted). ok is false when the position
+// is not within the ring.
+func (l *Log) After(file uint64, offset int64) (seq uint64, ok bool) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	first := l.next - uint64(l.n)
+	for i := l.n - 1; i >= 0; i-- {
+		ln := &l.ring[(l.head+i)%len(l.ring)]
+		if ln.Mark != "" || ln.File != file {
+			continue
+		}
+		if ln.Offset == offset {
+			return first + uint64(i) + 1, true
+		}
+		if ln.Offset < offset {
+			return 0, false
+		}
+	}
+	return 0, false
+}

@@ -1,0 +1,196 @@
+package tailer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Options size every Log a Registry makes.
+type Options struct {
+	Replay   int           // lines a new viewer is sent; the ring holds at least this many
+	Buffer   int64         // ring byte budget
+	IdleStop time.Duration // stop a tail this long after its last viewer left
+	Logger   *slog.Logger
+}
+
+// ErrUnknownHost is returned for a host name that is not configured.
+var ErrUnknownHost = errors.New("unknown host")
+
+// Registry owns one Log, and one running Follow, per (host, path) that has
+// viewers, and stops each Follow IdleStop after its last viewer released it.
+type Registry struct {
+	opts    Options
+	sources map[string]Source
+	log     *slog.Logger
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu   sync.Mutex
+	logs map[key]*entry
+}
+
+type key struct{ host, path string }
+
+type entry struct {
+	log    *Log
+	refs   int
+	cancel context.CancelFunc
+	done   chan struct{}
+	idle   *time.Timer
+}
+
+// NewRegistry returns a Registry over the given sources, keyed by host name.
+func NewRegistry(sources map[string]Source, opts Options) *Registry {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Registry{opts: opts, sources: sources, log: opts.Logger, ctx: ctx, cancel: cancel, logs: map[key]*entry{}}
+}
+
+// Hosts returns the configured host names, sorted.
+func (r *Registry) Hosts() []string {
+	names := make([]string, 0, len(r.sources))
+	for n := range r.sources {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// Source returns the Source of a host.
+func (r *Registry) Source(host string) (Source, error) {
+	s, ok := r.sources[host]
+	if !ok {
+		return nil, fmt.Errorf("%w %q", ErrUnknownHost, host)
+	}
+	return s, nil
+}
+
+// Acquire returns the Log of (host, path), starting its tail if none runs, and
+// a release func that must be called exactly once when the caller is done.
+// The path must be in the host's listing, or the error wraps ErrNotListed.
+func (r *Registry) Acquire(ctx context.Context, host, path string) (*Log, func(), error) {
+	src, err := r.Source(host)
+	if err != nil {
+		return nil, nil, err
+	}
+	k := key{host, path}
+	r.mu.Lock()
+	e := r.logs[k]
+	if e == nil {
+		r.mu.Unlock()
+		// Only paths from the host's own listing are ever opened.
+		files, err := src.List(ctx)
+		if err != nil {
+			return nil, nil, fmt.Errorf("list %s: %w", host, err)
+		}
+		if !slices.ContainsFunc(files, func(f FileInfo) bool { return f.Path == path }) {
+			return nil, nil, fmt.Errorf("%s on %s: %w", path, host, ErrNotListed)
+		}
+		r.mu.Lock()
+		if r.ctx.Err() != nil {
+			r.mu.Unlock()
+			return nil, nil, errors.New("registry closed")
+		}
+		if e = r.logs[k]; e == nil {
+			e = r.start(k, src)
+			r.logs[k] = e
+		}
+	}
+	e.refs++
+	if e.idle != nil {
+		e.idle.Stop()
+		e.idle = nil
+	}
+	r.mu.Unlock()
+	var once sync.Once
+	return e.log, func() { once.Do(func() { r.release(k, e) }) }, nil
+}
+
+// start runs the Source for k until the entry is stopped. Called with r.mu held.
+func (r *Registry) start(k key, src Source) *entry {
+	ctx, cancel := context.WithCancel(r.ctx)
+	e := &entry{log: NewLog(k.host, k.path, r.opts.Replay, r.opts.Buffer), cancel: cancel, done: make(chan struct{})}
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		defer close(e.done)
+		r.follow(ctx, src, e.log)
+	}()
+	return e
+}
+
+// follow calls Follow until ctx ends, backing off after errors.
+func (r *Registry) follow(ctx context.Context, src Source, l *Log) {
+	backoff := time.Second
+	for {
+		err := src.Follow(ctx, l.Path, r.opts.Replay, l)
+		if ctx.Err() != nil {
+			l.State(State{Code: StateStopped})
+			return
+		}
+		msg := "source ended"
+		if err != nil {
+			msg = err.Error()
+		}
+		r.log.Warn("follow failed", "host", l.Host, "path", l.Path, "err", err, "retry", backoff)
+		l.State(State{Code: StateError, Msg: fmt.Sprintf("%s (retrying in %s)", msg, backoff)})
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			l.State(State{Code: StateStopped})
+			return
+		case <-t.C:
+		}
+		backoff = min(2*backoff, 30*time.Second)
+	}
+}
+
+func (r *Registry) release(k key, e *entry) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e.refs--
+	if e.refs > 0 || r.logs[k] != e {
+		return
+	}
+	e.idle = time.AfterFunc(r.opts.IdleStop, func() {
+		r.mu.Lock()
+		if e.refs > 0 || r.logs[k] != e {
+			r.mu.Unlock()
+			return
+		}
+		delete(r.logs, k)
+		r.mu.Unlock()
+		e.cancel()
+		<-e.done
+	})
+}
+
+// Active returns the number of logs whose tail is running.
+func (r *Registry) Active() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.logs)
+}
+
+// Close stops every tail and waits for them to end.
+func (r *Registry) Close() {
+	r.mu.Lock()
+	r.cancel()
+	for _, e := range r.logs {
+		if e.idle != nil {
+			e.idle.Stop()
+		}
+	}
+	r.mu.Unlock()
+	r.wg.Wait()
+}
