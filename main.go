@@ -1,0 +1,211 @@
+// Command logviewer shows log files live in a browser, from this machine and
+// from remote hosts over SSH. See README.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+	"time"
+
+	"github.com/logviewer/logviewer/config"
+	"github.com/logviewer/logviewer/sources/local"
+	"github.com/logviewer/logviewer/tailer"
+	"github.com/logviewer/logviewer/web"
+)
+
+// version is set with -ldflags "-X main.version=…"; otherwise build info is used.
+var version = ""
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	m := NewMain()
+	if err := m.ParseFlags(os.Args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintln(os.Stderr, "logviewer:", err)
+		os.Exit(2)
+	}
+	if err := m.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "logviewer:", err)
+		os.Exit(1)
+	}
+	fmt.Fprintf(os.Stderr, "logviewer %s: serving %s on %s\n", buildVersion(), m.Config.Path, m.URL())
+	select {
+	case <-ctx.Done():
+	case err := <-m.Err():
+		fmt.Fprintln(os.Stderr, "logviewer:", err)
+	}
+	stop()
+	if err := m.Close(); err != nil {
+		fmt.Fprintln(os.Stderr, "logviewer:", err)
+		os.Exit(1)
+	}
+}
+
+// Main is the whole program, so that tests can run it on a free port.
+type Main struct {
+	ConfigPath string
+	Listen     string // overrides the config's listen when set
+	UIDir      string // serve the UI from disk (front-end work)
+	Config     *config.Config
+	Logger     *slog.Logger
+
+	ln     net.Listener
+	http   *http.Server
+	web    *web.Server
+	reg    *tailer.Registry
+	closer []func() error
+	errc   chan error
+}
+
+// NewMain returns a Main with default settings.
+func NewMain() *Main {
+	return &Main{
+		ConfigPath: "logviewer.toml",
+		Logger:     slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})),
+		errc:       make(chan error, 1),
+	}
+}
+
+// ParseFlags reads the command line and loads the configuration.
+func (m *Main) ParseFlags(args []string) error {
+	fs := flag.NewFlagSet("logviewer", flag.ContinueOnError)
+	fs.StringVar(&m.ConfigPath, "config", m.ConfigPath, "configuration `file`")
+	fs.StringVar(&m.Listen, "listen", "", "listen `address` (overrides the config's listen)")
+	fs.StringVar(&m.UIDir, "ui-dir", "", "serve the web UI from this `directory` instead of the embedded copy")
+	showVersion := fs.Bool("version", false, "print the version and exit")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *showVersion {
+		fmt.Println(buildVersion())
+		return flag.ErrHelp
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	c, err := config.Load(m.ConfigPath)
+	if err != nil {
+		return err
+	}
+	if m.Listen != "" {
+		c.Listen = m.Listen
+	}
+	m.Config = c
+	return nil
+}
+
+// Run wires the parts and starts serving; it returns once the port is bound,
+// so a busy port fails at once.
+func (m *Main) Run() error {
+	c := m.Config
+	sources := map[string]tailer.Source{}
+	for _, h := range c.Hosts {
+		src, closer, err := newSource(h, c)
+		if err != nil {
+			m.closeAll()
+			return fmt.Errorf("host %s: %w", h.Name, err)
+		}
+		sources[h.Name] = src
+		if closer != nil {
+			m.closer = append(m.closer, closer)
+		}
+	}
+	m.reg = tailer.NewRegistry(sources, tailer.Options{
+		Replay: c.Replay, Buffer: int64(c.Buffer), IdleStop: c.IdleStop.Duration, Logger: m.Logger,
+	})
+	opts := web.Options{Replay: c.Replay, AllowedOrigins: c.AllowedOrigins, Logger: m.Logger}
+	if m.UIDir != "" {
+		opts.UI = os.DirFS(m.UIDir)
+	}
+	m.web = web.New(m.reg, opts)
+
+	ln, err := net.Listen("tcp", c.Listen)
+	if err != nil {
+		m.web.Close()
+		m.reg.Close()
+		m.closeAll()
+		return fmt.Errorf("listen: %w", err)
+	}
+	m.ln = ln
+	if !loopback(ln.Addr()) {
+		m.Logger.Warn("listening on a non-loopback address without authentication: anyone who can reach it can read these logs",
+			"addr", ln.Addr().String())
+	}
+	m.http = &http.Server{Handler: m.web.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := m.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			m.errc <- err
+		}
+	}()
+	return nil
+}
+
+// newSource makes the Source for one [[host]].
+func newSource(h config.Host, c *config.Config) (tailer.Source, func() error, error) {
+	if h.Remote() {
+		return nil, nil, errors.New("remote hosts are not supported by this build")
+	}
+	return local.New(h.Files, local.Options{MaxLineBytes: c.MaxLineBytes}), nil, nil
+}
+
+// URL returns the address the server listens on.
+func (m *Main) URL() string {
+	return "http://" + m.ln.Addr().String()
+}
+
+// Err reports a failure of the HTTP server after Run.
+func (m *Main) Err() <-chan error { return m.errc }
+
+// Close sends close frames to browsers, stops every tail and remote session,
+// and shuts the HTTP server down, waiting at most 10 seconds.
+func (m *Main) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var err error
+	if m.web != nil {
+		m.web.Close()
+	}
+	if m.http != nil {
+		err = m.http.Shutdown(ctx)
+	}
+	if m.reg != nil {
+		m.reg.Close()
+	}
+	return errors.Join(err, m.closeAll())
+}
+
+func (m *Main) closeAll() error {
+	var errs []error
+	for _, c := range m.closer {
+		errs = append(errs, c())
+	}
+	m.closer = nil
+	return errors.Join(errs...)
+}
+
+func loopback(a net.Addr) bool {
+	ta, ok := a.(*net.TCPAddr)
+	return ok && ta.IP.IsLoopback()
+}
+
+func buildVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "devel"
+}

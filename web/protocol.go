@@ -1,0 +1,150 @@
+package web
+
+import (
+	"encoding/json"
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/logviewer/logviewer/tailer"
+)
+
+// ProtocolVersion is sent in every hello; it changes when a message changes
+// incompatibly. The messages are documented in README.md.
+const ProtocolVersion = 1
+
+type helloMsg struct {
+	Type    string       `json:"type"` // "hello"
+	V       int          `json:"v"`
+	Log     string       `json:"log"`
+	Host    string       `json:"host"`
+	File    string       `json:"file"`
+	First   uint64       `json:"first"`
+	Last    uint64       `json:"last"`
+	Replay  int          `json:"replay_lines"`
+	Resumed bool         `json:"resumed"`
+	State   tailer.State `json:"state"`
+}
+
+type statusMsg struct {
+	Type  string       `json:"type"` // "status"
+	State tailer.State `json:"state"`
+}
+
+type gapMsg struct {
+	Type string `json:"type"` // "gap"
+	From uint64 `json:"from"`
+	To   uint64 `json:"to"`
+}
+
+type errorMsg struct {
+	Type string `json:"type"` // "error"
+	Code string `json:"code"`
+	Msg  string `json:"msg"`
+}
+
+type resetMsg struct {
+	Type   string `json:"type"` // "reset"
+	Reason string `json:"reason"`
+}
+
+// clientMsg is any message a browser sends.
+type clientMsg struct {
+	Type  string  `json:"type"` // "filter" or "resume"
+	Since *uint64 `json:"since"`
+	filterSpec
+}
+
+func encode(v any) []byte {
+	b, _ := json.Marshal(v) // only our own message types: cannot fail
+	return b
+}
+
+// appendLines encodes a lines frame. at names the file position just past the
+// frame's last file line (for resuming on a new Log after a restart).
+func appendLines(b []byte, lines []tailer.Line, replay bool) []byte {
+	b = append(b, `{"type":"lines","lines":[`...)
+	var at *tailer.Line
+	for i := range lines {
+		l := &lines[i]
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"seq":`...)
+		b = strconv.AppendUint(b, l.Seq, 10)
+		b = append(b, `,"ts":`...)
+		b = strconv.AppendInt(b, l.Time, 10)
+		b = append(b, `,"text":`...)
+		b = appendString(b, l.Text)
+		if l.Mark != "" {
+			b = append(b, `,"mark":`...)
+			b = appendString(b, l.Mark)
+		} else if l.Offset >= 0 {
+			at = l
+		}
+		b = append(b, '}')
+	}
+	b = append(b, ']')
+	if at != nil {
+		b = append(b, `,"at":"`...)
+		b = strconv.AppendUint(b, at.File, 10)
+		b = append(b, ':')
+		b = strconv.AppendInt(b, at.Offset, 10)
+		b = append(b, '"')
+	}
+	if replay {
+		b = append(b, `,"replay":true`...)
+	}
+	return append(b, '}')
+}
+
+const hex = "0123456789abcdef"
+
+// appendString appends s as a JSON string. s is valid UTF-8 (tailer.Clean).
+// U+2028 and U+2029 are escaped too, as encoding/json does.
+func appendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\t':
+				b = append(b, '\\', 't')
+			case '\r':
+				b = append(b, '\\', 'r')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i++
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
