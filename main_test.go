@@ -1,0 +1,131 @@
+package main
+
+import (
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+func writeConfig(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "logviewer.toml")
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func mustMain(t *testing.T, args ...string) *Main {
+	t.Helper()
+	m := NewMain()
+	m.Logger = slog.New(slog.DiscardHandler)
+	if err := m.ParseFlags(args); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Run(); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func TestMainServesAndShutsDownCleanly(t *testing.T) {
+	dir := t.TempDir()
+	logPath := filepath.Join(dir, "app.log")
+	if err := os.WriteFile(logPath, []byte("hello\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := writeConfig(t, "[[host]]\nname = \"local\"\nfiles = [\""+dir+"/*.log\"]\n")
+	m := mustMain(t, "-config", cfg, "-listen", "127.0.0.1:0")
+
+	resp, err := http.Get(m.URL() + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `"ok":true`) {
+		t.Fatalf("/healthz: %d %s", resp.StatusCode, body)
+	}
+
+	q := url.Values{"host": {"local"}, "file": {logPath}}
+	conn, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(m.URL(), "http")+"/ws?"+q.Encode(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, data, err := conn.ReadMessage(); err != nil || !strings.Contains(string(data), `"type":"hello"`) {
+		t.Fatalf("first frame %s, %v", data, err)
+	}
+
+	closed := make(chan error, 1)
+	go func() {
+		for {
+			if _, _, err := conn.ReadMessage(); err != nil {
+				closed <- err
+				return
+			}
+		}
+	}()
+	if err := m.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	select {
+	case err := <-closed:
+		if !websocket.IsCloseError(err, websocket.CloseGoingAway) {
+			t.Fatalf("browser got %v, want a 1001 close frame", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no close frame after shutdown")
+	}
+	if _, err := http.Get(m.URL() + "/healthz"); err == nil {
+		t.Fatal("server still answers after Close")
+	}
+}
+
+func TestMainBadConfigNamesFileLineKey(t *testing.T) {
+	cfg := writeConfig(t, "replay = 10\nreplai = 5\n[[host]]\nname = \"local\"\nfiles = [\"/tmp/*.log\"]\n")
+	err := NewMain().ParseFlags([]string{"-config", cfg})
+	if err == nil || !strings.Contains(err.Error(), cfg+":2") || !strings.Contains(err.Error(), "replai") {
+		t.Fatalf("got %v, want an error naming %s:2 and the key", err, cfg)
+	}
+}
+
+func TestMainBusyPortFailsAtOnce(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	cfg := writeConfig(t, "[[host]]\nname = \"local\"\nfiles = [\"/tmp/*.log\"]\n")
+	m := NewMain()
+	m.Logger = slog.New(slog.DiscardHandler)
+	if err := m.ParseFlags([]string{"-config", cfg, "-listen", ln.Addr().String()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Run(); err == nil || !strings.Contains(err.Error(), "listen") {
+		t.Fatalf("got %v, want a listen error", err)
+	}
+}
+
+func TestShippedConfigRuns(t *testing.T) {
+	m := mustMain(t, "-config", "logviewer.toml", "-listen", "127.0.0.1:0")
+	defer m.Close()
+	resp, err := http.Get(m.URL() + "/api/files?host=local")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("/api/files on the shipped config: %d", resp.StatusCode)
+	}
+}
