@@ -278,9 +278,12 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	v := &viewer{log: l, release: release, filter: flt}
 	s.place(v, l, q)
 	if err := s.m.HandleRequestWithKeys(w, r, map[string]any{"viewer": v}); err != nil {
-		// The upgrade failed (melody answered the request) or the server is closing.
 		release()
-		s.log.Debug("upgrade", "err", err)
+		if errors.Is(err, melody.ErrClosed) {
+			s.httpError(w, http.StatusServiceUnavailable, "server shutting down")
+			return
+		}
+		s.log.Debug("upgrade", "err", err) // the upgrader has answered the request
 	}
 }
 

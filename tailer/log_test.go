@@ -1,0 +1,135 @@
+package tailer
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+func lines(prefix string, n int) []Line {
+	out := make([]Line, n)
+	for i := range out {
+		out[i] = Line{Text: fmt.Sprintf("%s %d", prefix, i+1), Offset: int64(i + 1), File: 7}
+	}
+	return out
+}
+
+func TestLogNumbersAndReads(t *testing.T) {
+	l := NewLog("h", "/p", 10, 1<<20)
+	l.Lines(lines("a", 5))
+	first, next := l.Bounds()
+	if first != 1 || next != 6 {
+		t.Fatalf("bounds %d,%d want 1,6", first, next)
+	}
+	got, f := l.Read(nil, 2, 2)
+	if f != 1 || len(got) != 2 || got[0].Seq != 2 || got[1].Text != "a 3" {
+		t.Fatalf("Read(2,2) = %+v first %d", got, f)
+	}
+	if got, _ := l.Read(nil, 6, 10); len(got) != 0 {
+		t.Fatalf("read past the end: %+v", got)
+	}
+}
+
+func TestLogKeepsMinLinesAndHonoursBudget(t *testing.T) {
+	// Budget for ~20 lines of 20 bytes; min 10.
+	l := NewLog("h", "/p", 10, 20*(20+lineOverhead))
+	l.Lines(lines(strings.Repeat("x", 16), 100))
+	n, bytes := l.Stats()
+	first, next := l.Bounds()
+	if n < 10 || n > 20 || bytes > 20*(20+lineOverhead) || next != 101 || first != next-uint64(n) {
+		t.Fatalf("held %d lines, %d bytes, bounds %d..%d", n, bytes, first, next)
+	}
+	// Reading from before the first seq reports where the ring starts (a gap).
+	got, f := l.Read(nil, 1, 5)
+	if f != first || got[0].Seq != first {
+		t.Fatalf("Read(1) = first line %d, first %d; want %d", got[0].Seq, f, first)
+	}
+	// A huge line still leaves minLines in the ring.
+	l.Lines([]Line{{Text: strings.Repeat("y", 10000)}})
+	if n, _ := l.Stats(); n < 10 {
+		t.Fatalf("held %d lines after a big one, want at least 10", n)
+	}
+}
+
+func TestLogGrowsWithinBudget(t *testing.T) {
+	l := NewLog("h", "/p", 2, 1<<20)
+	l.Lines(lines("a", 5000))
+	if n, _ := l.Stats(); n != 5000 {
+		t.Fatalf("held %d lines; the budget fits all 5000", n)
+	}
+}
+
+func TestStartFor(t *testing.T) {
+	l := NewLog("h", "/p", 100, 1<<20)
+	l.Lines(lines("a", 10))
+	l.Lines([]Line{{Text: "rotated", Mark: MarkRotated}})
+	l.Lines(lines("b", 10))
+	if s := l.StartFor(5, nil); s != 17 {
+		t.Fatalf("StartFor(5) = %d, want 17", s)
+	}
+	if s := l.StartFor(100, nil); s != 1 {
+		t.Fatalf("StartFor(100) = %d, want 1", s)
+	}
+	onlyA := func(x *Line) bool { return strings.HasPrefix(x.Text, "a ") }
+	// The last 3 kept: a 10, the marker (markers always count), nothing from b.
+	if s := l.StartFor(3, onlyA); s != 9 {
+		t.Fatalf("StartFor(3, a) = %d, want 9 (a 9, a 10, marker)", s)
+	}
+}
+
+func TestAfterFindsFilePosition(t *testing.T) {
+	l := NewLog("h", "/p", 100, 1<<20)
+	l.Lines(lines("a", 10)) // offsets 1..10 in file 7
+	if seq, ok := l.After(7, 4); !ok || seq != 5 {
+		t.Fatalf("After(7,4) = %d,%v want 5,true", seq, ok)
+	}
+	if _, ok := l.After(8, 4); ok {
+		t.Fatal("After matched another file")
+	}
+	if _, ok := l.After(7, 99); ok {
+		t.Fatal("After matched an offset that is not a line end")
+	}
+}
+
+func TestChangedIsClosedOnAppendAndState(t *testing.T) {
+	l := NewLog("h", "/p", 10, 1<<20)
+	ch := l.Changed()
+	l.Lines(lines("a", 1))
+	select {
+	case <-ch:
+	default:
+		t.Fatal("Changed not closed by Lines")
+	}
+	ch = l.Changed()
+	l.State(State{Code: StateFollowing})
+	select {
+	case <-ch:
+	default:
+		t.Fatal("Changed not closed by State")
+	}
+	if l.Status().Code != StateFollowing {
+		t.Fatal("state not recorded")
+	}
+}
+
+func TestClean(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		max  int
+		want string
+	}{
+		{"plain", 100, "plain"},
+		{"crlf\r", 100, "crlf"},
+		{"tab\tesc\x1b[1m", 100, "tab\tesc\x1b[1m"},
+		{"nul\x00bell\x07del\x7f", 100, "nul␀bell␇del␡"},
+		{"bad \xff\xfe", 100, "bad \ufffd\ufffd"},
+		{"ünïcødé", 100, "ünïcødé"},
+		{strings.Repeat("a", 12), 10, "aaaaaaaaaa … [2 more bytes cut]"},
+		{"aaaaaaaaé", 10, "aaaaaaaaé"},
+		{"aaaaaaaaaé", 10, "aaaaaaaaa … [2 more bytes cut]"}, // never split a character
+	} {
+		if got := Clean(tt.in, tt.max); got != tt.want {
+			t.Errorf("Clean(%q, %d) = %q, want %q", tt.in, tt.max, got, tt.want)
+		}
+	}
+}

@@ -1,0 +1,95 @@
+package tailer
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+)
+
+// fakeSource counts running follows; the real sources have their own suite.
+type fakeSource struct {
+	mu      sync.Mutex
+	running int
+	started chan struct{}
+	stopped chan struct{}
+}
+
+func (f *fakeSource) List(context.Context) ([]FileInfo, error) {
+	return []FileInfo{{Path: "/a.log"}}, nil
+}
+
+func (f *fakeSource) Follow(ctx context.Context, path string, n int, sink Sink) error {
+	f.mu.Lock()
+	f.running++
+	f.mu.Unlock()
+	f.started <- struct{}{}
+	sink.State(State{Code: StateFollowing})
+	<-ctx.Done()
+	f.mu.Lock()
+	f.running--
+	f.mu.Unlock()
+	f.stopped <- struct{}{}
+	return ctx.Err()
+}
+
+func TestRegistryOneFollowPerLogAndIdleStop(t *testing.T) {
+	src := &fakeSource{started: make(chan struct{}, 10), stopped: make(chan struct{}, 10)}
+	r := NewRegistry(map[string]Source{"h": src}, Options{Replay: 10, Buffer: 1 << 20, IdleStop: 50 * time.Millisecond})
+	defer r.Close()
+	ctx := context.Background()
+
+	l1, rel1, err := r.Acquire(ctx, "h", "/a.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l2, rel2, err := r.Acquire(ctx, "h", "/a.log")
+	if err != nil || l1 != l2 {
+		t.Fatalf("second Acquire: %v, same log %v", err, l1 == l2)
+	}
+	<-src.started
+	rel1()
+	rel1() // a second call is harmless
+	rel2()
+	select {
+	case <-src.stopped:
+	case <-time.After(5 * time.Second):
+		t.Fatal("follow not stopped after the idle delay")
+	}
+	if r.Active() != 0 {
+		t.Fatalf("%d logs active after idle stop", r.Active())
+	}
+	select {
+	case <-src.started:
+		t.Fatal("a second follow ran")
+	default:
+	}
+}
+
+func TestRegistryReacquireCancelsIdleStop(t *testing.T) {
+	src := &fakeSource{started: make(chan struct{}, 10), stopped: make(chan struct{}, 10)}
+	r := NewRegistry(map[string]Source{"h": src}, Options{Replay: 10, Buffer: 1 << 20, IdleStop: time.Hour})
+	_, rel, _ := r.Acquire(context.Background(), "h", "/a.log")
+	<-src.started
+	rel()
+	_, rel, _ = r.Acquire(context.Background(), "h", "/a.log")
+	rel()
+	r.Close()
+	<-src.stopped
+	if len(src.started) != 0 {
+		t.Fatal("re-acquiring during the idle delay started a second follow")
+	}
+}
+
+func TestRegistryRefusesUnknown(t *testing.T) {
+	src := &fakeSource{started: make(chan struct{}, 1), stopped: make(chan struct{}, 1)}
+	r := NewRegistry(map[string]Source{"h": src}, Options{Replay: 10, Buffer: 1 << 20})
+	defer r.Close()
+	if _, _, err := r.Acquire(context.Background(), "x", "/a.log"); !errors.Is(err, ErrUnknownHost) {
+		t.Fatalf("unknown host: %v", err)
+	}
+	if _, _, err := r.Acquire(context.Background(), "h", "/etc/passwd"); !errors.Is(err, ErrNotListed) {
+		t.Fatalf("unlisted path: %v", err)
+	}
+}
