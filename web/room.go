@@ -279,7 +279,8 @@ func (r *room) apply(v *viewer, cs []control, next uint64) {
 		v.replayEnd = next
 	}
 	if since != nil {
-		v.cursor = *since + 1
+		// A seq beyond the newest line would silently skip lines to come.
+		v.cursor = min(*since+1, next)
 		v.replayEnd = 0
 	}
 }
