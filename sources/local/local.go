@@ -224,13 +224,21 @@ func (w *follower) open(ctx context.Context) error {
 			waiting = true
 			w.sink.State(tailer.State{Code: tailer.StateWaiting, Msg: w.path + " does not exist; waiting for it"})
 		}
-		t := time.NewTimer(w.src.poll)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
+		if err := sleep(ctx, w.src.poll); err != nil {
+			return err
 		}
+	}
+}
+
+// sleep waits for d or until ctx ends, whichever is first.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
 	}
 }
 
@@ -280,12 +288,8 @@ func (w *follower) followInode(ctx context.Context) error {
 				}
 				// Same file: pick up where we were, after a pause so that a
 				// tail that keeps failing does not spin.
-				t := time.NewTimer(w.src.poll)
-				select {
-				case <-ctx.Done():
-					t.Stop()
-					return ctx.Err()
-				case <-t.C:
+				if err := sleep(ctx, w.src.poll); err != nil {
+					return err
 				}
 				continue
 			}
