@@ -167,6 +167,7 @@ type follower struct {
 	delivered int64  // offset just past the last line delivered from f
 	known     []byte // the up to knownLen bytes of f that end at delivered
 	batch     []tailer.Line
+	gone      bool // the path was removed; say so when it is back
 }
 
 const knownLen = 64
@@ -189,6 +190,10 @@ func (w *follower) run(ctx context.Context, n int) error {
 			}
 		}
 		first = false
+		if w.gone {
+			w.gone = false
+			w.mark(tailer.MarkRotated, "file re-created: following it from its start")
+		}
 		w.setDelivered(start)
 		w.sink.State(tailer.State{Code: tailer.StateFollowing})
 		err := w.followInode(ctx)
@@ -261,6 +266,7 @@ const (
 	rotated
 	truncated
 	cancelled
+	stalled // complete lines wait in the file but the library is not reading them
 )
 
 // followInode follows w.f until the path names another file (errRotated) or
@@ -279,6 +285,8 @@ func (w *follower) followInode(ctx context.Context) error {
 		case truncated:
 			w.mark(tailer.MarkTruncated, "file truncated: following it from its start")
 			w.setDelivered(0)
+			continue
+		case stalled:
 			continue
 		case ended:
 			if !w.pathMoved() {
@@ -299,6 +307,7 @@ func (w *follower) followInode(ctx context.Context) error {
 			return err
 		}
 		if _, err := os.Stat(w.path); err != nil {
+			w.gone = true
 			w.mark(tailer.MarkRemoved, "file removed: waiting for it to come back")
 		} else {
 			w.mark(tailer.MarkRotated, "file rotated: following the new file from its start")
@@ -359,21 +368,32 @@ func initWatch() {
 }
 
 // consume delivers t's lines in verified batches and watches the path.
+//
+// It also watches the library: nxadm/tail adds its inotify watch only after
+// reading to the end of the file, so a line written in between wakes nothing
+// until the next write. When complete lines wait in the file and none arrived
+// for a poll interval, the tail is restarted where it was.
 func (w *follower) consume(ctx context.Context, t *tail.Tail) outcome {
 	tick := time.NewTicker(w.src.poll)
 	defer tick.Stop()
+	progress := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
 			return cancelled
-		case <-tick.C:
+		case now := <-tick.C:
 			if w.pathMoved() {
 				return rotated
 			}
-			if w.size() < w.delivered {
+			size := w.size()
+			if size < w.delivered {
 				return truncated
 			}
+			if size > w.delivered && now.Sub(progress) >= w.src.poll && w.lineWaiting(size) {
+				return stalled
+			}
 		case ln, ok := <-t.Lines:
+			progress = time.Now()
 			if !ok {
 				return ended
 			}
@@ -426,6 +446,18 @@ func (w *follower) verify(end int64) bool {
 		last = last[len(last)-knownLen:]
 	}
 	return w.holds(end-int64(len(last)), []byte(last))
+}
+
+// lineWaiting reports whether a complete line waits beyond w.delivered: a
+// newline within the next 64 KiB, or more than that much data (then a
+// restart is cheaper than finding out).
+func (w *follower) lineWaiting(size int64) bool {
+	if size-w.delivered > 64<<10 {
+		return true
+	}
+	buf := make([]byte, size-w.delivered)
+	n, _ := w.f.ReadAt(buf, w.delivered)
+	return bytes.IndexByte(buf[:n], '\n') >= 0
 }
 
 func (w *follower) holds(off int64, want []byte) bool {

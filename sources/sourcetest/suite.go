@@ -196,14 +196,20 @@ func (s *suite) renameRotation(t *testing.T) {
 	}
 	write(t, path, numbered("new", 1, 3))
 	s.waitExactly(t, sink, append(lines(numbered("old", 1, 8)), lines(numbered("new", 1, 3))...))
-	if !slices.Contains(sink.Marks(), tailer.MarkRotated) {
-		t.Errorf("no %q marker; marks %q", tailer.MarkRotated, sink.Marks())
-	}
-	// The marker sits between the old file's lines and the new file's.
+	// Markers sit between the old file's lines and the new file's, and the
+	// last says the new file is followed (a "removed" may come first when the
+	// rename was seen before the new file existed).
 	got, _ := sink.Snapshot()
-	i := slices.IndexFunc(got, func(l tailer.Line) bool { return l.Mark == tailer.MarkRotated })
-	if got[i-1].Text != "old 8" || got[i+1].Text != "new 1" {
-		t.Errorf("rotated marker at the wrong place: before %q after %q", got[i-1].Text, got[i+1].Text)
+	oldEnd := slices.IndexFunc(got, func(l tailer.Line) bool { return l.Text == "old 8" })
+	newStart := slices.IndexFunc(got, func(l tailer.Line) bool { return l.Text == "new 1" })
+	between := got[oldEnd+1 : newStart]
+	if len(between) == 0 || between[len(between)-1].Mark != tailer.MarkRotated {
+		t.Fatalf("want a %q marker right before the new file's lines; got %+v", tailer.MarkRotated, between)
+	}
+	for _, l := range between {
+		if l.Mark == "" {
+			t.Fatalf("a file line %q between the old file's end and the new file's start", l.Text)
+		}
 	}
 }
 
@@ -261,6 +267,9 @@ func (s *suite) deleteRecreate(t *testing.T) {
 	})
 	write(t, path, numbered("second", 1, 2))
 	s.waitExactly(t, sink, append(lines(numbered("first", 1, 4)), lines(numbered("second", 1, 2))...))
+	if marks := sink.Marks(); !slices.Equal(marks, []string{tailer.MarkRemoved, tailer.MarkRotated}) {
+		t.Errorf("marks %q, want removed then rotated (re-created)", marks)
+	}
 }
 
 func (s *suite) longAndBad(t *testing.T) {
