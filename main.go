@@ -18,6 +18,7 @@ import (
 
 	"github.com/logviewer/logviewer/config"
 	"github.com/logviewer/logviewer/sources/local"
+	"github.com/logviewer/logviewer/sources/ssh"
 	"github.com/logviewer/logviewer/tailer"
 	"github.com/logviewer/logviewer/web"
 )
@@ -112,7 +113,7 @@ func (m *Main) Run() error {
 	c := m.Config
 	sources := map[string]tailer.Source{}
 	for _, h := range c.Hosts {
-		src, closer, err := newSource(h, c)
+		src, closer, err := newSource(h, c, m.Logger)
 		if err != nil {
 			m.closeAll()
 			return fmt.Errorf("host %s: %w", h.Name, err)
@@ -152,10 +153,14 @@ func (m *Main) Run() error {
 	return nil
 }
 
-// newSource makes the Source for one [[host]].
-func newSource(h config.Host, c *config.Config) (tailer.Source, func() error, error) {
+// newSource makes the Source for one [[host]]; the func closes it.
+func newSource(h config.Host, c *config.Config, logger *slog.Logger) (tailer.Source, func() error, error) {
 	if h.Remote() {
-		return nil, nil, errors.New("remote hosts are not supported by this build")
+		src, err := ssh.New(h, c.Hosts, ssh.Options{MaxLineBytes: c.MaxLineBytes, Logger: logger.With("host", h.Name)})
+		if err != nil {
+			return nil, nil, err
+		}
+		return src, src.Close, nil
 	}
 	return local.New(h.Files, local.Options{MaxLineBytes: c.MaxLineBytes}), nil, nil
 }
