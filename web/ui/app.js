@@ -1,44 +1,130 @@
-// logviewer browser client. Protocol: README.md, "Protocol". Log text is only
-// ever inserted with textContent / text nodes, never as HTML.
+// logviewer browser client. Protocol: README.md, "Protocol".
+//
+// Log text is only ever inserted as text nodes, never as HTML (render.js).
+// The page URL always names host, file and filter (a share link); `line`
+// and `log` point at one line while the server's ring still holds it.
 
-const MAX_DOM = 5000;      // line nodes kept in the page
-const MAX_KEPT = 100000;   // lines kept in memory (pause never discards below this)
+import { Combo } from './combo.js';
+import { Conn } from './conn.js';
+import { level, matcher } from './render.js';
+import { fmt, Rate } from './spark.js';
+import { LogView } from './view.js';
+
+const MAX_HELD = 100000;    // lines the view keeps (older ones are dropped)
+const MAX_PENDING = 200000; // lines kept while paused
+const LINK_CONTEXT = 200;   // lines fetched before a linked line
 
 const $ = (id) => document.getElementById(id);
 const el = {
-  host: $('host'), file: $('file'), status: $('status'), statusText: $('status-text'),
-  filter: $('filter'), re: $('re'), cas: $('case'), inv: $('inv'), pause: $('pause'),
-  pending: $('pending'), filterError: $('filter-error'), log: $('log'), lines: $('lines'),
-  trimmed: $('trimmed'), empty: $('empty'),
+  host: $('host'), file: $('file'), fileList: $('file-list'),
+  filter: $('filter'), re: $('re'), cas: $('case'), inv: $('inv'), ferr: $('filter-error'),
+  pause: $('pause'), wrap: $('wrap'), json: $('json'), top: $('top'), bottom: $('bottom'),
+  theme: $('theme'), helpBtn: $('help-btn'), help: $('help'),
+  log: $('log'), lines: $('lines'), trimmed: $('trimmed'), empty: $('empty'), pill: $('pill'),
+  conn: $('conn'), connText: $('conn-text'), source: $('source'), sourceText: $('source-text'),
+  pending: $('pending'), held: $('held'), rate: $('rate'), spark: $('spark'), toast: $('toast'),
 };
 
-const state = {
-  ws: null, logId: '', lastSeq: 0, at: '', retry: 0, retryTimer: 0,
-  paused: false, pending: [], kept: 0, trimmed: 0, follow: true, matcher: null,
+const S = {
+  host: '', file: '',
+  active: null,      // the filter the server applies to this view
+  sent: null,        // a filter sent and not yet confirmed by a reset
+  logId: '', lastSeq: 0, at: '', fresh: true, atRetries: 0,
+  paused: false, pending: [], dropped: 0,
+  n: 0,              // client-side record number (seqs restart with a new server)
+  queue: [], flushing: false, flushTimer: 0,
+  unseen: 0,
+  link: null,        // {seq, log}: the line named in the URL
+  revealN: -1,
+  source: { code: '' }, rotated: null,
+  files: [],
 };
 
-// ---- URL: the share link ------------------------------------------------
-function readURL() {
-  const q = new URLSearchParams(location.search);
-  return { host: q.get('host') || '', file: q.get('file') || '', q: q.get('q') || '',
-    re: q.get('re') === '1', cas: q.get('case') === '1', inv: q.get('inv') === '1' };
+const view = new LogView(el.log, el.lines, {
+  max: MAX_HELD,
+  onTrim: (n) => {
+    el.trimmed.hidden = n === 0;
+    el.trimmed.textContent = `${fmt(n)} earlier lines were dropped: this page keeps the last ${fmt(MAX_HELD)}.`;
+  },
+  onFollow: (f) => {
+    if (f) S.unseen = 0;
+    updatePill();
+  },
+});
+const rate = new Rate(el.spark, el.rate);
+
+// ---- URL: the share link -------------------------------------------------
+
+function specOf(q) {
+  return { text: q.get('q') || '', regex: q.get('re') === '1', case: q.get('case') === '1', invert: q.get('inv') === '1' };
+}
+
+function uiSpec() {
+  return {
+    text: el.filter.value,
+    regex: pressed(el.re), case: pressed(el.cas), invert: pressed(el.inv),
+  };
+}
+
+const sameSpec = (a, b) => !!a && !!b && a.text === b.text && (!a.text || (a.regex === b.regex && a.case === b.case && a.invert === b.invert));
+
+function specParams(q, f) {
+  if (!f.text) return;
+  q.set('q', f.text);
+  if (f.regex) q.set('re', '1');
+  if (f.case) q.set('case', '1');
+  if (f.invert) q.set('inv', '1');
+}
+
+function pageURL(link) {
+  const q = new URLSearchParams();
+  if (S.host) q.set('host', S.host);
+  if (S.file) q.set('file', S.file);
+  specParams(q, uiSpec());
+  if (link) { q.set('line', String(link.seq)); q.set('log', link.log); }
+  const s = q.toString();
+  return location.pathname + (s ? '?' + s : '');
 }
 
 function writeURL() {
-  const q = new URLSearchParams();
-  if (el.host.value) q.set('host', el.host.value);
-  if (el.file.value) q.set('file', el.file.value);
-  if (el.filter.value) q.set('q', el.filter.value);
-  if (el.re.checked) q.set('re', '1');
-  if (el.cas.checked) q.set('case', '1');
-  if (el.inv.checked) q.set('inv', '1');
-  const s = q.toString();
-  history.replaceState(null, '', s ? '?' + s : location.pathname);
+  history.replaceState(null, '', pageURL(S.link));
+  const base = S.file ? S.file.slice(S.file.lastIndexOf('/') + 1) : '';
+  document.title = (S.paused ? '⏸ ' : '') + (base ? `${base} · ${S.host} — logviewer` : 'logviewer');
 }
 
-// ---- hosts and files ------------------------------------------------------
+// ---- small UI helpers -------------------------------------------------------
+
+const pressed = (b) => b.getAttribute('aria-pressed') === 'true';
+const press = (b, on) => b.setAttribute('aria-pressed', String(on));
+
+let toastTimer = 0;
+function toast(msg) {
+  el.toast.textContent = msg;
+  el.toast.hidden = false;
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => { el.toast.hidden = true; }, 2500);
+}
+
+function size(n) {
+  const u = ['B', 'KB', 'MB', 'GB', 'TB'];
+  let i = 0;
+  while (n >= 1024 && i < u.length - 1) { n /= 1024; i++; }
+  return (i ? n.toFixed(n < 10 ? 1 : 0) : n) + ' ' + u[i];
+}
+
+function age(iso) {
+  const s = Math.max(0, (Date.now() - Date.parse(iso)) / 1000);
+  if (!Number.isFinite(s)) return '';
+  if (s < 60) return Math.floor(s) + 's ago';
+  if (s < 3600) return Math.floor(s / 60) + 'm ago';
+  if (s < 86400) return Math.floor(s / 3600) + 'h ago';
+  return Math.floor(s / 86400) + 'd ago';
+}
+
+// ---- hosts and files --------------------------------------------------------
+
 async function getJSON(url) {
-  const r = await fetch(url);
+  const r = await fetch(url, { cache: 'no-store' });
   const body = await r.json().catch(() => ({}));
   if (!r.ok) throw new Error(body.error || r.statusText);
   return body;
@@ -46,275 +132,502 @@ async function getJSON(url) {
 
 function option(value, text) {
   const o = document.createElement('option');
-  o.value = value; o.textContent = text;
+  o.value = value;
+  o.textContent = text;
   return o;
 }
 
-function size(n) {
-  const u = ['B', 'KB', 'MB', 'GB', 'TB'];
-  let i = 0;
-  while (n >= 1024 && i < u.length - 1) { n /= 1024; i++; }
-  return (i ? n.toFixed(1) : n) + ' ' + u[i];
-}
-
-function age(iso) {
-  const s = Math.max(0, (Date.now() - Date.parse(iso)) / 1000);
-  if (s < 60) return Math.floor(s) + 's ago';
-  if (s < 3600) return Math.floor(s / 60) + 'm ago';
-  if (s < 86400) return Math.floor(s / 3600) + 'h ago';
-  return Math.floor(s / 86400) + 'd ago';
-}
-
-async function loadHosts(want) {
+async function loadHosts() {
   const hosts = await getJSON('/api/hosts');
-  el.host.replaceChildren(option('', '— host —'));
+  el.host.replaceChildren(option('', hosts.length ? 'Choose a host…' : 'No hosts configured'));
   for (const h of hosts) {
-    const st = h.state && h.state.code !== 'following' && h.state.code !== 'connected' ? ` (${h.state.code})` : '';
-    el.host.append(option(h.name, h.name + st));
+    const bad = h.state && !['following', 'connected', 'starting'].includes(h.state.code);
+    el.host.append(option(h.name, h.name + (bad ? ` (${h.state.code})` : '')));
   }
-  if (want && hosts.some((h) => h.name === want)) el.host.value = want;
-  else if (hosts.length === 1) el.host.value = hosts[0].name;
+  return hosts.map((h) => h.name);
 }
 
-async function loadFiles(want) {
-  el.file.replaceChildren(option('', '— file —'));
-  if (!el.host.value) return;
+const combo = new Combo(el.file, el.fileList, (path) => { S.file = path; S.link = null; writeURL(); connect(); });
+
+async function loadFiles() {
+  combo.setItems([], 'Loading…');
+  if (!S.host) { combo.setItems([], 'Choose a host first'); return; }
+  const host = S.host;
   try {
-    const { files } = await getJSON('/api/files?host=' + encodeURIComponent(el.host.value));
-    for (const f of files) el.file.append(option(f.path, `${f.path}  ·  ${size(f.size)}  ·  ${age(f.mtime)}`));
-    if (want && files.some((f) => f.path === want)) el.file.value = want;
-    else if (want) setStatus('error', `${want} is not served by ${el.host.value}`);
+    const { files } = await getJSON('/api/files?host=' + encodeURIComponent(host));
+    if (host !== S.host) return;
+    S.files = files;
+    combo.setItems(files.map((f) => ({ value: f.path, label: f.path, meta: `${size(f.size)} · ${age(f.mtime)}` })),
+      'No files match this host\'s globs');
   } catch (e) {
-    setStatus('error', 'cannot list files: ' + e.message);
+    combo.setItems([], 'Cannot list files: ' + e.message);
+    setConn('error', 'cannot list files', e.message);
   }
 }
 
-// ---- status ---------------------------------------------------------------
-function setStatus(kind, text) {
-  el.status.dataset.state = kind;
-  el.statusText.textContent = text;
+// ---- status -----------------------------------------------------------------
+
+function setConn(kind, text, detail) {
+  el.conn.dataset.state = kind;
+  el.connText.textContent = text;
+  el.conn.title = detail || '';
+  updateEmpty();
 }
 
-function sourceStatus(st) {
-  if (!st) return;
-  if (st.code === 'following' || st.code === 'starting') setStatus('live', 'live · ' + st.code);
-  else if (st.code === 'error') setStatus('error', st.msg || 'source error');
-  else setStatus(st.code === 'reconnecting' || st.code === 'waiting' ? 'waiting' : 'live', st.msg || st.code);
-}
+const SOURCE = {
+  starting: 'starting', following: 'following', waiting: 'waiting for the file', connecting: 'connecting to host',
+  reconnecting: 'host reconnecting', error: 'source error', stopped: 'stopped',
+};
 
-// ---- filter ---------------------------------------------------------------
-function filterSpec() {
-  return { text: el.filter.value, regex: el.re.checked, case: el.cas.checked, invert: el.inv.checked };
-}
-
-function buildMatcher() {
-  const f = filterSpec();
-  state.matcher = null;
-  if (!f.text || f.invert) return;
-  try {
-    const src = f.regex ? f.text : f.text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-    const re = new RegExp(src, f.cas ? 'g' : 'gi');
-    state.matcher = re;
-  } catch { /* the server reports bad expressions */ }
-}
-
-let filterTimer = 0;
-function filterChanged() {
-  clearTimeout(filterTimer);
-  filterTimer = setTimeout(() => {
-    writeURL();
-    buildMatcher();
-    el.filterError.hidden = true;
-    el.filter.removeAttribute('aria-invalid');
-    if (state.ws && state.ws.readyState === WebSocket.OPEN) state.ws.send(JSON.stringify({ type: 'filter', ...filterSpec() }));
-  }, 150);
-}
-
-// ---- rendering ------------------------------------------------------------
-function lineNode(l) {
-  const d = document.createElement('div');
-  d.dataset.seq = l.seq;
-  if (l.mark) {
-    d.className = 'marker';
-    d.textContent = '— ' + l.text + ' —';
-    return d;
+function setSource(st) {
+  if (st) S.source = st;
+  const { code, msg } = S.source;
+  let kind = code, text = SOURCE[code] || code || '';
+  if (code === 'following' && S.rotated && Date.now() - S.rotated.at < 30000) {
+    kind = 'rotated';
+    text = `following · ${S.rotated.what}`;
   }
-  const re = state.matcher;
-  if (!re) { d.textContent = l.text; return d; }
-  re.lastIndex = 0;
-  let last = 0, m;
-  while ((m = re.exec(l.text)) !== null) {
-    if (m[0] === '') { re.lastIndex++; continue; }
-    if (m.index > last) d.append(l.text.slice(last, m.index));
-    const mk = document.createElement('mark');
-    mk.textContent = m[0];
-    d.append(mk);
-    last = m.index + m[0].length;
-  }
-  if (last < l.text.length) d.append(l.text.slice(last));
-  return d;
+  el.source.dataset.state = kind;
+  el.sourceText.textContent = text + (msg && code !== 'following' ? `: ${msg}` : '');
+  el.source.title = msg || '';
+  el.source.hidden = !text;
+  updateEmpty();
 }
 
-function atBottom() {
-  return el.log.scrollHeight - el.log.scrollTop - el.log.clientHeight < 4;
-}
-
-function render(lines) {
-  if (!lines.length) return;
-  el.empty.hidden = true;
-  const frag = document.createDocumentFragment();
-  const from = Math.max(0, lines.length - MAX_DOM);
-  state.trimmed += from;
-  for (let i = from; i < lines.length; i++) frag.append(lineNode(lines[i]));
-  el.lines.append(frag);
-  let extra = el.lines.childElementCount - MAX_DOM;
-  if (extra > 0) {
-    state.trimmed += extra;
-    while (extra-- > 0) el.lines.firstElementChild.remove();
-  }
-  el.trimmed.hidden = state.trimmed === 0;
-  el.trimmed.textContent = `${state.trimmed} earlier lines are not shown (the page keeps the last ${MAX_DOM}).`;
-  if (state.follow) el.log.scrollTop = el.log.scrollHeight;
-}
-
-function note(cls, text) {
-  const d = document.createElement('div');
-  d.className = cls;
-  d.textContent = text;
-  el.lines.append(d);
-  if (state.follow) el.log.scrollTop = el.log.scrollHeight;
-}
-
-function clearView() {
-  el.lines.replaceChildren();
-  state.pending = [];
-  state.trimmed = 0;
-  el.trimmed.hidden = true;
-  updatePending();
+function updateHeld() {
+  el.held.textContent = `${fmt(view.count)} line${view.count === 1 ? '' : 's'}`;
+  el.held.title = view.trimmed ? `${fmt(view.trimmed)} earlier lines dropped` : '';
 }
 
 function updatePending() {
-  el.pending.hidden = !state.paused;
-  el.pending.textContent = state.pending.length ? `${state.pending.length} new lines` : 'paused';
+  el.pending.hidden = !S.paused;
+  const n = S.pending.length + S.dropped;
+  el.pending.textContent = n ? `${fmt(n)} new line${n === 1 ? '' : 's'}` : 'no new lines';
+  el.pause.querySelector('span').textContent = S.paused ? 'Resume' : 'Pause';
+  press(el.pause, S.paused);
+  updatePill();
 }
 
-function receive(lines) {
-  if (state.paused) {
-    state.pending.push(...lines);
-    if (state.pending.length > MAX_KEPT) state.pending.splice(0, state.pending.length - MAX_KEPT);
+function updatePill() {
+  if (S.paused) {
+    const n = S.pending.length + S.dropped;
+    el.pill.textContent = `⏸ Paused · ${fmt(n)} new line${n === 1 ? '' : 's'} · Resume`;
+    el.pill.hidden = false;
+  } else if (!view.follow && S.unseen) {
+    el.pill.textContent = `↓ ${fmt(S.unseen)} new line${S.unseen === 1 ? '' : 's'}`;
+    el.pill.hidden = false;
+  } else {
+    el.pill.hidden = true;
+  }
+}
+
+function updateEmpty() {
+  const empty = view.count === 0 && !S.pending.length;
+  el.empty.hidden = !empty;
+  if (!empty) return;
+  let msg;
+  if (!S.host) msg = 'Choose a host, then a file to follow it live.';
+  else if (!S.file) msg = 'Choose a file to follow (type to search).';
+  else if (el.conn.dataset.state === 'error') msg = el.conn.title || el.connText.textContent;
+  else if (S.source.code === 'waiting') msg = `Waiting for ${S.file} to appear…`;
+  else if (S.active && S.active.text) msg = 'No line matches the filter yet. Matching lines will appear here as they arrive.';
+  else if (el.conn.dataset.state === 'live') msg = `${S.file} is empty. New lines will appear here as they are written.`;
+  else msg = 'Connecting…';
+  el.empty.textContent = msg;
+}
+
+// ---- filter -------------------------------------------------------------------
+
+function showFilterError(msg) {
+  el.ferr.textContent = msg.charAt(0).toUpperCase() + msg.slice(1);
+  el.ferr.hidden = !msg;
+  if (msg) el.filter.setAttribute('aria-invalid', 'true'); else el.filter.removeAttribute('aria-invalid');
+}
+
+let filterTimer = 0;
+function filterChanged(now) {
+  clearTimeout(filterTimer);
+  filterTimer = setTimeout(() => {
+    S.link = null;
+    writeURL();
+    const f = uiSpec();
+    if (!S.file) return;
+    if (sameSpec(f, S.sent || S.active) && !el.ferr.textContent) return;
+    if (conn.open) {
+      S.sent = f;
+      conn.send({ type: 'filter', ...f });
+    } else {
+      connect(); // the view must match the filter it was built with
+    }
+  }, now ? 0 : 150);
+}
+
+// ---- records --------------------------------------------------------------------
+
+function rec(seq, ts, text, mark) {
+  return { n: ++S.n, seq, ts, text, mark: mark || '', lvl: mark ? '' : level(text) };
+}
+
+function note(text, mark = 'note') {
+  receive([rec(0, Date.now(), text, mark)], false);
+}
+
+/** receive shows records, or holds them while paused (replays always show). */
+function receive(recs, replay) {
+  if (!recs.length) return;
+  if (S.paused && !replay) {
+    S.pending.push(...recs);
+    if (S.pending.length > MAX_PENDING) S.dropped += S.pending.splice(0, S.pending.length - MAX_PENDING).length;
     updatePending();
+    updateEmpty();
     return;
   }
-  render(lines);
+  if (!view.follow) { S.unseen += recs.length; updatePill(); }
+  S.queue.push(recs);
+  if (!S.flushing) {
+    S.flushing = true;
+    requestAnimationFrame(flush);
+    S.flushTimer = setTimeout(flush, 200); // rAF does not run in hidden tabs
+  }
+}
+
+function flush() {
+  if (!S.flushing) return;
+  S.flushing = false;
+  clearTimeout(S.flushTimer);
+  const recs = S.queue.length === 1 ? S.queue[0] : S.queue.flat();
+  S.queue = [];
+  view.append(recs);
+  if (S.revealN >= 0 && view.reveal(S.revealN)) S.revealN = -1;
+  updateHeld();
+  updateEmpty();
+}
+
+function clearView() {
+  S.queue = [];
+  S.pending = [];
+  S.dropped = 0;
+  S.unseen = 0;
+  view.clear();
+  updateHeld();
+  updatePending();
+  updateEmpty();
 }
 
 function setPaused(p) {
-  state.paused = p;
-  el.pause.textContent = p ? 'Resume' : 'Pause';
-  el.pause.setAttribute('aria-pressed', String(p));
+  if (p === S.paused) return;
+  S.paused = p;
   if (!p) {
-    const lines = state.pending;
-    state.pending = [];
-    render(lines);
+    const recs = S.pending;
+    S.pending = [];
+    if (S.dropped) recs.unshift(rec(0, Date.now(), `${fmt(S.dropped)} lines arrived while paused beyond the ${fmt(MAX_PENDING)} this page holds, and were dropped`, 'gap'));
+    S.dropped = 0;
+    view.bottom();
+    receive(recs, false);
   }
   updatePending();
+  writeURL();
 }
 
-// ---- connection -----------------------------------------------------------
+// ---- connection -----------------------------------------------------------------
+
 function wsURL() {
-  const q = new URLSearchParams({ host: el.host.value, file: el.file.value });
-  const f = filterSpec();
-  if (f.text) q.set('q', f.text);
-  if (f.regex) q.set('re', '1');
-  if (f.case) q.set('case', '1');
-  if (f.invert) q.set('inv', '1');
-  if (state.logId) { q.set('log', state.logId); q.set('since', String(state.lastSeq)); }
-  if (state.at) q.set('at', state.at);
+  if (!S.host || !S.file) return '';
+  const q = new URLSearchParams({ host: S.host, file: S.file });
+  specParams(q, S.active || uiSpec());
+  if (!S.fresh) {
+    if (S.logId) { q.set('log', S.logId); q.set('since', String(S.lastSeq)); }
+    if (S.at) q.set('at', S.at);
+  }
   return (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/ws?' + q;
 }
 
-function disconnect() {
-  clearTimeout(state.retryTimer);
-  if (state.ws) { state.ws.onclose = null; state.ws.close(); state.ws = null; }
-}
+const conn = new Conn({
+  url: wsURL,
+  message: handle,
+  state: (kind, text, detail) => setConn(kind, text, detail),
+  refused: (status, msg) => {
+    if (status === 400 && /regular expression|filter/i.test(msg)) {
+      showFilterError(msg);
+      setConn('error', 'filter refused', msg);
+      return false; // waits for the filter to change
+    }
+    setConn('error', status === 404 ? 'not available' : 'refused', msg);
+    return true;
+  },
+});
 
-function connect(fresh) {
-  disconnect();
-  if (!el.host.value || !el.file.value) { setStatus('idle', 'idle'); return; }
-  if (fresh) { state.logId = ''; state.lastSeq = 0; state.at = ''; clearView(); }
-  setStatus('connecting', 'connecting…');
-  const ws = new WebSocket(wsURL());
-  state.ws = ws;
-  ws.onmessage = (ev) => handle(JSON.parse(ev.data));
-  ws.onclose = (ev) => {
-    if (state.ws !== ws) return;
-    state.ws = null;
-    const delay = Math.min(10000, 500 * 2 ** state.retry++);
-    setStatus('reconnecting', `reconnecting in ${Math.ceil(delay / 1000)}s…` + (ev.reason ? ` (${ev.reason})` : ''));
-    state.retryTimer = setTimeout(() => connect(false), delay);
-  };
+/** connect starts a fresh view of the chosen file. */
+function connect() {
+  conn.stop();
+  S.logId = ''; S.lastSeq = 0; S.at = ''; S.fresh = true;
+  S.active = uiSpec(); S.sent = null;
+  S.source = { code: '' }; S.rotated = null;
+  setSource();
+  showFilterError('');
+  view.options({ re: matcher(S.active), target: -1 });
+  clearView();
+  if (S.link && S.link.log) {
+    // Resume just before the linked line, on the log session it came from.
+    S.logId = S.link.log; S.lastSeq = Math.max(0, S.link.seq - LINK_CONTEXT - 1); S.fresh = false;
+  }
+  if (!S.host || !S.file) { setConn('idle', S.host ? 'no file' : 'idle'); return; }
+  conn.start();
 }
 
 function handle(m) {
   switch (m.type) {
-    case 'hello':
-      state.retry = 0;
-      if (!m.resumed && (state.logId || state.lastSeq)) {
-        clearView();
-        note('marker', '— reconnected: the server restarted and no longer holds where this view was; showing its latest lines —');
+    case 'hello': {
+      const prev = S.logId;
+      const had = view.count > 0 || S.pending.length > 0;
+      if (!m.resumed && had && !S.fresh && S.at && S.atRetries < 3) {
+        // A restarted server answers before its new log has read the file
+        // back, so our position is not found yet: ask again in a moment
+        // rather than show lines twice.
+        S.atRetries++;
+        conn.stop();
+        conn.retry(300 * S.atRetries);
+        return;
       }
-      state.logId = m.log;
-      setStatus('live', 'live');
-      sourceStatus(m.state);
+      S.atRetries = 0;
+      setConn('live', 'connected', `log ${m.log}`);
+      if (S.link && !S.link.done && S.link.log !== m.log) {
+        note(`Line #${S.link.seq} of the link is from an earlier session of this log, which the server no longer holds; showing the latest lines.`);
+        S.link = null;
+        writeURL();
+      }
+      if (!m.resumed && had) {
+        if (S.fresh) clearView();
+        else note('Reconnected to a new session of this log that no longer holds this position: lines below start afresh (some may repeat or be missing).', 'gap');
+      } else if (m.resumed && prev && prev !== m.log && had) {
+        note('The server restarted; continued from the same place in the file.');
+      }
+      S.logId = m.log;
+      setSource(m.state);
       break;
-    case 'lines':
-      if (m.lines.length) state.lastSeq = m.lines[m.lines.length - 1].seq;
-      if (m.at) state.at = m.at;
-      receive(m.lines);
+    }
+    case 'lines': {
+      const ls = m.lines;
+      if (!ls.length) break;
+      S.lastSeq = ls[ls.length - 1].seq;
+      if (m.at) S.at = m.at;
+      S.fresh = false;
+      const recs = new Array(ls.length);
+      let live = 0;
+      for (let i = 0; i < ls.length; i++) {
+        const l = ls[i];
+        const r = rec(l.seq, l.ts, l.text, l.mark);
+        recs[i] = r;
+        if (l.mark) markSeen(l.mark);
+        else live++;
+        if (S.link && !S.link.done && !r.mark && r.seq >= S.link.seq) {
+          S.link.done = true;
+          if (r.seq === S.link.seq) S.revealN = r.n;
+          else toast(`Line #${S.link.seq} of the link does not match the current filter`);
+        }
+      }
+      if (!m.replay) rate.add(live);
+      receive(recs, !!m.replay);
       break;
+    }
     case 'gap':
-      state.lastSeq = m.to;
-      receive([{ seq: m.to, mark: 'gap', text: `${m.to - m.from + 1} lines skipped: this view fell behind and the server no longer holds them` }]);
+      S.lastSeq = m.to;
+      if (S.link && !S.link.done) {
+        if (m.to < S.link.seq) break; // only context before the linked line is gone
+        note(`Line #${S.link.seq} of the link is no longer held by the server.`);
+        S.link.done = true;
+      }
+      receive([rec(m.to, Date.now(), `${fmt(m.to - m.from + 1)} lines skipped: this view fell behind and the server no longer holds them`, 'gap')], false);
       break;
     case 'status':
-      sourceStatus(m.state);
+      setSource(m.state);
       break;
     case 'reset':
+      if (S.sent) S.active = S.sent;
+      S.sent = null;
+      S.fresh = true; // until the re-filtered replay arrives, a reconnect starts over
+      showFilterError('');
+      view.options({ re: matcher(S.active), target: -1 });
       clearView();
       break;
     case 'error':
       if (m.code === 'bad_filter') {
-        el.filterError.textContent = m.msg;
-        el.filterError.hidden = false;
-        el.filter.setAttribute('aria-invalid', 'true');
+        S.sent = null;
+        showFilterError(m.msg);
       } else {
-        setStatus('error', m.msg);
+        toast(m.msg);
       }
       break;
   }
 }
 
-// ---- wiring ---------------------------------------------------------------
-async function start() {
-  const want = readURL();
-  el.filter.value = want.q; el.re.checked = want.re; el.cas.checked = want.cas; el.inv.checked = want.inv;
-  buildMatcher();
+function markSeen(mark) {
+  if (mark === 'rotated' || mark === 'truncated') {
+    S.rotated = { at: Date.now(), what: mark };
+    setSource();
+    setTimeout(() => setSource(), 30500);
+  }
+}
+
+// ---- line links -------------------------------------------------------------------
+
+async function copyLink(lineEl) {
+  const seq = Number(lineEl.dataset.seq), n = Number(lineEl.dataset.n);
+  if (!seq || !S.logId) return;
+  S.link = { seq, log: S.logId, done: true };
+  writeURL();
+  for (const t of el.lines.querySelectorAll('.ln.target')) t.classList.remove('target');
+  lineEl.classList.add('target');
+  view.render.target = n;
+  const url = location.href;
   try {
-    await loadHosts(want.host);
-  } catch (e) {
-    setStatus('error', 'cannot load hosts: ' + e.message);
+    await navigator.clipboard.writeText(url);
+    toast(`Link to line #${seq} copied`);
+  } catch {
+    toast('Link to this line is in the address bar');
+  }
+}
+
+// ---- preferences ---------------------------------------------------------------------
+
+function pref(name, fallback) {
+  try { const v = localStorage.getItem('logviewer.' + name); return v === null ? fallback : v; } catch { return fallback; }
+}
+
+function setPref(name, v) {
+  try { localStorage.setItem('logviewer.' + name, v); } catch { /* private mode */ }
+}
+
+const dark = matchMedia('(prefers-color-scheme: dark)');
+function theme() {
+  return document.documentElement.dataset.theme || (dark.matches ? 'dark' : 'light');
+}
+
+function showTheme() {
+  const t = theme();
+  el.theme.title = `Switch to the ${t === 'dark' ? 'light' : 'dark'} theme`;
+  el.theme.dataset.mode = t;
+  rate.draw();
+}
+
+function toggle(btn, name, apply) {
+  const on = !pressed(btn);
+  press(btn, on);
+  setPref(name, on ? '1' : '0');
+  apply(on);
+}
+
+function setWrap(on) {
+  el.log.classList.toggle('wrap', on);
+  view.options({ wrap: on });
+}
+
+// ---- keyboard ----------------------------------------------------------------------------
+
+function typing(t) {
+  return t instanceof HTMLElement && (t.isContentEditable || t.matches('input, textarea, select'));
+}
+
+function keydown(e) {
+  if (e.ctrlKey || e.metaKey || e.altKey) return;
+  const t = e.target;
+  if (e.key === 'Escape') {
+    if (el.help.open) return;
+    if (t === el.filter || !typing(t)) {
+      if (el.filter.value) { el.filter.value = ''; filterChanged(true); }
+      else if (t === el.filter) el.filter.blur();
+      e.preventDefault();
+    }
     return;
   }
-  await loadFiles(want.file);
-  writeURL();
-  connect(true);
+  if (typing(t) || el.help.open) return;
+  if (e.key === ' ' && t instanceof HTMLButtonElement) return; // the button's own action
+  switch (e.key) {
+    case '/': el.filter.focus(); el.filter.select(); break;
+    case ' ': setPaused(!S.paused); break;
+    case 'g': view.top(); break;
+    case 'G': view.bottom(); break;
+    case 'w': el.wrap.click(); break;
+    case 'j': el.json.click(); break;
+    case '?': el.help.showModal(); break;
+    default: return;
+  }
+  e.preventDefault();
+}
 
-  el.host.addEventListener('change', async () => { await loadFiles(''); writeURL(); connect(true); });
-  el.file.addEventListener('change', () => { writeURL(); connect(true); });
-  el.filter.addEventListener('input', filterChanged);
-  for (const c of [el.re, el.cas, el.inv]) c.addEventListener('change', filterChanged);
-  el.pause.addEventListener('click', () => setPaused(!state.paused));
-  el.log.addEventListener('scroll', () => { state.follow = atBottom(); });
+// ---- wiring ----------------------------------------------------------------------------
+
+async function start() {
+  const q = new URLSearchParams(location.search);
+  const f = specOf(q);
+  el.filter.value = f.text;
+  press(el.re, f.regex); press(el.cas, f.case); press(el.inv, f.invert);
+  const line = Number(q.get('line'));
+  if (line > 0 && q.get('log')) S.link = { seq: line, log: q.get('log') };
+
+  press(el.wrap, pref('wrap', innerWidth < 640 ? '1' : '0') === '1'); // phones wrap unless told otherwise
+  press(el.json, pref('json', '0') === '1');
+  el.log.classList.toggle('wrap', pressed(el.wrap));
+  view.options({ wrap: pressed(el.wrap), json: pressed(el.json) });
+  showTheme();
+  dark.addEventListener('change', showTheme);
+
+  el.host.addEventListener('change', async () => {
+    S.host = el.host.value; S.file = ''; S.link = null;
+    combo.set('');
+    writeURL();
+    connect();
+    await loadFiles();
+    if (S.host) el.file.focus();
+  });
+  el.filter.addEventListener('input', () => filterChanged(false));
+  el.filter.addEventListener('keydown', (e) => { if (e.key === 'Enter') filterChanged(true); });
+  for (const b of [el.re, el.cas, el.inv]) {
+    b.addEventListener('click', () => { press(b, !pressed(b)); filterChanged(true); });
+  }
+  el.pause.addEventListener('click', () => setPaused(!S.paused));
+  el.pill.addEventListener('click', () => { if (S.paused) setPaused(false); else view.bottom(); });
+  el.wrap.addEventListener('click', () => toggle(el.wrap, 'wrap', setWrap));
+  el.json.addEventListener('click', () => toggle(el.json, 'json', (on) => view.options({ json: on })));
+  el.top.addEventListener('click', () => view.top());
+  el.bottom.addEventListener('click', () => view.bottom());
+  el.theme.addEventListener('click', () => {
+    const next = theme() === 'dark' ? 'light' : 'dark';
+    document.documentElement.dataset.theme = next;
+    setPref('theme', next);
+    showTheme();
+  });
+  el.helpBtn.addEventListener('click', () => el.help.showModal());
+  el.help.addEventListener('click', (e) => { if (e.target === el.help || e.target.closest('.close')) el.help.close(); });
+  el.conn.addEventListener('click', () => conn.soon());
+  el.lines.addEventListener('click', (e) => {
+    const g = e.target.closest('.gut');
+    if (g) copyLink(g.parentElement);
+  });
+  // A mouse click leaves focus on the button; give it back so space pauses.
+  document.addEventListener('click', (e) => {
+    const b = e.target.closest('button');
+    if (b && e.detail > 0 && !b.closest('dialog')) b.blur();
+  });
+  document.addEventListener('keydown', keydown);
+
+  let hosts = [];
+  try {
+    hosts = await loadHosts();
+  } catch (e) {
+    setConn('error', 'cannot load hosts', e.message);
+    return;
+  }
+  const want = q.get('host') || '';
+  S.host = hosts.includes(want) ? want : hosts.length === 1 ? hosts[0] : '';
+  el.host.value = S.host;
+  if (want && !S.host) toast(`No host named “${want}”`);
+  S.file = S.host ? q.get('file') || '' : '';
+  combo.set(S.file);
+  writeURL();
+  connect();
+  await loadFiles();
+  if (S.host && !S.file && document.activeElement === document.body) el.file.focus();
 }
 
 start();

@@ -1,0 +1,120 @@
+// ANSI escape sequences → styled segments. Only SGR (ESC[…m) is rendered:
+// 16 colours become classes (themed in style.css), 256 and truecolor become
+// rgb() values for element.style; bold, dim, italic, underline, strike and
+// inverse become classes. Every other escape (cursor moves, OSC titles and
+// links, charset selection) is dropped so it never shows as garbage.
+
+const ESC = '\x1b';
+// CSI … final byte | OSC … BEL or ST | any other escape (ESC(B, ESC7, a lone ESC).
+const SEQ = /\x1b\[([0-?]*)[ -/]*([@-~])|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[ -/]*[0-~]?/g;
+
+/** hasANSI reports whether s contains an escape character. */
+export const hasANSI = (s) => s.includes(ESC);
+
+/** strip removes every escape sequence from s. */
+export function strip(s) {
+  return hasANSI(s) ? s.replace(SEQ, '') : s;
+}
+
+function rgb256(n) {
+  if (n < 16) return n; // palette index: themed class
+  if (n < 232) {
+    n -= 16;
+    const v = (c) => (c === 0 ? 0 : 55 + c * 40);
+    return `rgb(${v(Math.floor(n / 36))},${v(Math.floor(n / 6) % 6)},${v(n % 6)})`;
+  }
+  const g = 8 + (n - 232) * 10;
+  return `rgb(${g},${g},${g})`;
+}
+
+// extended reads a 38/48 colour starting at params[i] (the 5 or 2) and
+// returns [colour or undefined, params consumed].
+function extended(p, i) {
+  if (p[i] === 5 && i + 1 < p.length) return [rgb256(clamp(p[i + 1])), 2];
+  if (p[i] === 2 && i + 3 < p.length) return [`rgb(${clamp(p[i + 1])},${clamp(p[i + 2])},${clamp(p[i + 3])})`, 4];
+  return [undefined, p.length - i];
+}
+
+const clamp = (n) => Math.max(0, Math.min(255, n | 0));
+
+function sgr(st, raw) {
+  // "38:2::r:g:b" (ITU form, with colour-space id) and "38;2;r;g;b" both occur.
+  let p;
+  if (raw.includes(':')) {
+    p = [];
+    for (const part of raw.split(';')) {
+      const sub = part.split(':').map((x) => (x === '' ? 0 : Number(x)));
+      if (sub.length > 1 && (sub[0] === 38 || sub[0] === 48 || sub[0] === 58) && sub[1] === 2 && sub.length === 6) sub.splice(2, 1);
+      p.push(...sub);
+    }
+  } else {
+    p = raw === '' ? [0] : raw.split(';').map((x) => (x === '' ? 0 : Number(x)));
+  }
+  for (let i = 0; i < p.length; i++) {
+    const c = p[i];
+    if (c === 0) { for (const k of Object.keys(st)) delete st[k]; }
+    else if (c === 1) st.b = true;
+    else if (c === 2) st.d = true;
+    else if (c === 3) st.i = true;
+    else if (c === 4) st.u = true;
+    else if (c === 7) st.inv = true;
+    else if (c === 9) st.s = true;
+    else if (c === 22) { delete st.b; delete st.d; }
+    else if (c === 23) delete st.i;
+    else if (c === 24) delete st.u;
+    else if (c === 27) delete st.inv;
+    else if (c === 29) delete st.s;
+    else if (c >= 30 && c <= 37) st.fg = c - 30;
+    else if (c >= 90 && c <= 97) st.fg = c - 90 + 8;
+    else if (c === 39) delete st.fg;
+    else if (c >= 40 && c <= 47) st.bg = c - 40;
+    else if (c >= 100 && c <= 107) st.bg = c - 100 + 8;
+    else if (c === 49) delete st.bg;
+    else if (c === 38 || c === 48 || c === 58) {
+      const [col, used] = extended(p, i + 1);
+      if (col !== undefined && c !== 58) st[c === 38 ? 'fg' : 'bg'] = col;
+      i += used;
+    }
+  }
+}
+
+/**
+ * parse splits s into segments {text, st} where st is a style object
+ * ({fg, bg, b, d, i, u, s, inv}) or null for unstyled text.
+ */
+export function parse(s) {
+  const segs = [];
+  const st = {};
+  let last = 0;
+  SEQ.lastIndex = 0;
+  for (let m; (m = SEQ.exec(s)) !== null;) {
+    if (m.index > last) segs.push({ text: s.slice(last, m.index), st: snapshot(st) });
+    last = SEQ.lastIndex;
+    if (m[2] === 'm') sgr(st, m[1]);
+    if (m[0] === '') SEQ.lastIndex++;
+  }
+  if (last < s.length) segs.push({ text: s.slice(last), st: snapshot(st) });
+  return segs;
+}
+
+function snapshot(st) {
+  for (const _ in st) return { ...st };
+  return null;
+}
+
+/** style applies a segment style to a span: classes for palette colours and attributes, element.style for rgb. */
+export function style(span, st) {
+  let { fg, bg } = st;
+  if (st.inv) {
+    [fg, bg] = [bg === undefined ? 'var(--bg)' : bg, fg === undefined ? 'var(--fg)' : fg];
+  }
+  const cls = [];
+  if (typeof fg === 'number') cls.push('a-f' + fg); else if (fg) span.style.color = fg;
+  if (typeof bg === 'number') cls.push('a-g' + bg); else if (bg) span.style.backgroundColor = bg;
+  if (st.b) cls.push('a-b');
+  if (st.d) cls.push('a-d');
+  if (st.i) cls.push('a-i');
+  if (st.u) cls.push('a-u');
+  if (st.s) cls.push('a-s');
+  if (cls.length) span.className = cls.join(' ');
+}

@@ -1,0 +1,123 @@
+// The WebSocket to /ws, reconnected with backoff. The app supplies the URL
+// for each attempt (so it carries log/since/at to resume exactly) and
+// handles the messages. When a connection fails before its hello, the same
+// URL is fetched over plain HTTP: the server answers a refused request
+// (unknown file, bad filter, foreign origin) with a JSON reason, which is
+// shown instead of retrying blindly.
+
+export class Conn {
+  /**
+   * @param {{
+   *   url: () => string,
+   *   message: (m: object) => void,
+   *   state: (kind: string, text: string, detail?: string) => void,
+   *   refused: (status: number, msg: string) => boolean,
+   * }} h refused returns true to keep retrying (slowly).
+   */
+  constructor(h) {
+    this.h = h;
+    this.ws = null;
+    this.failures = 0;
+    this.timer = 0;
+    this.tick = 0;
+    this.due = 0;
+    this.why = '';
+    addEventListener('online', () => this.soon());
+    document.addEventListener('visibilitychange', () => { if (!document.hidden) this.soon(); });
+  }
+
+  get open() {
+    return this.ws !== null && this.ws.readyState === WebSocket.OPEN;
+  }
+
+  /** start (re)connects now. */
+  start() {
+    this.stop();
+    const url = this.h.url();
+    if (!url) return;
+    this.h.state('connecting', 'connecting…');
+    const ws = new WebSocket(url);
+    let hello = false;
+    this.ws = ws;
+    ws.onmessage = (ev) => {
+      let m;
+      try { m = JSON.parse(ev.data); } catch { return; }
+      if (m.type === 'hello') { hello = true; this.failures = 0; }
+      this.h.message(m);
+    };
+    ws.onclose = (ev) => {
+      if (this.ws !== ws) return;
+      this.ws = null;
+      if (hello) {
+        this.why = ev.reason || 'connection closed';
+        this.retry(150 + Math.random() * 250);
+      } else {
+        this.failures++;
+        this.probe(url);
+      }
+    };
+  }
+
+  /** stop closes the connection and cancels any retry. */
+  stop() {
+    clearTimeout(this.timer);
+    clearInterval(this.tick);
+    this.timer = 0;
+    if (this.ws) {
+      const ws = this.ws;
+      this.ws = null;
+      ws.onclose = null;
+      ws.onmessage = null;
+      ws.close(1000);
+    }
+  }
+
+  send(m) {
+    if (!this.open) return false;
+    this.ws.send(JSON.stringify(m));
+    return true;
+  }
+
+  /** soon retries at once if a retry is waiting (the network came back, the tab was shown, the user asked). */
+  soon() {
+    if (this.timer) this.start();
+  }
+
+  async probe(url) {
+    let status = 0, msg = '';
+    try {
+      const r = await fetch(url.replace(/^ws/, 'http'), { cache: 'no-store' });
+      status = r.status;
+      if ((r.headers.get('content-type') || '').includes('json')) msg = (await r.json()).error || '';
+    } catch {
+      this.why = 'server unreachable';
+      this.retry(this.backoff());
+      return;
+    }
+    if (this.ws || this.timer) return; // restarted meanwhile
+    if (msg && status >= 400 && status < 500) {
+      if (this.h.refused(status, msg)) { this.why = msg; this.retry(30000, 'error'); }
+      return;
+    }
+    this.why = msg || `connection failed (HTTP ${status})`;
+    this.retry(this.backoff());
+  }
+
+  backoff() {
+    const d = Math.min(10000, 250 * 2 ** Math.min(6, this.failures - 1));
+    return d * (0.8 + Math.random() * 0.4);
+  }
+
+  retry(delay, kind = 'reconnecting') {
+    clearTimeout(this.timer);
+    clearInterval(this.tick);
+    this.due = Date.now() + delay;
+    const show = () => {
+      const s = Math.ceil((this.due - Date.now()) / 1000);
+      this.h.state(kind, s > 1 ? `reconnecting in ${s}s…` : 'reconnecting…', this.why);
+    };
+    show();
+    this.tick = setInterval(show, 1000);
+    this.timer = setTimeout(() => { this.timer = 0; clearInterval(this.tick); this.start(); }, delay);
+  }
+}

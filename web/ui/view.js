@@ -1,0 +1,312 @@
+// A virtualised log view. Records are grouped in chunks of CHUNK lines; each
+// chunk is one <div> in the scroller. Only chunks near the viewport hold line
+// nodes; the others are empty placeholders with the height they had (or an
+// estimate), so the DOM stays small however many lines are held, and the
+// scrollbar still spans them all. Chromium's and Firefox's scroll anchoring
+// keep the view still when a placeholder's estimate is corrected above it.
+
+import { lineNode, jsonRows } from './render.js';
+
+const CHUNK = 100;
+const SCROLL_KEYS = new Set(['ArrowUp', 'ArrowDown', 'PageUp', 'PageDown', 'Home', 'End', ' ']);
+
+export class LogView {
+  /**
+   * @param {HTMLElement} scroller the scrolling element (position: relative)
+   * @param {HTMLElement} box the element chunks go into
+   * @param {{max: number, onTrim: (n: number) => void, onFollow: (f: boolean) => void}} opts
+   */
+  constructor(scroller, box, opts) {
+    this.sc = scroller;
+    this.box = box;
+    this.max = opts.max;
+    this.onTrim = opts.onTrim;
+    this.onFollow = opts.onFollow;
+    this.chunks = [];
+    this.shown = new Set(); // rendered chunks
+    this.count = 0;
+    this.trimmed = 0;
+    this.follow = true;
+    this.render = { re: null, json: false, wrap: false, target: -1 };
+    this.lineH = 0;
+    this.charW = 0;
+    this.raf = 0;
+    this.lastTop = 0;
+    this.userScroll = 0;
+    this.ro = new ResizeObserver(() => { this.metrics(); this.schedule(); });
+    this.ro.observe(scroller);
+    const user = () => { this.userScroll = performance.now(); };
+    for (const ev of ['wheel', 'touchmove', 'pointerdown']) scroller.addEventListener(ev, user, { passive: true });
+    scroller.addEventListener('keydown', (e) => { if (SCROLL_KEYS.has(e.key)) user(); });
+    scroller.addEventListener('scroll', () => this.scrolled());
+  }
+
+  // ---- measuring ----------------------------------------------------------
+
+  metrics() {
+    const probe = document.createElement('div');
+    probe.className = 'ln probe';
+    const t = document.createElement('span');
+    t.className = 'tx';
+    t.textContent = '0'.repeat(100);
+    probe.append(t);
+    this.box.append(probe);
+    const cs = getComputedStyle(probe);
+    this.lineH = probe.offsetHeight || 18;
+    this.charW = t.getBoundingClientRect().width / 100 || 7.5;
+    this.textW = Math.max(80, this.sc.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight));
+    probe.remove();
+  }
+
+  estimate(c) {
+    if (!this.lineH) this.metrics();
+    const { wrap, json } = this.render;
+    const cols = Math.max(10, Math.floor(this.textW / this.charW));
+    let rows = 0;
+    for (const r of c.recs) {
+      let n = 1;
+      if (json && !r.mark) n = jsonRows(r.text);
+      else if (wrap) n = Math.max(1, Math.ceil(r.text.length / cols));
+      rows += n;
+    }
+    return rows * this.lineH;
+  }
+
+  // ---- content --------------------------------------------------------------
+
+  /** append adds records at the end (in order). */
+  append(recs) {
+    if (!recs.length) return;
+    let c = this.chunks[this.chunks.length - 1];
+    const fresh = document.createDocumentFragment();
+    const grown = new Set();
+    for (const r of recs) {
+      if (!c || c.recs.length >= CHUNK) {
+        c = { recs: [], el: document.createElement('div'), h: 0 };
+        c.el.className = 'chunk';
+        this.chunks.push(c);
+        fresh.append(c.el);
+      }
+      c.recs.push(r);
+      if (this.shown.has(c)) c.el.append(lineNode(r, this.render));
+      else grown.add(c);
+    }
+    for (const g of grown) g.el.style.height = this.estimate(g) + 'px';
+    this.box.append(fresh);
+    this.count += recs.length;
+    this.trim();
+    this.settle();
+  }
+
+  trim() {
+    let drop = 0;
+    while (this.count - drop > this.max && this.chunks.length > 1 && this.count - drop - this.chunks[0].recs.length >= this.max - CHUNK) {
+      const c = this.chunks.shift();
+      drop += c.recs.length;
+      this.shown.delete(c);
+      c.el.remove();
+    }
+    if (drop) {
+      this.count -= drop;
+      this.trimmed += drop;
+      this.onTrim(this.trimmed);
+    }
+  }
+
+  clear() {
+    this.chunks = [];
+    this.shown.clear();
+    this.box.replaceChildren();
+    this.count = 0;
+    this.trimmed = 0;
+    this.onTrim(0);
+    this.setFollow(true);
+  }
+
+  /** records returns every record held, oldest first. */
+  *records() {
+    for (const c of this.chunks) yield* c.recs;
+  }
+
+  last() {
+    const c = this.chunks[this.chunks.length - 1];
+    return c ? c.recs[c.recs.length - 1] : undefined;
+  }
+
+  /** options changes how lines are drawn and redraws them in place. */
+  options(o) {
+    const anchor = this.follow ? null : this.anchor();
+    Object.assign(this.render, o);
+    this.metrics();
+    for (const c of this.chunks) {
+      if (this.shown.has(c)) this.fill(c);
+      else c.el.style.height = this.estimate(c) + 'px';
+    }
+    if (anchor) this.restore(anchor);
+    this.settle();
+  }
+
+  fill(c) {
+    const f = document.createDocumentFragment();
+    for (const r of c.recs) f.append(lineNode(r, this.render));
+    c.el.style.height = '';
+    c.el.replaceChildren(f);
+  }
+
+  // ---- windowing ------------------------------------------------------------
+
+  schedule() {
+    if (!this.raf) this.raf = requestAnimationFrame(() => { this.raf = 0; this.settle(); });
+  }
+
+  /** settle renders the chunks near the viewport and, when following, sticks to the bottom. */
+  settle() {
+    // A wheel that moved the view up before its scroll event was dispatched.
+    if (this.follow && this.sc.scrollTop < this.lastTop - 1 && this.recentUser()) this.setFollow(false);
+    for (let i = 0; i < 4; i++) {
+      if (this.follow) this.toBottom();
+      if (!this.window()) break;
+    }
+    if (this.follow) this.toBottom();
+  }
+
+  toBottom() {
+    const top = this.sc.scrollHeight - this.sc.clientHeight;
+    if (Math.abs(this.sc.scrollTop - top) > 1) this.sc.scrollTop = top;
+    this.lastTop = this.sc.scrollTop;
+  }
+
+  // window renders the chunks that intersect the viewport plus a margin of a
+  // viewport on either side and empties the others. It reports whether it
+  // rendered anything (heights may have changed).
+  window() {
+    const n = this.chunks.length;
+    if (!n) return false;
+    const h = this.sc.clientHeight;
+    const lo = this.sc.scrollTop - h, hi = this.sc.scrollTop + 2 * h;
+    // first chunk whose bottom is below lo
+    let a = 0, b = n - 1;
+    while (a < b) {
+      const m = (a + b) >> 1;
+      const el = this.chunks[m].el;
+      if (el.offsetTop + el.offsetHeight <= lo) a = m + 1; else b = m;
+    }
+    const want = new Set();
+    for (let i = a; i < n; i++) {
+      const el = this.chunks[i].el;
+      if (el.offsetTop >= hi && want.size) break;
+      want.add(this.chunks[i]);
+    }
+    const leave = [...this.shown].filter((c) => !want.has(c));
+    const heights = leave.map((c) => c.el.offsetHeight); // read all, then write
+    leave.forEach((c, i) => {
+      c.el.style.height = heights[i] + 'px';
+      c.el.replaceChildren();
+      this.shown.delete(c);
+    });
+    let added = false;
+    for (const c of want) {
+      if (this.shown.has(c)) continue;
+      this.fill(c);
+      this.shown.add(c);
+      added = true;
+    }
+    return added;
+  }
+
+  recentUser() {
+    return performance.now() - this.userScroll < 1000;
+  }
+
+  scrolled() {
+    const top = this.sc.scrollTop;
+    // Only the user stops following, by scrolling up; reaching the bottom
+    // again (by any means) resumes it. Content changes never stop it.
+    if (this.sc.scrollHeight - this.sc.clientHeight - top < Math.max(4, this.lineH / 2)) this.setFollow(true);
+    else if (top < this.lastTop - 1 && this.recentUser()) this.setFollow(false);
+    this.lastTop = top;
+    this.schedule();
+  }
+
+  setFollow(f) {
+    if (f === this.follow) return;
+    this.follow = f;
+    this.onFollow(f);
+  }
+
+  top() {
+    this.setFollow(false);
+    this.sc.scrollTop = 0;
+    this.lastTop = 0;
+    this.settle();
+  }
+
+  bottom() {
+    this.setFollow(true);
+    this.settle();
+  }
+
+  // ---- positions ------------------------------------------------------------
+
+  chunkOf(n) {
+    let a = 0, b = this.chunks.length - 1;
+    while (a <= b) {
+      const m = (a + b) >> 1;
+      const rs = this.chunks[m].recs;
+      if (rs[rs.length - 1].n < n) a = m + 1;
+      else if (rs[0].n > n) b = m - 1;
+      else return this.chunks[m];
+    }
+    return null;
+  }
+
+  /** reveal scrolls record number n (rec.n) to the middle of the view and marks it. */
+  reveal(n) {
+    const c = this.chunkOf(n);
+    if (!c) return false;
+    this.setFollow(false);
+    this.render.target = n;
+    for (const el of this.box.querySelectorAll('.ln.target')) el.classList.remove('target');
+    if (!this.shown.has(c)) { this.fill(c); this.shown.add(c); }
+    const el = c.el.querySelector(`[data-n="${n}"]`);
+    if (!el) return false;
+    el.classList.add('target');
+    this.sc.scrollTop = c.el.offsetTop + el.offsetTop - this.sc.clientHeight / 2;
+    this.lastTop = this.sc.scrollTop;
+    this.window();
+    const again = c.el.offsetTop + el.offsetTop - this.sc.clientHeight / 2; // estimates above may have changed
+    if (Math.abs(again - this.sc.scrollTop) > 1) this.sc.scrollTop = again;
+    this.lastTop = this.sc.scrollTop;
+    this.window();
+    return true;
+  }
+
+  // anchor remembers the first line in view and how far below the top it is.
+  anchor() {
+    const top = this.sc.scrollTop;
+    for (const c of this.chunks) {
+      if (!this.shown.has(c) || c.el.offsetTop + c.el.offsetHeight <= top) continue;
+      for (const el of c.el.children) {
+        const y = c.el.offsetTop + el.offsetTop;
+        if (y + el.offsetHeight > top) return { n: Number(el.dataset.n), dy: y - top };
+      }
+    }
+    return null;
+  }
+
+  restore(a) {
+    const c = this.chunkOf(a.n);
+    if (!c) return;
+    if (!this.shown.has(c)) { this.fill(c); this.shown.add(c); }
+    const el = c.el.querySelector(`[data-n="${a.n}"]`);
+    if (el) this.sc.scrollTop = c.el.offsetTop + el.offsetTop - a.dy;
+    this.lastTop = this.sc.scrollTop;
+  }
+
+  /** rendered returns how many line nodes are in the DOM (tests, status). */
+  rendered() {
+    let n = 0;
+    for (const c of this.shown) n += c.recs.length;
+    return n;
+  }
+}
