@@ -37,7 +37,7 @@ const S = {
   link: null,        // {seq, log}: the line named in the URL
   revealN: -1,
   source: { code: '' }, rotated: null,
-  files: [],
+  filesHost: '', filesAt: 0,
 };
 
 const view = new LogView(el.log, el.lines, {
@@ -150,13 +150,14 @@ async function loadHosts() {
 const combo = new Combo(el.file, el.fileList, (path) => { S.file = path; S.link = null; writeURL(); connect(); });
 
 async function loadFiles() {
-  combo.setItems([], 'Loading…');
   if (!S.host) { combo.setItems([], 'Choose a host first'); return; }
+  if (S.filesHost !== S.host) combo.setItems([], 'Loading…');
   const host = S.host;
+  S.filesHost = host;
+  S.filesAt = Date.now();
   try {
     const { files } = await getJSON('/api/files?host=' + encodeURIComponent(host));
     if (host !== S.host) return;
-    S.files = files;
     combo.setItems(files.map((f) => ({ value: f.path, label: f.path, meta: `${size(f.size)} · ${age(f.mtime)}` })),
       'No files match this host\'s globs');
   } catch (e) {
@@ -400,7 +401,7 @@ function handle(m) {
         if (S.fresh) clearView();
         else note('Reconnected to a new session of this log that no longer holds this position: lines below start afresh (some may repeat or be missing).', 'gap');
       } else if (m.resumed && prev && prev !== m.log && had) {
-        note('The server restarted; continued from the same place in the file.');
+        note('The server restarted (or reopened this log): continued from the same place in the file.');
       }
       S.logId = m.log;
       setSource(m.state);
@@ -580,6 +581,8 @@ async function start() {
     await loadFiles();
     if (S.host) el.file.focus();
   });
+  // Sizes and ages go stale: list the files again when the list is reopened.
+  el.file.addEventListener('focus', () => { if (S.host && Date.now() - S.filesAt > 5000) loadFiles(); });
   el.filter.addEventListener('input', () => filterChanged(false));
   el.filter.addEventListener('keydown', (e) => { if (e.key === 'Enter') filterChanged(true); });
   for (const b of [el.re, el.cas, el.inv]) {

@@ -98,19 +98,28 @@ export class LogView {
     this.settle();
   }
 
+  // trim drops the oldest records beyond max: whole chunks, then the head
+  // of the first one.
   trim() {
-    let drop = 0;
-    while (this.count - drop > this.max && this.chunks.length > 1 && this.count - drop - this.chunks[0].recs.length >= this.max - CHUNK) {
-      const c = this.chunks.shift();
-      drop += c.recs.length;
-      this.shown.delete(c);
-      c.el.remove();
+    let drop = this.count - this.max;
+    if (drop <= 0) return;
+    this.count -= drop;
+    this.trimmed += drop;
+    while (drop > 0) {
+      const c = this.chunks[0];
+      if (c.recs.length <= drop) {
+        drop -= c.recs.length;
+        this.chunks.shift();
+        this.shown.delete(c);
+        c.el.remove();
+        continue;
+      }
+      c.recs.splice(0, drop);
+      if (this.shown.has(c)) for (let i = 0; i < drop; i++) c.el.firstChild.remove();
+      else c.el.style.height = this.estimate(c) + 'px';
+      drop = 0;
     }
-    if (drop) {
-      this.count -= drop;
-      this.trimmed += drop;
-      this.onTrim(this.trimmed);
-    }
+    this.onTrim(this.trimmed);
   }
 
   clear() {
@@ -121,16 +130,6 @@ export class LogView {
     this.trimmed = 0;
     this.onTrim(0);
     this.setFollow(true);
-  }
-
-  /** records returns every record held, oldest first. */
-  *records() {
-    for (const c of this.chunks) yield* c.recs;
-  }
-
-  last() {
-    const c = this.chunks[this.chunks.length - 1];
-    return c ? c.recs[c.recs.length - 1] : undefined;
   }
 
   /** options changes how lines are drawn and redraws them in place. */
@@ -165,7 +164,7 @@ export class LogView {
     if (this.follow && this.sc.scrollTop < this.lastTop - 1 && this.recentUser()) this.setFollow(false);
     for (let i = 0; i < 4; i++) {
       if (this.follow) this.toBottom();
-      if (!this.window()) break;
+      if (!this.paint()) break;
     }
     if (this.follow) this.toBottom();
   }
@@ -176,10 +175,10 @@ export class LogView {
     this.lastTop = this.sc.scrollTop;
   }
 
-  // window renders the chunks that intersect the viewport plus a margin of a
+  // paint renders the chunks that intersect the viewport plus a margin of a
   // viewport on either side and empties the others. It reports whether it
   // rendered anything (heights may have changed).
-  window() {
+  paint() {
     const n = this.chunks.length;
     if (!n) return false;
     const h = this.sc.clientHeight;
@@ -273,11 +272,11 @@ export class LogView {
     el.classList.add('target');
     this.sc.scrollTop = c.el.offsetTop + el.offsetTop - this.sc.clientHeight / 2;
     this.lastTop = this.sc.scrollTop;
-    this.window();
+    this.paint();
     const again = c.el.offsetTop + el.offsetTop - this.sc.clientHeight / 2; // estimates above may have changed
     if (Math.abs(again - this.sc.scrollTop) > 1) this.sc.scrollTop = again;
     this.lastTop = this.sc.scrollTop;
-    this.window();
+    this.paint();
     return true;
   }
 
@@ -301,12 +300,5 @@ export class LogView {
     const el = c.el.querySelector(`[data-n="${a.n}"]`);
     if (el) this.sc.scrollTop = c.el.offsetTop + el.offsetTop - a.dy;
     this.lastTop = this.sc.scrollTop;
-  }
-
-  /** rendered returns how many line nodes are in the DOM (tests, status). */
-  rendered() {
-    let n = 0;
-    for (const c of this.shown) n += c.recs.length;
-    return n;
   }
 }
