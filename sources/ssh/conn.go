@@ -87,16 +87,17 @@ func (c *conn) ping(timeout time.Duration) error {
 }
 
 // check pings c and closes it when it does not answer; it reports whether c
-// is still alive.
+// is still alive. When it is not, the Source has forgotten it on return.
 func (c *conn) check() bool {
-	if !c.alive() {
-		return false
-	}
-	if err := c.ping(c.src.keepaliveTimeout()); err != nil {
+	if c.alive() {
+		err := c.ping(c.src.keepaliveTimeout())
+		if err == nil {
+			return true
+		}
 		c.close(err)
-		return false
 	}
-	return true
+	<-c.dead
+	return false
 }
 
 func (c *conn) keepalive(every, timeout time.Duration) {

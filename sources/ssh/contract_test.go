@@ -1,6 +1,8 @@
 package ssh_test
 
 import (
+	"log/slog"
+	"os"
 	"testing"
 	"time"
 
@@ -20,6 +22,7 @@ func testOptions() ssh.Options {
 		MaxBackoff:     time.Second,
 		SSHConfigFiles: []string{},
 		AgentSocket:    "none",
+		Logger:         testLogger(),
 	}
 }
 
@@ -44,4 +47,11 @@ func TestContract(t *testing.T) {
 			return mustNew(tb, srv.Entry("test", globs...), nil, opts)
 		},
 	})
+}
+
+func testLogger() *slog.Logger {
+	if os.Getenv("SSHDEBUG") == "" {
+		return nil
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }

@@ -1,9 +1,10 @@
 package ssh
 
 import (
-	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -53,15 +54,23 @@ type follower struct {
 	ino       uint64
 	delivered int64  // offset just past the last line delivered from ino
 	known     []byte // the up to knownLen bytes of ino that end at delivered
-	lost      error  // why the connection was lost, until the next segment starts
+	lost      error  // why the connection was lost, until following again
 	fails     int    // failures in a row that were not a lost connection
 	state     tailer.State
-	checked   bool // the path was checked against the globs
+	checked   bool      // the path was checked against the globs
+	gone      bool      // the path was removed; say so when it is back
+	sameAs    [2]string // a realpath and readlink pair known to name one file
 
 	sp     splitter
 	batch  []tailer.Line
 	bend   int64  // offset just past the batch
 	bknown []byte // the bytes that end at bend
+
+	await     []byte    // the nonce line after which the script's answer comes, until seen
+	carry     []byte    // the end of the bytes skipped so far, which may begin the nonce
+	lastData  time.Time // when bytes last came from the current tail
+	waitSince time.Time // since when undelivered bytes wait in the file
+	partialAt int64     // file size at which only a partial line waits
 }
 
 func (w *follower) run(ctx context.Context) error {
@@ -74,15 +83,12 @@ func (w *follower) run(ctx context.Context) error {
 			return err
 		}
 		start := time.Now()
-		err = w.segment(ctx, c)
+		err = w.session(ctx, c)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		var fe *errFollow
 		switch {
-		case err == nil:
-			w.fails = 0
-			continue
 		case errors.As(err, &fe):
 			w.setState(tailer.StateError, fe.Error())
 			return fe.err
@@ -95,8 +101,8 @@ func (w *follower) run(ctx context.Context) error {
 			w.src.log.Info("follow: connection lost", "path", w.path, "err", w.lost)
 			continue
 		}
-		// The connection is fine but the remote side failed (tail ended,
-		// SFTP refused...): retry this file on its own, backing off.
+		// The connection is fine but the remote side failed (the script
+		// ended, SFTP refused...): retry this file on its own, backing off.
 		if time.Since(start) > time.Minute {
 			w.fails = 0
 		}
@@ -173,42 +179,29 @@ func (w *follower) setState(code, msg string) {
 	}
 }
 
-// session is one run of the remote tail script on one inode.
+// session is one run of the remote script (see tailScript).
 type session struct {
+	stdin  io.WriteCloser
 	events chan event
-	hint   chan struct{} // tail said something on stderr: check the file now
-	free   chan []byte
+	hint   chan struct{} // something was said on stderr: check the file now
+	free   chan []byte   // read buffers, handed back after use
 	done   chan struct{}
 	wg     sync.WaitGroup
 
 	mu      sync.Mutex
-	lastErr string // last line tail or sh wrote on stderr
+	lastErr string // the last line written on stderr
 }
 
-type eventKind int
-
-const (
-	evOpen eventKind = iota
-	evMissing
-	evUnreadable
-	evNotFile
-	evChunk
-	evEnd
-)
-
+// event is a chunk of stdout, or its end (buf nil).
 type event struct {
-	kind eventKind
-	pid  int
-	ino  uint64
-	buf  []byte
-	err  error
+	buf []byte
+	err error
 }
 
-// segment follows one inode until it is rotated away or truncated (nil), the
-// connection or the remote side fails (an error), or ctx ends.
-func (w *follower) segment(ctx context.Context, c *conn) (err error) {
-	release := c.guard(ctx, w.src.opts.CloseGrace)
-	defer release()
+// session runs the remote script on c and follows the path with it, through
+// any number of files, until the connection or the script fails, or ctx ends.
+func (w *follower) session(ctx context.Context, c *conn) error {
+	defer c.guard(ctx, w.src.opts.CloseGrace)()
 	if !w.checked {
 		if !w.src.matches(w.path, c.home) {
 			return &errFollow{fmt.Errorf("%s on %s: %w", w.path, w.src.name, tailer.ErrNotListed)}
@@ -224,26 +217,18 @@ func (w *follower) segment(ctx context.Context, c *conn) (err error) {
 	}
 	defer w.src.releaseSession(c)
 	defer c.guard(ctx, w.src.opts.CloseGrace)() // c may be another connection now
-	stdin, err := sess.StdinPipe()
-	if err != nil {
-		sess.Close()
-		return err
-	}
-	stdout, err := sess.StdoutPipe()
-	if err != nil {
-		sess.Close()
-		return err
-	}
-	stderr, err := sess.StderrPipe()
-	if err != nil {
+	stdin, err1 := sess.StdinPipe()
+	stdout, err2 := sess.StdoutPipe()
+	stderr, err3 := sess.StderrPipe()
+	if err := errors.Join(err1, err2, err3); err != nil {
 		sess.Close()
 		return err
 	}
 	if err := sess.Start(tailCommand(w.path, w.src.opts.TailInterval)); err != nil {
 		sess.Close()
-		return fmt.Errorf("start remote tail: %w", err)
+		return fmt.Errorf("start the remote script: %w", err)
 	}
-	rs := &session{events: make(chan event), hint: make(chan struct{}, 1), free: make(chan []byte, 4), done: make(chan struct{})}
+	rs := &session{stdin: stdin, events: make(chan event), hint: make(chan struct{}, 1), free: make(chan []byte, 4), done: make(chan struct{})}
 	for range cap(rs.free) {
 		rs.free <- make([]byte, 32<<10)
 	}
@@ -253,15 +238,15 @@ func (w *follower) segment(ctx context.Context, c *conn) (err error) {
 	go func() { defer rs.wg.Done(); rs.readStderr(stderr, w) }()
 	go func() { defer rs.wg.Done(); exited <- sess.Wait() }()
 	defer func() {
-		// End the remote script (it kills its process group when stdin
-		// ends) and wait until sshd reports that it exited.
+		// End the script (it kills its process group when stdin ends) and
+		// wait until sshd reports that it exited.
 		close(rs.done)
 		stdin.Close()
 		t := time.NewTimer(w.src.opts.CloseGrace)
 		select {
 		case <-exited:
 		case <-t.C:
-			c.close(fmt.Errorf("remote tail did not end within %s", w.src.opts.CloseGrace))
+			c.close(fmt.Errorf("the remote script did not end within %s", w.src.opts.CloseGrace))
 			<-exited
 		}
 		t.Stop()
@@ -269,45 +254,141 @@ func (w *follower) segment(ctx context.Context, c *conn) (err error) {
 		rs.wg.Wait()
 	}()
 
-	// The script's first line: the inode it opened, or why it did not.
-	var ev event
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case ev = <-rs.events:
+	answer, err := w.command(ctx, rs, "open", 0)
+	for {
+		if err != nil {
+			return err
+		}
+		pid, ino, err := w.opened(ctx, c.sftp, answer)
+		if err != nil {
+			return err
+		}
+		if pid == 0 { // missing: waited for it
+			answer, err = w.command(ctx, rs, "open", 0)
+			continue
+		}
+		answer, err = w.followInode(ctx, rs, c.sftp, pid, ino)
 	}
-	switch ev.kind {
-	case evOpen:
-	case evMissing:
-		return nil // waitFile waits for it on the next round
-	case evUnreadable:
-		return &errFollow{fmt.Errorf("%s on %s cannot be read (permission denied)", w.path, w.src.name)}
-	case evNotFile:
-		return &errFollow{fmt.Errorf("%s on %s is not a regular file", w.path, w.src.name)}
-	default:
-		return fmt.Errorf("remote tail ended before it started: %v%s", ev.err, rs.stderrNote())
+}
+
+// opened reads the script's answer to "open". It returns pid 0 when the file
+// did not exist (and now does).
+func (w *follower) opened(ctx context.Context, sc *sftp.Client, answer string) (pid int, ino uint64, err error) {
+	if pid, ino, ok := parseOpen(answer); ok {
+		return pid, ino, nil
 	}
-	rf, err := c.sftp.Open(fmt.Sprintf("/proc/%d/fd/3", ev.pid))
+	switch answer {
+	case "logviewer:missing":
+		return 0, 0, w.waitFile(ctx, sc)
+	case "logviewer:unreadable":
+		return 0, 0, &errFollow{fmt.Errorf("%s on %s cannot be read (permission denied)", w.path, w.src.name)}
+	case "logviewer:notfile":
+		return 0, 0, &errFollow{fmt.Errorf("%s on %s is not a regular file", w.path, w.src.name)}
+	}
+	return 0, 0, fmt.Errorf("unexpected answer from the remote script: %q%s", answer, "")
+}
+
+// parseOpen reads "logviewer:open PID INODE".
+func parseOpen(answer string) (pid int, ino uint64, ok bool) {
+	f := strings.Fields(answer)
+	if len(f) != 3 || f[0] != "logviewer:open" {
+		return 0, 0, false
+	}
+	pid, err1 := strconv.Atoi(f[1])
+	ino, err2 := strconv.ParseUint(f[2], 10, 64)
+	return pid, ino, err1 == nil && err2 == nil && pid > 0
+}
+
+// followInode follows the inode the script holds on fd 3 until the path
+// names another file or none; it returns the script's answer to the "open"
+// that it sent then.
+func (w *follower) followInode(ctx context.Context, rs *session, sc *sftp.Client, pid int, ino uint64) (string, error) {
+	proc := fmt.Sprintf("/proc/%d/fd/3", pid)
+	rf, err := sc.Open(proc)
 	if err != nil {
-		return fmt.Errorf("open /proc/%d/fd/3 over SFTP: %w", ev.pid, err)
+		return "", fmt.Errorf("open %s over SFTP: %w", proc, err)
 	}
 	defer rf.Close()
 	fi, err := rf.Stat()
 	if err != nil {
-		return err
+		return "", err
 	}
-	start, err := w.startAt(rf, fi.Size(), ev.ino)
+	start, err := w.startAt(rf, fi.Size(), ino)
 	if err != nil {
-		return err
+		return "", err
 	}
-	if _, err := fmt.Fprintf(stdin, "%d\n", start+1); err != nil {
-		return err
-	}
-	if err := w.setDelivered(rf, start); err != nil {
-		return err
+	w.src.log.Debug("follow: tail starts", "path", w.path, "pid", pid, "inode", ino, "size", fi.Size(), "start", start)
+	if err := w.restart(rs, rf, start); err != nil {
+		return "", err
 	}
 	w.setState(tailer.StateFollowing, "")
-	return w.consume(ctx, c, rs, rf, ev.pid)
+	return w.consume(ctx, rs, sc, rf, proc)
+}
+
+// command sends a command to the script and, for "open", returns its
+// one-line answer. What came before the command's nonce line was the
+// previous tail's and is skipped.
+func (w *follower) command(ctx context.Context, rs *session, cmd string, start int64) (string, error) {
+	var b [12]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	nonce := "logviewer:" + hex.EncodeToString(b[:])
+	w.await = append(w.await[:0], nonce+"\n"...)
+	w.carry = nil
+	if _, err := fmt.Fprintf(rs.stdin, "%s %d %s\n", cmd, start+1, nonce); err != nil {
+		return "", fmt.Errorf("write to the remote script: %w", err)
+	}
+	if cmd != "open" {
+		return "", nil
+	}
+	var answer []byte
+	for {
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case ev := <-rs.events:
+			if ev.buf == nil {
+				return "", fmt.Errorf("the remote script ended: %v%s", ev.err, rs.stderrNote())
+			}
+			answer = append(answer, w.skip(ev.buf)...)
+			rs.free <- ev.buf[:cap(ev.buf)]
+			if i := bytes.IndexByte(answer, '\n'); i >= 0 {
+				return string(answer[:i]), nil
+			}
+			if len(answer) > 4096 {
+				return "", fmt.Errorf("unexpected answer from the remote script: %.100q", answer)
+			}
+		}
+	}
+}
+
+// skip drops what comes before the awaited nonce line and returns what
+// follows it (nothing while it has not come).
+func (w *follower) skip(buf []byte) []byte {
+	if len(w.await) == 0 {
+		return buf
+	}
+	data := append(w.carry, buf...)
+	i := bytes.Index(data, w.await)
+	if i < 0 {
+		keep := min(len(data), len(w.await)-1)
+		w.carry = append([]byte(nil), data[len(data)-keep:]...)
+		return nil
+	}
+	rest := data[i+len(w.await):]
+	w.await, w.carry = w.await[:0], nil
+	return rest
+}
+
+// restart has the script (re)start tail at off on the inode it holds.
+func (w *follower) restart(rs *session, rf *sftp.File, off int64) error {
+	if err := w.setDelivered(rf, off); err != nil {
+		return err
+	}
+	w.lastData, w.waitSince = time.Now(), time.Time{}
+	_, err := w.command(context.Background(), rs, "tail", off)
+	return err
 }
 
 // waitFile waits, saying so, until the path exists.
@@ -344,6 +425,10 @@ func (w *follower) startAt(rf *sftp.File, size int64, ino uint64) (int64, error)
 		return lastLines(rf, size, w.n)
 	case startFresh:
 		w.ino = ino
+		if w.gone {
+			w.gone = false
+			w.mark(tailer.MarkRotated, "file re-created: following it from its start")
+		}
 		return 0, nil
 	}
 	if ino != w.ino {
@@ -370,6 +455,7 @@ func (w *follower) startAt(rf *sftp.File, size int64, ino uint64) (int64, error)
 
 // setDelivered starts at off, reading the bytes before it for verification.
 func (w *follower) setDelivered(rf *sftp.File, off int64) error {
+	w.batch = w.batch[:0]
 	w.delivered = off
 	k := min(off, knownLen)
 	w.known = w.known[:0]
@@ -408,11 +494,11 @@ func holds(r io.ReaderAt, off int64, want []byte) (bool, error) {
 }
 
 // consume delivers the tail's bytes in verified batches, and checks the path
-// every Poll.
-func (w *follower) consume(ctx context.Context, c *conn, rs *session, rf *sftp.File, pid int) error {
+// every Poll. A truncation restarts the tail on the same inode. When the path
+// names another file or none, it returns the answer to the "open" it sent.
+func (w *follower) consume(ctx context.Context, rs *session, sc *sftp.Client, rf *sftp.File, proc string) (string, error) {
 	tick := time.NewTicker(w.src.opts.Poll)
 	defer tick.Stop()
-	proc := fmt.Sprintf("/proc/%d/fd/3", pid)
 	var pending *event
 	for {
 		var ev event
@@ -421,22 +507,22 @@ func (w *follower) consume(ctx context.Context, c *conn, rs *session, rf *sftp.F
 		} else {
 			select {
 			case <-ctx.Done():
-				return ctx.Err()
+				return "", ctx.Err()
 			case <-tick.C:
-				if done, err := w.check(c.sftp, rf, proc); done || err != nil {
-					return err
+				if answer, err := w.check(ctx, rs, sc, rf, proc); answer != "" || err != nil {
+					return answer, err
 				}
 				continue
 			case <-rs.hint:
-				if done, err := w.check(c.sftp, rf, proc); done || err != nil {
-					return err
+				if answer, err := w.check(ctx, rs, sc, rf, proc); answer != "" || err != nil {
+					return answer, err
 				}
 				continue
 			case ev = <-rs.events:
 			}
 		}
-		if ev.kind != evChunk {
-			return fmt.Errorf("remote tail ended: %v%s", ev.err, rs.stderrNote())
+		if ev.buf == nil {
+			return "", fmt.Errorf("the remote script ended: %v%s", ev.err, rs.stderrNote())
 		}
 		w.feed(rs, ev.buf)
 		// Take whatever else has arrived into the same batch.
@@ -444,7 +530,7 @@ func (w *follower) consume(ctx context.Context, c *conn, rs *session, rf *sftp.F
 		for len(w.batch) < 4096 {
 			select {
 			case ev := <-rs.events:
-				if ev.kind != evChunk {
+				if ev.buf == nil {
 					pending = &ev
 					break more
 				}
@@ -458,24 +544,35 @@ func (w *follower) consume(ctx context.Context, c *conn, rs *session, rf *sftp.F
 		}
 		ok, err := w.verify(rf)
 		if err != nil {
-			return err
+			w.batch = w.batch[:0] // unverified: read again after a reconnect
+			return "", err
 		}
 		if !ok {
 			// Rewritten behind tail's back: what tail sent is not what the
 			// file holds at those offsets.
-			w.batch = w.batch[:0]
-			w.mark(tailer.MarkTruncated, "file truncated: following it from its start")
-			w.mode = startFresh
-			return nil
+			if err := w.truncated(rs, rf); err != nil {
+				return "", err
+			}
+			continue
 		}
 		w.commit()
 	}
 }
 
+// truncated says so and follows the same inode again from its start.
+func (w *follower) truncated(rs *session, rf *sftp.File) error {
+	w.mark(tailer.MarkTruncated, "file truncated: following it from its start")
+	return w.restart(rs, rf, 0)
+}
+
+// feed hands a chunk of the tail's bytes to the splitter.
 func (w *follower) feed(rs *session, buf []byte) {
-	w.sp.feed(buf, w.add)
-	w.bend = w.sp.knownEnd
-	w.bknown = append(w.bknown[:0], w.sp.known...)
+	if data := w.skip(buf); len(data) > 0 {
+		w.lastData = time.Now()
+		w.sp.feed(data, w.add)
+		w.bend = w.sp.knownEnd
+		w.bknown = append(w.bknown[:0], w.sp.known...)
+	}
 	rs.free <- buf[:cap(buf)]
 }
 
@@ -516,10 +613,13 @@ func (w *follower) commit() {
 	w.known = append(w.known[:0], w.bknown...)
 }
 
-// check looks at the path and the inode: truncated below what was delivered,
-// or the path now names another file or none. It returns true when the
-// segment is over.
-func (w *follower) check(sc *sftp.Client, rf *sftp.File, proc string) (bool, error) {
+// check looks at the inode and the path. Truncated below what was delivered:
+// the tail restarts from 0. The path names another file or none: the script
+// opens the path again at once (so that the new file is held before it can
+// be rotated away too), the rest of the old inode is read, and the answer to
+// "open" is returned. The tail stopped sending what the file holds: it
+// restarts where it was.
+func (w *follower) check(ctx context.Context, rs *session, sc *sftp.Client, rf *sftp.File, proc string) (string, error) {
 	var wg sync.WaitGroup
 	var size int64
 	var link, real string
@@ -536,40 +636,74 @@ func (w *follower) check(sc *sftp.Client, rf *sftp.File, proc string) (bool, err
 	go func() { defer wg.Done(); link, errLink = sc.ReadLink(proc) }()
 	go func() { defer wg.Done(); real, errReal = sc.RealPath(w.path) }()
 	wg.Wait()
-	if errSize != nil {
-		return true, errSize
+	switch {
+	case errSize != nil:
+		return "", errSize
+	case size < w.delivered:
+		return "", w.truncated(rs, rf)
+	case errLink != nil:
+		return "", fmt.Errorf("readlink %s: %w", proc, errLink)
+	case errReal != nil && !errors.Is(errReal, os.ErrNotExist):
+		return "", errReal
+	case errReal == nil && (real == link || [2]string{real, link} == w.sameAs):
+		return "", w.stalled(rs, rf, size)
 	}
-	if size < w.delivered {
-		w.mark(tailer.MarkTruncated, "file truncated: following it from its start")
-		w.mode = startFresh
-		return true, nil
+	answer, err := w.command(ctx, rs, "open", 0)
+	if err != nil {
+		return "", err
 	}
-	if errLink != nil {
-		return true, fmt.Errorf("readlink %s: %w", proc, errLink)
+	if _, ino, ok := parseOpen(answer); ok && ino == w.ino && errReal == nil {
+		// Still the same file under another name (a bind mount, say).
+		w.sameAs = [2]string{real, link}
+		return "", w.restart(rs, rf, w.delivered)
 	}
-	if errReal == nil && real == link {
-		return false, nil
-	}
-	if errReal != nil && !errors.Is(errReal, os.ErrNotExist) {
-		return true, errReal
-	}
-	// Rotated or removed: read what is left of this inode, then move on.
+	// Rotated or removed: read what is left of the old inode, then move on.
 	if err := w.drain(rf); err != nil {
-		return true, err
+		return "", err
 	}
-	if _, err := sc.Stat(w.path); errors.Is(err, os.ErrNotExist) {
+	if answer == "logviewer:missing" {
+		w.gone = true
 		w.mark(tailer.MarkRemoved, "file removed: waiting for it to come back")
 	} else {
 		w.mark(tailer.MarkRotated, "file rotated: following the new file from its start")
 	}
 	w.mode = startFresh
-	return true, nil
+	return answer, nil
+}
+
+// stalled restarts a tail that has sent nothing for a while although a
+// complete line waits in the file (it may have died: the script does not
+// watch it).
+func (w *follower) stalled(rs *session, rf *sftp.File, size int64) error {
+	if size <= w.delivered || size == w.partialAt {
+		w.waitSince = time.Time{}
+		return nil
+	}
+	if w.waitSince.IsZero() || w.lastData.After(w.waitSince) {
+		w.waitSince = time.Now() // bytes wait; see whether they come
+		return nil
+	}
+	if time.Since(w.waitSince) < 2*max(w.src.opts.Poll, w.src.opts.TailInterval) {
+		return nil
+	}
+	buf := make([]byte, min(size-w.delivered, 64<<10))
+	n, err := rf.ReadAt(buf, w.delivered)
+	if n < len(buf) && err != nil && err != io.EOF {
+		return err
+	}
+	if bytes.IndexByte(buf[:n], '\n') < 0 && size-w.delivered <= 64<<10 {
+		w.partialAt = size // only a partial line waits
+		return nil
+	}
+	w.src.log.Warn("remote tail sent nothing although lines wait; restarting it", "path", w.path, "delivered", w.delivered, "size", size)
+	return w.restart(rs, rf, w.delivered)
 }
 
 // drain reads the rest of the inode from the delivered offset, including a
 // last line without newline (nobody will finish it: the file was rotated).
 func (w *follower) drain(rf *sftp.File) error {
 	w.sp.reset(w.delivered, w.known)
+	w.batch = w.batch[:0]
 	buf := make([]byte, 64<<10)
 	for off := w.delivered; ; {
 		n, err := rf.ReadAt(buf, off)
@@ -600,7 +734,7 @@ func (w *follower) mark(kind, text string) {
 	w.sink.Lines([]tailer.Line{{Time: time.Now().UnixMilli(), File: w.ino, Offset: -1, Text: text, Mark: kind}})
 }
 
-// readStdout reads the script's first line, then tail's bytes.
+// readStdout passes the script's stdout on in chunks.
 func (rs *session) readStdout(r io.Reader) {
 	send := func(ev event) bool {
 		select {
@@ -610,50 +744,6 @@ func (rs *session) readStdout(r io.Reader) {
 			return false
 		}
 	}
-	br := bufio.NewReaderSize(r, 64<<10)
-	// A login shell may print something first (a .bashrc that echoes):
-	// skip anything before the script's own line.
-	for skipped := 0; ; {
-		line, err := br.ReadSlice('\n')
-		if err != nil && err != bufio.ErrBufferFull {
-			send(event{kind: evEnd, err: err})
-			return
-		}
-		skipped += len(line)
-		if skipped > 1<<20 {
-			send(event{kind: evEnd, err: errors.New("the remote command printed no header")})
-			return
-		}
-		text := strings.TrimSuffix(string(line), "\n")
-		switch {
-		case strings.HasPrefix(text, "logviewer:open "):
-			f := strings.Fields(text)
-			if len(f) != 3 {
-				f = []string{"", "", ""}
-			}
-			pid, err1 := strconv.Atoi(f[1])
-			ino, err2 := strconv.ParseUint(f[2], 10, 64)
-			if err1 != nil || err2 != nil {
-				send(event{kind: evEnd, err: fmt.Errorf("bad header %q", text)})
-				return
-			}
-			if !send(event{kind: evOpen, pid: pid, ino: ino}) {
-				return
-			}
-		case text == "logviewer:missing":
-			send(event{kind: evMissing})
-			return
-		case text == "logviewer:unreadable":
-			send(event{kind: evUnreadable})
-			return
-		case text == "logviewer:notfile":
-			send(event{kind: evNotFile})
-			return
-		default:
-			continue
-		}
-		break
-	}
 	for {
 		var buf []byte
 		select {
@@ -661,29 +751,33 @@ func (rs *session) readStdout(r io.Reader) {
 		case <-rs.done:
 			return
 		}
-		n, err := br.Read(buf)
+		n, err := r.Read(buf)
 		if n > 0 {
-			if !send(event{kind: evChunk, buf: buf[:n]}) {
+			if !send(event{buf: buf[:n]}) {
 				return
 			}
 		} else {
 			rs.free <- buf
 		}
 		if err != nil {
-			send(event{kind: evEnd, err: err})
+			send(event{err: err})
 			return
 		}
 	}
 }
 
 // readStderr keeps the last line of the remote stderr for error messages,
-// and asks for an immediate check when tail reports something about the file.
+// and asks for an immediate check when something is said there (GNU tail
+// says "file truncated").
 func (rs *session) readStderr(r io.Reader, w *follower) {
-	br := bufio.NewReaderSize(r, 4096)
+	buf := make([]byte, 4096)
 	for {
-		line, err := br.ReadSlice('\n')
-		if len(line) > 0 {
-			text := strings.TrimSpace(string(line))
+		n, err := r.Read(buf)
+		if n > 0 {
+			text := strings.TrimSpace(string(buf[:n]))
+			if i := strings.LastIndexByte(text, '\n'); i >= 0 {
+				text = text[i+1:]
+			}
 			w.src.log.Debug("remote stderr", "path", w.path, "text", text)
 			rs.mu.Lock()
 			rs.lastErr = text
@@ -693,7 +787,7 @@ func (rs *session) readStderr(r io.Reader, w *follower) {
 			default:
 			}
 		}
-		if err != nil && err != bufio.ErrBufferFull {
+		if err != nil {
 			return
 		}
 	}

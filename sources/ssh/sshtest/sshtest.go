@@ -41,6 +41,8 @@ type Config struct {
 	// MaxSessions is sshd's MaxSessions (default 10, OpenSSH's default,
 	// written out explicitly).
 	MaxSessions int
+	// LogLevel is sshd's LogLevel (default VERBOSE; DEBUG1 shows forwarding).
+	LogLevel string
 	// Extra is appended to sshd_config.
 	Extra string
 }
@@ -50,11 +52,12 @@ type Server struct {
 	Addr       string // 127.0.0.1:port
 	Host       string // 127.0.0.1
 	Port       int
-	User       string // the current user, who may log in
-	Identity   string // private key file of an authorized client key
-	KnownHosts string // known_hosts file holding this server's ed25519 key (only)
-	HostKey    xssh.PublicKey
-	Dir        string // holds the keys, sshd_config and pid file
+	User       string           // the current user, who may log in
+	Identity   string           // private key file of an authorized client key
+	KnownHosts string           // known_hosts file holding this server's ed25519 key (only)
+	HostKey    xssh.PublicKey   // the ed25519 host key
+	HostKeys   []xssh.PublicKey // every host key the server has (ed25519, ECDSA)
+	Dir        string           // holds the keys, sshd_config and pid file
 
 	cmd  *exec.Cmd
 	mu   sync.Mutex
@@ -81,6 +84,9 @@ func StartWith(tb testing.TB, cfg Config) *Server {
 	Require(tb)
 	if cfg.MaxSessions == 0 {
 		cfg.MaxSessions = 10
+	}
+	if cfg.LogLevel == "" {
+		cfg.LogLevel = "VERBOSE"
 	}
 	if os.Geteuid() == 0 {
 		// sshd refuses to start without its privilege separation directory.
@@ -110,6 +116,11 @@ func StartWith(tb testing.TB, cfg Config) *Server {
 	if s.HostKey, err = xssh.NewPublicKey(edPub); err != nil {
 		tb.Fatal(err)
 	}
+	ecPub, err := xssh.NewPublicKey(&ecKey.PublicKey)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s.HostKeys = []xssh.PublicKey{s.HostKey, ecPub}
 	_, clientKey, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		tb.Fatal(err)
@@ -156,11 +167,11 @@ StrictModes no
 UsePAM no
 MaxSessions %d
 MaxStartups 200
-LogLevel VERBOSE
+LogLevel %s
 Subsystem sftp internal-sftp
 %s
 `, s.Addr, filepath.Join(s.Dir, "host_ed25519"), filepath.Join(s.Dir, "host_ecdsa"),
-		filepath.Join(s.Dir, "sshd.pid"), filepath.Join(s.Dir, "authorized_keys"), cfg.MaxSessions, cfg.Extra))
+		filepath.Join(s.Dir, "sshd.pid"), filepath.Join(s.Dir, "authorized_keys"), cfg.MaxSessions, cfg.LogLevel, cfg.Extra))
 
 	cmd := exec.Command(SSHD, "-D", "-e", "-f", conf)
 	// Its own process group, so that Stop also ends every session it forked.

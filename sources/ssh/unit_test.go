@@ -1,0 +1,196 @@
+package ssh
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/logviewer/logviewer/config"
+	"github.com/logviewer/logviewer/tailer"
+)
+
+// TestSplitterMatchesClean: however a stream is chunked, the splitter gives
+// the lines tailer.Clean would give for the whole lines, with exact offsets,
+// while keeping only about max bytes of a line in memory.
+func TestSplitterMatchesClean(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	pieces := []string{"a", "é", "\xff", "\r", "\x00", "\t", "\x1b[1m", "€", "😀", "xyz", " ", "\r\n", "\n", "\n"}
+	for round := range 300 {
+		var b strings.Builder
+		for range rng.IntN(400) {
+			p := pieces[rng.IntN(len(pieces))]
+			if rng.IntN(50) == 0 {
+				p = strings.Repeat(p, 100)
+			}
+			b.WriteString(p)
+		}
+		stream := b.String()
+		limit := 80 + rng.IntN(40)
+		if round%3 == 0 {
+			limit = 1 + rng.IntN(8)
+		}
+		var want []string
+		var wantEnds []int64
+		off := int64(0)
+		for rest := stream; ; {
+			i := strings.IndexByte(rest, '\n')
+			if i < 0 {
+				break
+			}
+			want = append(want, tailer.Clean(rest[:i], limit))
+			off += int64(i + 1)
+			wantEnds = append(wantEnds, 100+off)
+			rest = rest[i+1:]
+		}
+		s := splitter{max: limit}
+		s.reset(100, nil)
+		var got []string
+		var ends []int64
+		emit := func(text string, end int64) { got, ends = append(got, text), append(ends, end) }
+		for rest := []byte(stream); len(rest) > 0; {
+			n := min(len(rest), 1+rng.IntN(30))
+			s.feed(rest[:n], emit)
+			rest = rest[n:]
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) || fmt.Sprint(ends) != fmt.Sprint(wantEnds) {
+			t.Fatalf("round %d (max %d) stream %q:\n got %q %v\nwant %q %v", round, limit, stream, got, ends, want, wantEnds)
+		}
+		if len(s.head) > limit+4 {
+			t.Fatalf("kept %d bytes of a line, max %d", len(s.head), limit)
+		}
+		if last := strings.LastIndexByte(stream, '\n'); last >= 0 {
+			k := stream[max(0, last+1-knownLen) : last+1]
+			if !bytes.HasSuffix([]byte(k), s.known) || s.knownEnd != 100+int64(last+1) {
+				t.Fatalf("round %d: known %q at %d, want a suffix of %q at %d", round, s.known, s.knownEnd, k, 100+last+1)
+			}
+		}
+	}
+}
+
+func TestLastLines(t *testing.T) {
+	for _, tc := range []struct {
+		text string
+		n    int
+		want int64
+	}{
+		{"a\nb\nc\n", 2, 2},
+		{"a\nb\nc\npar", 2, 2},
+		{"a\nb\n", 5, 0},
+		{"a\nb\n", 0, 4},
+		{"", 3, 0},
+		{"partial", 1, 0},
+	} {
+		got, err := lastLines(strings.NewReader(tc.text), int64(len(tc.text)), tc.n)
+		if err != nil || got != tc.want {
+			t.Errorf("lastLines(%q, %d) = %d, %v; want %d", tc.text, tc.n, got, err, tc.want)
+		}
+	}
+}
+
+// TestShellQuote runs quoted words through /bin/sh and gets them back intact.
+func TestShellQuote(t *testing.T) {
+	for _, s := range []string{"plain", "a b", "it's", `"`, "$(touch x)", "`x`", "\\", "new\nline", "'", "''", "!", "*", "-n", "%i"} {
+		out, err := exec.Command("/bin/sh", "-c", "printf %s "+shellQuote(s)).Output()
+		if err != nil || string(out) != s {
+			t.Errorf("sh printed %q (%v) for %q", out, err, s)
+		}
+	}
+}
+
+// TestScriptIsQuotable: the script can be single-quoted for any login shell.
+func TestScriptIsQuotable(t *testing.T) {
+	if strings.ContainsAny(tailScript, "'\\\n") {
+		t.Errorf("tailScript holds a single quote, backslash or newline")
+	}
+	cmd := tailCommand("/var/log/it's $(x).log", 200*time.Millisecond)
+	if !strings.HasSuffix(cmd, ` logviewer-tail '/var/log/it'\''s $(x).log' 0.200`) {
+		t.Errorf("command %q", cmd)
+	}
+}
+
+func TestResolve(t *testing.T) {
+	home := t.TempDir()
+	cfgFile := filepath.Join(home, "ssh_config")
+	if err := os.WriteFile(cfgFile, []byte(`Host web
+  HostName web-1.internal
+  User deploy
+  Port 2222
+  IdentityFile ~/.ssh/web_%r
+  ProxyJump admin@gate:2200,inner
+  ServerAliveInterval 7
+  ConnectTimeout 3
+
+Host gate
+  HostName gate.example.com
+
+Host inner
+  HostName 10.0.0.9
+
+Host *
+  UserKnownHostsFile ~/.ssh/kh_%h
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := loadSSHConfig([]string{cfgFile}, home)
+	all := []config.Host{
+		{Name: "bastion", Address: "bastion.example.com", User: "ops", Files: []string{"/x"}},
+		{Name: "db", Address: "db:2022", Jump: "bastion", Files: []string{"/x"}},
+		{Name: "alias", SSHAlias: "web", Files: []string{"/x"}},
+		{Name: "alias-override", SSHAlias: "web", User: "alice", Address: "10.1.1.1", Jump: "bastion", Files: []string{"/x"}},
+		{Name: "v6", Address: "::1", Files: []string{"/x"}},
+		{Name: "loop1", Address: "a", Jump: "loop2", Files: []string{"/x"}},
+		{Name: "loop2", Address: "b", Jump: "loop1", Files: []string{"/x"}},
+	}
+	chain := func(e *endpoint) string {
+		var parts []string
+		for ; e != nil; e = e.jump {
+			parts = append(parts, e.String())
+		}
+		return strings.Join(parts, " via ")
+	}
+	for _, tc := range []struct{ host, want string }{
+		{"db", "X@db:2022 via ops@bastion.example.com:22"},
+		{"alias", "deploy@web-1.internal:2222 via X@10.0.0.9:22 via admin@gate.example.com:2200"},
+		{"alias-override", "alice@10.1.1.1:22 via ops@bastion.example.com:22"},
+		{"v6", "X@[::1]:22"},
+	} {
+		var h config.Host
+		for _, x := range all {
+			if x.Name == tc.host {
+				h = x
+			}
+		}
+		e, err := resolve(h, all, cfg, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.host, err)
+		}
+		if got := strings.ReplaceAll(chain(e), currentUser(t)+"@", "X@"); got != tc.want {
+			t.Errorf("%s: %s, want %s (X: the current user)", tc.host, got, tc.want)
+		}
+	}
+	e, err := resolve(all[2], all, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.identities[0] != filepath.Join(home, ".ssh/web_deploy") || e.keepalive != 7*time.Second || e.connect != 3*time.Second ||
+		e.knownHosts != filepath.Join(home, ".ssh/kh_web-1.internal") {
+		t.Errorf("alias: identities %q keepalive %s connect %s known_hosts %s", e.identities, e.keepalive, e.connect, e.knownHosts)
+	}
+	if _, err := resolve(all[5], all, cfg, nil); err == nil || !strings.Contains(err.Error(), "loop") {
+		t.Errorf("jump loop: %v", err)
+	}
+}
+
+func currentUser(t *testing.T) string {
+	e := &endpoint{}
+	if err := e.defaults(t.TempDir()); err != nil {
+		t.Fatal(err)
+	}
+	return e.user
+}
