@@ -89,7 +89,7 @@ function pageURL(link) {
 function writeURL() {
   history.replaceState(null, '', pageURL(S.link));
   const base = S.file ? S.file.slice(S.file.lastIndexOf('/') + 1) : '';
-  document.title = (S.paused ? '⏸ ' : '') + (base ? `${base} · ${S.host} — logviewer` : 'logviewer');
+  document.title = (S.paused ? 'Paused · ' : '') + (base ? `${base} · ${S.host} — logviewer` : 'logviewer');
 }
 
 // ---- small UI helpers -------------------------------------------------------
@@ -170,6 +170,7 @@ async function loadFiles() {
 
 function setConn(kind, text, detail) {
   el.conn.dataset.state = kind;
+  el.source.classList.toggle('stale', kind !== 'live'); // the source's state is last known only
   el.connText.textContent = text;
   el.conn.title = detail || '';
   updateEmpty();
@@ -212,7 +213,9 @@ function updatePending() {
 function updatePill() {
   if (S.paused) {
     const n = S.pending.length + S.dropped;
-    el.pill.textContent = `⏸ Paused · ${fmt(n)} new line${n === 1 ? '' : 's'} · Resume`;
+    const icon = document.createElement('i');
+    icon.className = 'bars';
+    el.pill.replaceChildren(icon, `Paused · ${fmt(n)} new line${n === 1 ? '' : 's'} · Resume`);
     el.pill.hidden = false;
   } else if (!view.follow && S.unseen) {
     el.pill.textContent = `↓ ${fmt(S.unseen)} new line${S.unseen === 1 ? '' : 's'}`;
@@ -240,6 +243,8 @@ function updateEmpty() {
 // ---- filter -------------------------------------------------------------------
 
 function showFilterError(msg) {
+  // The server quotes the expression it compiled: drop the (?i) it added.
+  msg = msg.replace(/"\(\?i\)/, '"');
   el.ferr.textContent = msg.charAt(0).toUpperCase() + msg.slice(1);
   el.ferr.hidden = !msg;
   if (msg) el.filter.setAttribute('aria-invalid', 'true'); else el.filter.removeAttribute('aria-invalid');
