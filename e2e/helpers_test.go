@@ -97,6 +97,7 @@ func startBrowser() (context.Context, error) {
 			chromedp.Flag("disable-component-update", true),
 			chromedp.Flag("disable-sync", true),
 			chromedp.Flag("disable-quic", true),
+			chromedp.Flag("disable-smooth-scrolling", true), // a wheel moves the view at once
 			chromedp.Flag("disable-features", "Translate,MediaRouter,OptimizationHints"),
 			chromedp.WindowSize(1280, 800),
 		)

@@ -138,7 +138,7 @@ function option(value, text) {
 }
 
 async function loadHosts() {
-  const hosts = await getJSON('/api/hosts');
+  const hosts = await getJSON('api/hosts');
   el.host.replaceChildren(option('', hosts.length ? 'Choose a host…' : 'No hosts configured'));
   for (const h of hosts) {
     const bad = h.state && !['following', 'connected', 'starting'].includes(h.state.code);
@@ -156,7 +156,7 @@ async function loadFiles() {
   S.filesHost = host;
   S.filesAt = Date.now();
   try {
-    const { files } = await getJSON('/api/files?host=' + encodeURIComponent(host));
+    const { files } = await getJSON('api/files?host=' + encodeURIComponent(host));
     if (host !== S.host) return;
     combo.setItems(files.map((f) => ({ value: f.path, label: f.path, meta: `${size(f.size)} · ${age(f.mtime)}` })),
       'No files match this host\'s globs');
@@ -345,7 +345,10 @@ function wsURL() {
     if (S.logId) { q.set('log', S.logId); q.set('since', String(S.lastSeq)); }
     if (S.at) q.set('at', S.at);
   }
-  return (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/ws?' + q;
+  // Relative to the page, so that the UI also works under a path prefix.
+  const u = new URL('ws?' + q, location.href);
+  u.protocol = u.protocol === 'https:' ? 'wss:' : 'ws:';
+  return u.href;
 }
 
 const conn = new Conn({
