@@ -71,6 +71,7 @@ type follower struct {
 	lastData  time.Time // when bytes last came from the current tail
 	waitSince time.Time // since when undelivered bytes wait in the file
 	partialAt int64     // file size at which only a partial line waits
+	stalls    int       // restarts of a tail that sent nothing, in a row
 }
 
 func (w *follower) run(ctx context.Context) error {
@@ -568,7 +569,7 @@ func (w *follower) truncated(rs *session, rf *sftp.File) error {
 // feed hands a chunk of the tail's bytes to the splitter.
 func (w *follower) feed(rs *session, buf []byte) {
 	if data := w.skip(buf); len(data) > 0 {
-		w.lastData = time.Now()
+		w.lastData, w.stalls = time.Now(), 0
 		w.sp.feed(data, w.add)
 		w.bend = w.sp.knownEnd
 		w.bknown = append(w.bknown[:0], w.sp.known...)
@@ -694,6 +695,10 @@ func (w *follower) stalled(rs *session, rf *sftp.File, size int64) error {
 	if bytes.IndexByte(buf[:n], '\n') < 0 && size-w.delivered <= 64<<10 {
 		w.partialAt = size // only a partial line waits
 		return nil
+	}
+	w.stalls++
+	if w.stalls > 3 {
+		return fmt.Errorf("the remote tail sends nothing although lines wait%s", rs.stderrNote())
 	}
 	w.src.log.Warn("remote tail sent nothing although lines wait; restarting it", "path", w.path, "delivered", w.delivered, "size", size)
 	return w.restart(rs, rf, w.delivered)

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -530,5 +531,89 @@ func TestHostState(t *testing.T) {
 	src.Close()
 	if st := src.HostState(); st.Code != tailer.StateStopped {
 		t.Errorf("after Close: %+v", st)
+	}
+}
+
+// TestChangesWhileDisconnected: a file that was rotated or truncated while the
+// host could not be reached is followed from its start after the reconnect,
+// with a marker that says lines may have been missed; an unchanged one is
+// resumed exactly.
+func TestChangesWhileDisconnected(t *testing.T) {
+	srv := sshtest.Start(t)
+	for _, tc := range []struct {
+		name   string
+		change func(t *testing.T, path string)
+		mark   string
+	}{
+		{"Unchanged", func(t *testing.T, path string) { appendFile(t, path, "during\n") }, tailer.MarkResumed},
+		{"Rotated", func(t *testing.T, path string) {
+			appendFile(t, path, "lost\n")
+			if err := os.Rename(path, path+".1"); err != nil {
+				t.Fatal(err)
+			}
+			appendFile(t, path, "during\n")
+		}, tailer.MarkRotated},
+		{"Truncated", func(t *testing.T, path string) {
+			if err := os.Truncate(path, 0); err != nil {
+				t.Fatal(err)
+			}
+			appendFile(t, path, "during\n")
+		}, tailer.MarkTruncated},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			proxy := sshtest.NewProxy(t, srv.Addr)
+			dir := t.TempDir()
+			path := filepath.Join(dir, "app.log")
+			appendFile(t, path, "before 1\nbefore 2\n")
+			h := srv.Entry("web", filepath.Join(dir, "*.log"))
+			h.Address = proxy.Addr
+			h.KnownHosts = sshtest.WriteFile(t, "known_hosts", srv.KnownHostsLine(proxy.Addr)+"\n")
+			src := mustNew(t, h, nil, testOptions())
+			sink, _ := follow(t, src, path, 5)
+			waitTexts(t, sink, "before 1", "before 2")
+			proxy.Refuse(true)
+			proxy.Cut()
+			sink.WaitState(t, timeout, tailer.StateReconnecting)
+			tc.change(t, path)
+			proxy.Refuse(false)
+			waitTexts(t, sink, "before 1", "before 2", "during")
+			if marks := sink.Marks(); !slices.Equal(marks, []string{tc.mark}) {
+				t.Errorf("marks %q, want %q", marks, tc.mark)
+			}
+			lines, _ := sink.Snapshot()
+			last := lines[len(lines)-1]
+			if want := int64(len("during\n")); tc.mark != tailer.MarkResumed && last.Offset != want {
+				t.Errorf("offset of the first line of the new file %d, want %d", last.Offset, want)
+			}
+		})
+	}
+}
+
+// TestDeadTailRestarted: a remote tail that dies (killed by someone, say) is
+// noticed because lines wait in the file, and restarted where it was.
+func TestDeadTailRestarted(t *testing.T) {
+	srv := sshtest.Start(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "app.log")
+	appendFile(t, path, "one\n")
+	src := mustNew(t, srv.Entry("web", filepath.Join(dir, "*.log")), nil, testOptions())
+	sink, _ := follow(t, src, path, 5)
+	waitTexts(t, sink, "one")
+	killed := 0
+	for pid, comm := range processes(t, dir) {
+		if comm == "tail" {
+			if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			killed++
+		}
+	}
+	if killed != 1 {
+		t.Fatalf("killed %d tails, want 1", killed)
+	}
+	appendFile(t, path, "two\nthree\n")
+	waitTexts(t, sink, "one", "two", "three")
+	if marks := sink.Marks(); len(marks) > 0 {
+		t.Errorf("marks %q after a restart without loss", marks)
 	}
 }

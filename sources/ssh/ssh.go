@@ -1,34 +1,34 @@
 // Package ssh follows files on remote hosts over SSH, with nothing installed
-// there but sshd (with its SFTP subsystem), a POSIX sh and GNU coreutils.
+// there but sshd (with its SFTP subsystem), a POSIX sh and GNU coreutils
+// (tail, stat) on Linux (for /proc).
 //
 // One Source serves one [[host]]. It shares SSH connections among all the
 // files it follows: each connection carries one SFTP client (listing, and
-// reading back what tail sent) and exec sessions, one per followed file, until
+// reading back what tail sent) and one exec session per followed file, until
 // the server refuses more (OpenSSH's MaxSessions, 10 by default); then another
 // connection is opened. Connections send keepalives with their own timeout,
-// and a lost one is re-dialled with exponential backoff and jitter.
+// and a lost one is dialled again with exponential backoff and jitter.
 //
-// A followed file is read by `tail -c +START -f` on one inode, in a small sh
-// wrapper (see tailScript) that kills its process group when the session
-// ends. logviewer itself, not tail, decides everything that involves a change
-// of file, much as sources/local does, using SFTP on /proc/PID/fd/3 (the
-// wrapper's descriptor of that inode):
+// A followed path is read by a small sh script (see tailScript) that holds
+// the file open on fd 3 and runs `tail -c +START -f /dev/fd/3` on that inode
+// when told to; it kills its process group when the session ends. logviewer
+// itself, not tail, decides everything that involves a change of file, much
+// as sources/local does, reading the inode over SFTP through /proc/PID/fd/3:
 //
-//   - the start: the last n complete lines, or after a reconnect the exact
-//     byte offset delivered so far when the inode is the same and still holds
-//     the bytes delivered last (otherwise a rotated or truncated marker);
+//   - the start: the last n complete lines; after a reconnect, the exact byte
+//     offset delivered so far when the inode is the same and still holds the
+//     bytes delivered last (otherwise a rotated or truncated marker);
 //   - rotation and removal: every Poll the path is resolved (realpath) and
-//     compared with the inode's own name (readlink /proc/PID/fd/3); when they
-//     differ the rest of the old inode is read over SFTP before the new file
-//     is followed from its start;
-//   - truncation: before a batch of lines is delivered the bytes just before
-//     and at the end of the batch are read back and compared; a mismatch (or a
-//     size below the delivered offset) means the file was rewritten, so the
-//     batch is dropped and the file is followed again from its start.
+//     compared with the held inode's name (readlink /proc/PID/fd/3); when they
+//     differ the script opens the path again at once, the rest of the old
+//     inode is read over SFTP, and the new file is followed from its start;
+//   - truncation: before a batch of lines is delivered, the bytes just before
+//     and at the end of the batch are read back and compared; a mismatch, or
+//     a size below the delivered offset, means the file was rewritten, so the
+//     batch is dropped and tail restarts on the same inode from 0.
 //
-// So Line.File is the remote inode and Line.Offset the exact byte offset on
-// it, also across rotations, truncations and reconnects. The remote host must
-// be Linux (for /proc) with GNU tail and stat.
+// So Line.File is the remote inode and Line.Offset the exact byte offset in
+// it, across rotations, truncations and reconnects alike.
 package ssh
 
 import (
@@ -51,7 +51,7 @@ import (
 // Options tune a Source. Zero values mean the defaults.
 type Options struct {
 	MaxLineBytes int           // longer lines are cut (default 65536)
-	Logger       *slog.Logger  // default: discard
+	Logger       *slog.Logger  // default: discard; give it the host name as an attribute
 	Poll         time.Duration // how often a followed path is checked for rotation and truncation (default 1s)
 	TailInterval time.Duration // how often the remote tail looks for new bytes when idle (default 200ms)
 
@@ -171,7 +171,7 @@ func New(h config.Host, all []config.Host, opts Options) (*Source, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Source{
-		name: h.Name, ep: ep, globs: globs, opts: opts, log: opts.Logger.With("host", h.Name),
+		name: h.Name, ep: ep, globs: globs, opts: opts, log: opts.Logger,
 		ctx: ctx, cancel: cancel,
 		state: tailer.State{Code: tailer.StateStarting, Msg: "not connected yet"},
 	}

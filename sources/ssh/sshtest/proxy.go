@@ -18,6 +18,7 @@ type Proxy struct {
 	mu       sync.Mutex
 	conns    map[net.Conn]struct{}
 	held     bool
+	refuse   bool
 	release  chan struct{} // closed when a hold ends
 	accepted int
 	changed  chan struct{} // closed and renewed on every accepted connection
@@ -47,6 +48,13 @@ func (p *Proxy) accept() {
 		c, err := p.l.Accept()
 		if err != nil {
 			return
+		}
+		p.mu.Lock()
+		refuse := p.refuse
+		p.mu.Unlock()
+		if refuse {
+			c.Close()
+			continue
 		}
 		up, err := net.Dial("tcp", p.target)
 		if err != nil {
@@ -127,6 +135,14 @@ func (p *Proxy) Resume() {
 		p.held = false
 		close(p.release)
 	}
+}
+
+// Refuse makes the proxy close new connections at once (on) or forward
+// them again (off), like a host that is down.
+func (p *Proxy) Refuse(on bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.refuse = on
 }
 
 // Accepted returns how many connections the proxy accepted so far and a
