@@ -34,6 +34,10 @@ type conn struct {
 	once    sync.Once
 	err     error // why it ended; read after dead is closed
 
+	pingMu sync.Mutex
+	pings  sync.WaitGroup // keepalive requests in flight
+	ended  bool           // no more pings: wait is waiting for them
+
 	// Guarded by src.mu.
 	sessions int         // exec sessions open
 	full     bool        // the server refused one more session
@@ -67,12 +71,19 @@ func (c *conn) cause() error {
 // reply. x/crypto's SendRequest has no timeout of its own: on a link that
 // silently drops packets it would wait for ever.
 func (c *conn) ping(timeout time.Duration) error {
+	c.pingMu.Lock()
+	if c.ended {
+		c.pingMu.Unlock()
+		<-c.dead
+		return c.err
+	}
+	c.pings.Add(1)
+	c.pingMu.Unlock()
 	reply := make(chan error, 1)
-	c.src.wg.Add(1)
 	go func() {
-		defer c.src.wg.Done()
+		defer c.pings.Done()
 		_, _, err := c.client.SendRequest("keepalive@openssh.com", true, nil)
-		reply <- err
+		reply <- err // returns when the reply comes or the connection is closed
 	}()
 	t := time.NewTimer(timeout)
 	defer t.Stop()
@@ -126,6 +137,10 @@ func (c *conn) wait() {
 		err = errors.New("closed by the server or the network")
 	}
 	c.once.Do(func() { c.err = err })
+	c.pingMu.Lock()
+	c.ended = true
+	c.pingMu.Unlock()
+	c.pings.Wait()
 	c.sftp.Close()
 	for i := len(c.closers) - 1; i >= 0; i-- {
 		c.closers[i].Close()
@@ -145,7 +160,13 @@ func (c *conn) guard(ctx context.Context, grace time.Duration) func() {
 		mu.Lock()
 		defer mu.Unlock()
 		if !done {
-			t = time.AfterFunc(grace, func() { c.close(fmt.Errorf("not responding %s after a cancel", grace)) })
+			t = time.AfterFunc(grace, func() {
+				mu.Lock()
+				defer mu.Unlock()
+				if !done {
+					c.close(fmt.Errorf("not responding %s after a cancel", grace))
+				}
+			})
 		}
 	})
 	return func() {
@@ -324,7 +345,9 @@ func (s *Source) connect(ctx context.Context) (*conn, error) {
 		}
 	}
 	// SFTP, like the handshake, must not hang on a mute server.
-	t := time.AfterFunc(s.ep.connect, func() { client.Close() })
+	sctx, cancel := context.WithTimeout(ctx, s.ep.connect)
+	defer cancel()
+	stop := context.AfterFunc(sctx, func() { client.Close() })
 	sc, err := sftp.NewClient(client, sftp.UseFstat(true))
 	var home string
 	if err == nil {
@@ -333,8 +356,8 @@ func (s *Source) connect(ctx context.Context) (*conn, error) {
 			sc.Close()
 		}
 	}
-	if !t.Stop() && err != nil {
-		err = fmt.Errorf("timed out after %s", s.ep.connect)
+	if !stop() && err != nil {
+		err = timeoutError(sctx, s.ep.connect)
 	}
 	if err != nil {
 		closeAll()
@@ -403,7 +426,7 @@ func handshake(ctx context.Context, nc net.Conn, e *endpoint, agentSock string, 
 		if cc != nil {
 			cc.Close()
 		}
-		return nil, fmt.Errorf("ssh handshake with %s (%s): %w", e.name, e.addr, context.Cause(ctx))
+		return nil, fmt.Errorf("ssh handshake with %s (%s): %w", e.name, e.addr, timeoutError(ctx, e.connect))
 	}
 	if err != nil {
 		var hk *HostKeyError
@@ -416,6 +439,14 @@ func handshake(ctx context.Context, nc net.Conn, e *endpoint, agentSock string, 
 		return nil, fmt.Errorf("ssh handshake with %s (%s): %s", e.name, e.addr, describe(err))
 	}
 	return xssh.NewClient(cc, chans, reqs), nil
+}
+
+// timeoutError says why ctx ended, in words.
+func timeoutError(ctx context.Context, d time.Duration) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("timed out after %s", d)
+	}
+	return ctx.Err()
 }
 
 func closeReverse(cs []io.Closer) {

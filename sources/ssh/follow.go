@@ -256,20 +256,20 @@ func (w *follower) session(ctx context.Context, c *conn) error {
 	}()
 
 	answer, err := w.command(ctx, rs, "open", 0)
-	for {
-		if err != nil {
-			return err
+	for err == nil {
+		var pid int
+		var ino uint64
+		if pid, ino, err = w.opened(ctx, c.sftp, answer); err != nil {
+			break
 		}
-		pid, ino, err := w.opened(ctx, c.sftp, answer)
-		if err != nil {
-			return err
-		}
-		if pid == 0 { // missing: waited for it
+		if pid == 0 { // it was missing and is back
 			answer, err = w.command(ctx, rs, "open", 0)
 			continue
 		}
+		// Until the path names another file, or none.
 		answer, err = w.followInode(ctx, rs, c.sftp, pid, ino)
 	}
+	return err
 }
 
 // opened reads the script's answer to "open". It returns pid 0 when the file
@@ -286,7 +286,7 @@ func (w *follower) opened(ctx context.Context, sc *sftp.Client, answer string) (
 	case "logviewer:notfile":
 		return 0, 0, &errFollow{fmt.Errorf("%s on %s is not a regular file", w.path, w.src.name)}
 	}
-	return 0, 0, fmt.Errorf("unexpected answer from the remote script: %q%s", answer, "")
+	return 0, 0, fmt.Errorf("unexpected answer from the remote script: %.200q", answer)
 }
 
 // parseOpen reads "logviewer:open PID INODE".
@@ -423,7 +423,9 @@ func (w *follower) startAt(rf *sftp.File, size int64, ino uint64) (int64, error)
 	switch mode {
 	case startLastN:
 		w.ino = ino
-		return lastLines(rf, size, w.n)
+		// Lines beyond MaxLineBytes are cut anyway: do not read back more
+		// than n of them could fill.
+		return lastLines(rf, size, w.n, int64(w.n+1)*int64(w.src.opts.MaxLineBytes+1)+64<<10)
 	case startFresh:
 		w.ino = ino
 		if w.gone {
@@ -456,7 +458,7 @@ func (w *follower) startAt(rf *sftp.File, size int64, ino uint64) (int64, error)
 
 // setDelivered starts at off, reading the bytes before it for verification.
 func (w *follower) setDelivered(rf *sftp.File, off int64) error {
-	w.batch = w.batch[:0]
+	w.batch, w.partialAt = w.batch[:0], 0
 	w.delivered = off
 	k := min(off, knownLen)
 	w.known = w.known[:0]

@@ -617,3 +617,36 @@ func TestDeadTailRestarted(t *testing.T) {
 		t.Errorf("marks %q after a restart without loss", marks)
 	}
 }
+
+// TestConnectTimeout: a host that accepts TCP but never answers is given up
+// after connect_timeout and retried, and meanwhile another host is served
+// without delay.
+func TestConnectTimeout(t *testing.T) {
+	srv := sshtest.Start(t)
+	proxy := sshtest.NewProxy(t, srv.Addr)
+	proxy.Hold()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "app.log")
+	appendFile(t, path, "hello\n")
+	mute := srv.Entry("mute", filepath.Join(dir, "*.log"))
+	mute.Address = proxy.Addr
+	mute.KnownHosts = sshtest.WriteFile(t, "known_hosts", srv.KnownHostsLine(proxy.Addr)+"\n")
+	mute.Connect = config.Duration{Duration: 300 * time.Millisecond}
+	src := mustNew(t, mute, nil, testOptions())
+	sink, _ := follow(t, src, path, 1)
+	sink.WaitState(t, timeout, tailer.StateConnecting)
+
+	// The other host answers at once while the mute one hangs.
+	at := time.Now()
+	files, err := mustNew(t, srv.Entry("ok", filepath.Join(dir, "*.log")), nil, testOptions()).List(context.Background())
+	if err != nil || len(files) != 1 {
+		t.Fatalf("List on the healthy host = %v, %v", files, err)
+	}
+	t.Logf("healthy host listed in %s while the other hangs", time.Since(at).Round(time.Millisecond))
+
+	sink.WaitFor(t, timeout, "a connect timeout", func(_ []tailer.Line, states []tailer.State) bool {
+		return slices.ContainsFunc(states, func(st tailer.State) bool { return strings.Contains(st.Msg, "timed out after 300ms") })
+	})
+	proxy.Resume()
+	waitTexts(t, sink, "hello")
+}
