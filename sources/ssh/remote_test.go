@@ -5,17 +5,21 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"fmt"
+	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	xssh "golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/agent"
 	xknownhosts "golang.org/x/crypto/ssh/knownhosts"
 
 	"github.com/logviewer/logviewer/config"
@@ -649,4 +653,89 @@ func TestConnectTimeout(t *testing.T) {
 	})
 	proxy.Resume()
 	waitTexts(t, sink, "hello")
+}
+
+// TestAgentAuth logs in with a key that only ssh-agent holds.
+func TestAgentAuth(t *testing.T) {
+	srv := sshtest.Start(t)
+	keyring := agent.NewKeyring()
+	pem, err := os.ReadFile(srv.Identity)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := xssh.ParseRawPrivateKey(pem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := keyring.Add(agent.AddedKey{PrivateKey: raw}); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(t.TempDir(), "agent.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			_ = agent.ServeAgent(keyring, c)
+			c.Close()
+		}
+	}()
+	t.Cleanup(func() { l.Close(); <-served })
+
+	dir := t.TempDir()
+	appendFile(t, filepath.Join(dir, "a.log"), "x\n")
+	h := srv.Entry("agent", filepath.Join(dir, "*.log"))
+	h.IdentityFiles = nil
+	opts := testOptions()
+	opts.AgentSocket = sock
+	opts.Home = t.TempDir() // no default key files there
+	files, err := mustNew(t, h, nil, opts).List(context.Background())
+	if err != nil || len(files) != 1 {
+		t.Fatalf("List with the agent's key = %v, %v", files, err)
+	}
+}
+
+// TestInsecureIgnoreHostKey: the explicit opt-out connects to an unknown host
+// and says so in the log on every connect.
+func TestInsecureIgnoreHostKey(t *testing.T) {
+	srv := sshtest.Start(t)
+	dir := t.TempDir()
+	appendFile(t, filepath.Join(dir, "a.log"), "x\n")
+	h := srv.Entry("lax", filepath.Join(dir, "*.log"))
+	h.KnownHosts = sshtest.WriteFile(t, "known_hosts", "")
+	h.InsecureKeys = true
+	var logs safeBuffer
+	opts := testOptions()
+	opts.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	src := mustNew(t, h, nil, opts)
+	if _, err := src.List(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(logs.String(), "host key NOT checked"); n != 1 {
+		t.Errorf("%d warnings for one connect:\n%s", n, logs.String())
+	}
+}
+
+type safeBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *safeBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *safeBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
