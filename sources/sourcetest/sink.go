@@ -17,11 +17,12 @@ type Sink struct {
 	mu      sync.Mutex
 	lines   []tailer.Line
 	states  []tailer.State
+	marks   map[string]int
 	changed chan struct{}
 }
 
 // NewSink returns an empty Sink.
-func NewSink() *Sink { return &Sink{changed: make(chan struct{})} }
+func NewSink() *Sink { return &Sink{changed: make(chan struct{}), marks: map[string]int{}} }
 
 var _ tailer.Sink = (*Sink)(nil)
 
@@ -29,6 +30,11 @@ var _ tailer.Sink = (*Sink)(nil)
 func (s *Sink) Lines(lines []tailer.Line) {
 	s.mu.Lock()
 	s.lines = append(s.lines, lines...)
+	for _, l := range lines {
+		if l.Mark != "" {
+			s.marks[l.Mark]++
+		}
+	}
 	s.signal()
 	s.mu.Unlock()
 }
@@ -51,6 +57,17 @@ func (s *Sink) Snapshot() ([]tailer.Line, []tailer.State) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]tailer.Line(nil), s.lines...), append([]tailer.State(nil), s.states...)
+}
+
+// MarkCount returns how many markers of each kind arrived, added up.
+func (s *Sink) MarkCount(kinds ...string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, k := range kinds {
+		n += s.marks[k]
+	}
+	return n
 }
 
 // Texts returns the text of the received lines that are not markers.
