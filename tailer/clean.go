@@ -13,15 +13,25 @@ import (
 // "control picture", so a NUL shows as ␀ instead of breaking the page.
 func Clean(s string, max int) string {
 	s = strings.TrimSuffix(s, "\r")
-	cut := 0
 	if max > 0 && len(s) > max {
-		end := max
-		for end > 0 && !utf8.RuneStart(s[end]) {
-			end--
-		}
-		cut = len(s) - end
-		s = s[:end]
+		return Cut(s, int64(len(s)), max)
 	}
+	return clean(s)
+}
+
+// Cut is Clean for a line too long to keep whole: head is its start (more
+// than max bytes, or all of it) and total its length in bytes without a final
+// CR. The result is what Clean gives for the whole line.
+func Cut(head string, total int64, max int) string {
+	end := min(max, len(head))
+	for end > 0 && end < len(head) && !utf8.RuneStart(head[end]) {
+		end--
+	}
+	return clean(head[:end]) + " … [" + strconv.FormatInt(total-int64(end), 10) + " more bytes cut]"
+}
+
+// clean replaces invalid UTF-8 and control characters.
+func clean(s string) string {
 	if needsFix(s) {
 		var b strings.Builder
 		b.Grow(len(s) + 8)
@@ -50,9 +60,6 @@ func Clean(s string, max int) string {
 			i += size
 		}
 		s = b.String()
-	}
-	if cut > 0 {
-		s += " … [" + strconv.Itoa(cut) + " more bytes cut]"
 	}
 	return s
 }

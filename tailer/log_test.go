@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 func lines(prefix string, n int) []Line {
@@ -131,5 +132,26 @@ func TestClean(t *testing.T) {
 		if got := Clean(tt.in, tt.max); got != tt.want {
 			t.Errorf("Clean(%q, %d) = %q, want %q", tt.in, tt.max, got, tt.want)
 		}
+	}
+}
+
+func TestListing(t *testing.T) {
+	var l Listing
+	now := time.Now()
+	l.Add("a", FileInfo{Path: "/link-to-a", ModTime: now}, true)
+	l.Add("b", FileInfo{Path: "/b", ModTime: now.Add(time.Minute)}, false)
+	l.Add("a", FileInfo{Path: "/a", ModTime: now}, false)
+	l.Add("a", FileInfo{Path: "/another-link", ModTime: now}, true)
+	l.Add(nil, FileInfo{Path: "/unknown", ModTime: now.Add(-time.Minute)}, false)
+	var got []string
+	for _, f := range l.Files() {
+		got = append(got, f.Path)
+	}
+	if strings.Join(got, " ") != "/b /a /unknown" {
+		t.Fatalf("Files() = %q, want newest first, one per file, real names preferred", got)
+	}
+	var empty Listing
+	if f := empty.Files(); f == nil || len(f) != 0 {
+		t.Fatalf("empty listing = %#v, want an empty slice (JSON [])", f)
 	}
 }

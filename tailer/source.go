@@ -6,6 +6,7 @@ package tailer
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 )
 
@@ -83,4 +84,41 @@ type Source interface {
 	// it started has ended; it returns ctx.Err() after cancellation, or an error
 	// it cannot recover from (the caller may call Follow again later).
 	Follow(ctx context.Context, path string, n int, sink Sink) error
+}
+
+// Listing gathers a host's files for List: one entry per file, preferring a
+// name that is not a symlink, newest first.
+type Listing struct {
+	files []FileInfo
+	links []bool
+	seen  map[any]int
+}
+
+// Add records f. key identifies the file behind the name (device and inode,
+// or the resolved path); a nil key is never a duplicate.
+func (l *Listing) Add(key any, f FileInfo, link bool) {
+	if key != nil {
+		if i, dup := l.seen[key]; dup {
+			if l.links[i] && !link {
+				l.files[i], l.links[i] = f, false
+			}
+			return
+		}
+		if l.seen == nil {
+			l.seen = map[any]int{}
+		}
+		l.seen[key] = len(l.files)
+	}
+	l.files = append(l.files, f)
+	l.links = append(l.links, link)
+}
+
+// Files returns what was added, newest first.
+func (l *Listing) Files() []FileInfo {
+	files := slices.Clone(l.files)
+	slices.SortStableFunc(files, func(a, b FileInfo) int { return b.ModTime.Compare(a.ModTime) })
+	if files == nil {
+		files = []FileInfo{}
+	}
+	return files
 }

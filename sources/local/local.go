@@ -29,7 +29,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -78,12 +77,7 @@ func New(globs []string, opts Options) *Source {
 // List expands the globs. A symlink is listed only if its target also matches
 // a glob; a file reachable by two listed names is listed once. Newest first.
 func (s *Source) List(ctx context.Context) ([]tailer.FileInfo, error) {
-	type found struct {
-		tailer.FileInfo
-		link bool
-	}
-	var out []found
-	seen := map[[2]uint64]int{}
+	var l tailer.Listing
 	for _, g := range s.globs {
 		matches, err := filepath.Glob(g)
 		if err != nil {
@@ -97,27 +91,14 @@ func (s *Source) List(ctx context.Context) ([]tailer.FileInfo, error) {
 			if !ok {
 				continue
 			}
-			st, _ := fi.Sys().(*syscall.Stat_t)
-			f := found{tailer.FileInfo{Path: m, Size: fi.Size(), ModTime: fi.ModTime()}, link}
-			if st != nil {
-				id := [2]uint64{st.Dev, st.Ino}
-				if i, dup := seen[id]; dup {
-					if out[i].link && !link {
-						out[i] = f
-					}
-					continue
-				}
-				seen[id] = len(out)
+			var key any
+			if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+				key = [2]uint64{st.Dev, st.Ino}
 			}
-			out = append(out, f)
+			l.Add(key, tailer.FileInfo{Path: m, Size: fi.Size(), ModTime: fi.ModTime()}, link)
 		}
 	}
-	slices.SortStableFunc(out, func(a, b found) int { return b.ModTime.Compare(a.ModTime) })
-	files := make([]tailer.FileInfo, len(out))
-	for i, f := range out {
-		files[i] = f.FileInfo
-	}
-	return files, nil
+	return l.Files(), nil
 }
 
 // allowed stats a glob match: regular files only, and a symlink only when the

@@ -3,8 +3,6 @@ package ssh
 import (
 	"bytes"
 	"io"
-	"strconv"
-	"strings"
 	"unicode/utf8"
 
 	"github.com/logviewer/logviewer/tailer"
@@ -96,13 +94,7 @@ func (s *splitter) text() string {
 	if s.last == '\r' {
 		total-- // Clean drops a final CR before it cuts
 	}
-	end := s.max
-	for end > 0 && !utf8.RuneStart(s.head[end]) {
-		end--
-	}
-	// The "x" keeps Clean from dropping a CR that is not the line's last byte.
-	text := strings.TrimSuffix(tailer.Clean(string(s.head[:end])+"x", 0), "x")
-	return text + " … [" + strconv.FormatInt(total-int64(end), 10) + " more bytes cut]"
+	return tailer.Cut(string(s.head), total, s.max)
 }
 
 // joinLast sets dst to the last n bytes of a followed by b. dst may be a.

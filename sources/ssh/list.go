@@ -27,12 +27,7 @@ func (s *Source) List(ctx context.Context) ([]tailer.FileInfo, error) {
 		return nil, fmt.Errorf("list %s: %w", s.name, err)
 	}
 	defer c.guard(ctx, s.opts.CloseGrace)()
-	type found struct {
-		tailer.FileInfo
-		link bool
-	}
-	var out []found
-	seen := map[string]int{} // resolved path -> index in out
+	var l tailer.Listing // keyed by resolved path
 	for _, g := range s.globs {
 		matches, err := globSFTP(ctx, c.sftp, expandRemoteHome(g, c.home))
 		if err != nil {
@@ -54,23 +49,10 @@ func (s *Source) List(ctx context.Context) ([]tailer.FileInfo, error) {
 			if !fi.Mode().IsRegular() {
 				continue
 			}
-			f := found{tailer.FileInfo{Path: m.path, Size: fi.Size(), ModTime: fi.ModTime()}, link}
-			if i, dup := seen[key]; dup {
-				if out[i].link && !link {
-					out[i] = f
-				}
-				continue
-			}
-			seen[key] = len(out)
-			out = append(out, f)
+			l.Add(key, tailer.FileInfo{Path: m.path, Size: fi.Size(), ModTime: fi.ModTime()}, link)
 		}
 	}
-	slices.SortStableFunc(out, func(a, b found) int { return b.ModTime.Compare(a.ModTime) })
-	files := make([]tailer.FileInfo, len(out))
-	for i, f := range out {
-		files[i] = f.FileInfo
-	}
-	return files, nil
+	return l.Files(), nil
 }
 
 type match struct {
