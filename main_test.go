@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -13,6 +14,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/logviewer/logviewer/sources/ssh/sshtest"
 )
 
 func writeConfig(t *testing.T, body string) string {
@@ -127,5 +130,72 @@ func TestShippedConfigRuns(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 {
 		t.Fatalf("/api/files on the shipped config: %d", resp.StatusCode)
+	}
+}
+
+// TestMainFollowsRemoteHost runs the whole program on a config with a remote
+// [[host]] reached through a real sshd on loopback.
+func TestMainFollowsRemoteHost(t *testing.T) {
+	srv := sshtest.Start(t)
+	dir := t.TempDir()
+	logPath := filepath.Join(dir, "remote.log")
+	if err := os.WriteFile(logPath, []byte("one\ntwo\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := writeConfig(t, fmt.Sprintf(`replay = 10
+[[host]]
+name = "web-1"
+address = %q
+user = %q
+identity_files = [%q]
+known_hosts = %q
+files = [%q]
+`, srv.Addr, srv.User, srv.Identity, srv.KnownHosts, dir+"/*.log"))
+	t.Setenv("SSH_AUTH_SOCK", "")
+	m := mustMain(t, "-config", cfg, "-listen", "127.0.0.1:0")
+	defer m.Close()
+
+	resp, err := http.Get(m.URL() + "/api/files?host=web-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), logPath) {
+		t.Fatalf("/api/files?host=web-1: %d %s", resp.StatusCode, body)
+	}
+
+	q := url.Values{"host": {"web-1"}, "file": {logPath}}
+	conn, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(m.URL(), "http")+"/ws?"+q.Encode(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	var texts []string
+	appended := false
+	for len(texts) < 3 {
+		var m struct {
+			Type  string
+			Lines []struct{ Text string }
+		}
+		if err := conn.ReadJSON(&m); err != nil {
+			t.Fatalf("after %q: %v", texts, err)
+		}
+		for _, l := range m.Lines {
+			texts = append(texts, l.Text)
+		}
+		if len(texts) == 2 && !appended {
+			appended = true
+			f, err := os.OpenFile(logPath, os.O_APPEND|os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fmt.Fprintln(f, "three")
+			f.Close()
+		}
+	}
+	if strings.Join(texts, ",") != "one,two,three" {
+		t.Fatalf("remote lines %q, want one,two,three", texts)
 	}
 }
