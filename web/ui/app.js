@@ -22,7 +22,7 @@ const el = {
   theme: $('theme'), helpBtn: $('help-btn'), help: $('help'),
   log: $('log'), lines: $('lines'), trimmed: $('trimmed'), empty: $('empty'), pill: $('pill'),
   conn: $('conn'), connText: $('conn-text'), source: $('source'), sourceText: $('source-text'),
-  pending: $('pending'), held: $('held'), rate: $('rate'), spark: $('spark'), toast: $('toast'),
+  pending: $('pending'), skipped: $('skipped'), held: $('held'), rate: $('rate'), spark: $('spark'), toast: $('toast'),
 };
 
 const S = {
@@ -34,6 +34,7 @@ const S = {
   n: 0,              // client-side record number (seqs restart with a new server)
   queue: [], flushing: false, flushTimer: 0,
   unseen: 0,
+  skipped: 0, gapN: -1, lastGap: null, // lines the server could not send this view; the last gap row
   link: null,        // {seq, log}: the line named in the URL
   revealN: -1,
   source: { code: '' }, rotated: null,
@@ -197,8 +198,17 @@ function setSource(st) {
 }
 
 function updateHeld() {
-  el.held.textContent = `${fmt(view.count)} line${view.count === 1 ? '' : 's'}`;
+  const n = view.count - view.marks;
+  el.held.textContent = `${fmt(n)} line${n === 1 ? '' : 's'}`;
   el.held.title = view.trimmed ? `${fmt(view.trimmed)} earlier lines dropped` : '';
+}
+
+const gapText = (n) => `${fmt(n)} lines skipped: this view fell behind and the server no longer holds them`;
+
+function updateSkipped() {
+  el.skipped.hidden = !S.skipped;
+  el.skipped.textContent = `${fmt(S.skipped)} skipped`;
+  el.skipped.title = `${fmt(S.skipped)} lines were not shown: this view fell behind and the server no longer held them. Click to see the last gap.`;
 }
 
 function updatePending() {
@@ -310,6 +320,10 @@ function flush() {
 }
 
 function clearView() {
+  S.skipped = 0;
+  S.gapN = -1;
+  S.lastGap = null;
+  updateSkipped();
   S.queue = [];
   S.pending = [];
   S.dropped = 0;
@@ -446,7 +460,21 @@ function handle(m) {
         note(`Line #${S.link.seq} of the link is no longer held by the server.`);
         S.link.done = true;
       }
-      receive([rec(m.to, Date.now(), `${fmt(m.to - m.from + 1)} lines skipped: this view fell behind and the server no longer holds them`, 'gap')], false);
+      S.skipped += m.to - m.from + 1;
+      updateSkipped();
+      if (S.lastGap && S.lastGap.seq === m.from - 1 && S.lastGap.n === S.n) {
+        // Right after another gap: one row for both.
+        S.lastGap.size += m.to - m.from + 1;
+        S.lastGap.seq = m.to;
+        S.lastGap.text = gapText(S.lastGap.size);
+        view.redraw(S.lastGap.n);
+      } else {
+        const r = rec(m.to, Date.now(), gapText(m.to - m.from + 1), 'gap');
+        r.size = m.to - m.from + 1;
+        S.lastGap = r;
+        S.gapN = r.n;
+        receive([r], false);
+      }
       break;
     case 'status':
       setSource(m.state);
@@ -611,6 +639,7 @@ async function start() {
   el.helpBtn.addEventListener('click', () => el.help.showModal());
   el.help.addEventListener('click', (e) => { if (e.target === el.help || e.target.closest('.close')) el.help.close(); });
   el.conn.addEventListener('click', () => conn.soon());
+  el.skipped.addEventListener('click', () => { if (S.gapN >= 0) view.reveal(S.gapN); });
   el.lines.addEventListener('click', (e) => {
     const g = e.target.closest('.gut');
     if (g) copyLink(g.parentElement);

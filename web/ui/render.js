@@ -191,6 +191,7 @@ export function lineNode(rec, opts) {
   d.dataset.n = rec.n;
   if (rec.mark) {
     d.className = 'ln sp ' + (rec.mark === 'gap' || rec.mark === 'note' ? rec.mark : 'marker m-' + rec.mark);
+    if (opts.target === rec.n) d.classList.add('target');
     const t = document.createElement('span');
     t.className = 'tx';
     t.textContent = `${MARKS[rec.mark] || '•'} ${rec.text}` + (rec.ts ? ` · ${clock(rec.ts)}` : '');

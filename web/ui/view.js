@@ -4,6 +4,9 @@
 // estimate), so the DOM stays small however many lines are held, and the
 // scrollbar still spans them all. Chromium's and Firefox's scroll anchoring
 // keep the view still when a placeholder's estimate is corrected above it.
+//
+// The scroller is the offsetParent of chunks and lines alike, so offsetTop
+// is a position in the scrolled content.
 
 import { lineNode, jsonRows } from './render.js';
 
@@ -24,7 +27,8 @@ export class LogView {
     this.onFollow = opts.onFollow;
     this.chunks = [];
     this.shown = new Set(); // rendered chunks
-    this.count = 0;
+    this.count = 0;   // records held
+    this.marks = 0;   // of which markers, gaps and notes
     this.trimmed = 0;
     this.follow = true;
     this.render = { re: null, json: false, wrap: false, target: -1 };
@@ -88,6 +92,7 @@ export class LogView {
         fresh.append(c.el);
       }
       c.recs.push(r);
+      if (r.mark) this.marks++;
       if (this.shown.has(c)) c.el.append(lineNode(r, this.render));
       else grown.add(c);
     }
@@ -109,12 +114,13 @@ export class LogView {
       const c = this.chunks[0];
       if (c.recs.length <= drop) {
         drop -= c.recs.length;
+        for (const r of c.recs) if (r.mark) this.marks--;
         this.chunks.shift();
         this.shown.delete(c);
         c.el.remove();
         continue;
       }
-      c.recs.splice(0, drop);
+      for (const r of c.recs.splice(0, drop)) if (r.mark) this.marks--;
       if (this.shown.has(c)) for (let i = 0; i < drop; i++) c.el.firstChild.remove();
       else c.el.style.height = this.estimate(c) + 'px';
       drop = 0;
@@ -127,6 +133,7 @@ export class LogView {
     this.shown.clear();
     this.box.replaceChildren();
     this.count = 0;
+    this.marks = 0;
     this.trimmed = 0;
     this.onTrim(0);
     this.setFollow(true);
@@ -259,6 +266,15 @@ export class LogView {
     return null;
   }
 
+  /** redraw draws record number n again if it is on screen (its text changed). */
+  redraw(n) {
+    const c = this.chunkOf(n);
+    if (!c || !this.shown.has(c)) return;
+    const old = c.el.querySelector(`[data-n="${n}"]`);
+    const r = c.recs.find((x) => x.n === n);
+    if (old && r) old.replaceWith(lineNode(r, this.render));
+  }
+
   /** reveal scrolls record number n (rec.n) to the middle of the view and marks it. */
   reveal(n) {
     const c = this.chunkOf(n);
@@ -270,10 +286,10 @@ export class LogView {
     const el = c.el.querySelector(`[data-n="${n}"]`);
     if (!el) return false;
     el.classList.add('target');
-    this.sc.scrollTop = c.el.offsetTop + el.offsetTop - this.sc.clientHeight / 2;
+    this.sc.scrollTop = el.offsetTop - this.sc.clientHeight / 2;
     this.lastTop = this.sc.scrollTop;
     this.paint();
-    const again = c.el.offsetTop + el.offsetTop - this.sc.clientHeight / 2; // estimates above may have changed
+    const again = el.offsetTop - this.sc.clientHeight / 2; // estimates above may have changed
     if (Math.abs(again - this.sc.scrollTop) > 1) this.sc.scrollTop = again;
     this.lastTop = this.sc.scrollTop;
     this.paint();
@@ -286,7 +302,7 @@ export class LogView {
     for (const c of this.chunks) {
       if (!this.shown.has(c) || c.el.offsetTop + c.el.offsetHeight <= top) continue;
       for (const el of c.el.children) {
-        const y = c.el.offsetTop + el.offsetTop;
+        const y = el.offsetTop;
         if (y + el.offsetHeight > top) return { n: Number(el.dataset.n), dy: y - top };
       }
     }
@@ -298,7 +314,7 @@ export class LogView {
     if (!c) return;
     if (!this.shown.has(c)) { this.fill(c); this.shown.add(c); }
     const el = c.el.querySelector(`[data-n="${a.n}"]`);
-    if (el) this.sc.scrollTop = c.el.offsetTop + el.offsetTop - a.dy;
+    if (el) this.sc.scrollTop = el.offsetTop - a.dy;
     this.lastTop = this.sc.scrollTop;
   }
 }
