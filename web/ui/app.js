@@ -13,6 +13,7 @@ import { LogView } from './view.js';
 const MAX_HELD = 100000;    // lines the view keeps (older ones are dropped)
 const MAX_PENDING = 200000; // lines kept while paused
 const LINK_CONTEXT = 200;   // lines fetched before a linked line
+const PROTOCOL = 1;         // the hello's v this page understands
 
 const $ = (id) => document.getElementById(id);
 const el = {
@@ -413,6 +414,7 @@ function handle(m) {
         return;
       }
       S.atRetries = 0;
+      if (m.v !== PROTOCOL) toast(`The server speaks protocol v${m.v}, this page v${PROTOCOL}: reload the page.`);
       setConn('live', 'connected', `log ${m.log}`);
       if (S.link && !S.link.done && S.link.log !== m.log) {
         note(`Line #${S.link.seq} of the link is from an earlier session of this log, which the server no longer holds; showing the latest lines.`);
