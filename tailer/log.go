@@ -190,25 +190,41 @@ func (l *Log) StartFor(n int, keep func(*Line) bool) uint64 {
 	return first
 }
 
+// Where a file position stands relative to a Log's ring; see After.
+const (
+	Found  = iota // the ring holds the line that ends there
+	Gone          // it does not, and never will: lines past it (or of another file) are held
+	NotYet        // no line at or past it is held yet: the source may still read it
+)
+
 // After returns the seq of the first line held after file position (file,
 // offset): the line to continue from when a client that saw up to that position
-// reconnects to a new Log (the server restarted). ok is false when the position
-// is not within the ring.
-func (l *Log) After(file uint64, offset int64) (seq uint64, ok bool) {
+// reconnects to a new Log (the server restarted). seq is meaningful when the
+// result is Found.
+func (l *Log) After(file uint64, offset int64) (seq uint64, result int) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	first := l.next - uint64(l.n)
+	newest := true
 	for i := l.n - 1; i >= 0; i-- {
 		ln := &l.ring[(l.head+i)%len(l.ring)]
-		if ln.Mark != "" || ln.File != file {
+		if ln.Mark != "" || ln.Offset < 0 {
 			continue
 		}
-		if ln.Offset == offset {
-			return first + uint64(i) + 1, true
+		switch {
+		case ln.File != file:
+			return 0, Gone
+		case ln.Offset == offset:
+			return first + uint64(i) + 1, Found
+		case ln.Offset < offset && newest:
+			return 0, NotYet // the source has not read that far yet
+		case ln.Offset < offset:
+			return 0, Gone // no line ends there
 		}
-		if ln.Offset < offset {
-			return 0, false
-		}
+		newest = false
 	}
-	return 0, false
+	if newest {
+		return 0, NotYet // no line of any file yet
+	}
+	return 0, Gone // the position is older than the ring
 }

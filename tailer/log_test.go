@@ -81,14 +81,21 @@ func TestStartFor(t *testing.T) {
 func TestAfterFindsFilePosition(t *testing.T) {
 	l := NewLog("h", "/p", 100, 1<<20)
 	l.Lines(lines("a", 10)) // offsets 1..10 in file 7
-	if seq, ok := l.After(7, 4); !ok || seq != 5 {
-		t.Fatalf("After(7,4) = %d,%v want 5,true", seq, ok)
+	if seq, r := l.After(7, 4); r != Found || seq != 5 {
+		t.Fatalf("After(7,4) = %d,%v want 5,Found", seq, r)
 	}
-	if _, ok := l.After(8, 4); ok {
-		t.Fatal("After matched another file")
+	if _, r := l.After(8, 4); r != Gone {
+		t.Fatalf("After on another file = %v, want Gone", r)
 	}
-	if _, ok := l.After(7, 99); ok {
-		t.Fatal("After matched an offset that is not a line end")
+	if _, r := l.After(7, 99); r != NotYet {
+		t.Fatalf("After past the end = %v, want NotYet (the source may still read it)", r)
+	}
+	if _, r := l.After(7, 0); r != Gone {
+		t.Fatalf("After before the first line = %v, want Gone", r)
+	}
+	empty := NewLog("h", "/p", 10, 1<<20)
+	if _, r := empty.After(7, 4); r != NotYet {
+		t.Fatalf("After on an empty log = %v, want NotYet", r)
 	}
 }
 

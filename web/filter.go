@@ -55,9 +55,9 @@ func (fs filterSpec) compile() (*filter, error) {
 		if err != nil {
 			var se *syntax.Error
 			if errors.As(err, &se) {
-				return nil, fmt.Errorf("bad regular expression: %s: %q", se.Code, se.Expr)
+				return nil, fmt.Errorf("bad regular expression %q: %s", fs.Text, se.Code)
 			}
-			return nil, fmt.Errorf("bad regular expression: %v", err)
+			return nil, fmt.Errorf("bad regular expression %q: %v", fs.Text, err)
 		}
 		f.re = re
 		return f, nil

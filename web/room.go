@@ -208,7 +208,7 @@ type frameKey struct {
 }
 
 type frame struct {
-	data []byte // nil when no line passed the filter
+	data []byte // a lines or gap frame; nil when no line passed the filter
 	next uint64 // cursor after this frame
 }
 
@@ -223,8 +223,13 @@ func (r *room) frame(v *viewer, next uint64) frame {
 		limit = min(limit, v.replayEnd)
 	}
 	want := int(min(limit-v.cursor, uint64(o.MaxBatch)))
-	lines, _ := r.log.Read(r.scratch[:0], v.cursor, want)
+	lines, first := r.log.Read(r.scratch[:0], v.cursor, want)
 	r.scratch = lines
+	if first > v.cursor {
+		// The ring dropped lines since pump read its bounds.
+		clear(lines)
+		return frame{data: encode(gapMsg{Type: "gap", From: v.cursor, To: first - 1}), next: first}
+	}
 	if len(lines) == 0 {
 		return frame{next: limit}
 	}

@@ -276,7 +276,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := &viewer{log: l, release: release, filter: flt}
-	s.place(v, l, q)
+	s.place(r.Context(), v, l, q)
 	if err := s.m.HandleRequestWithKeys(w, r, map[string]any{"viewer": v}); err != nil {
 		release()
 		if errors.Is(err, melody.ErrClosed) {
@@ -287,22 +287,46 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// resumeWait bounds how long a client resuming by file position waits for a
+// freshly started Log to read that far.
+const resumeWait = 3 * time.Second
+
 // place sets where v starts: after what it already has when it resumes
 // (same Log and seq, or the same file position on a new Log), otherwise at
 // the last Replay lines that pass its filter.
-func (s *Server) place(v *viewer, l *tailer.Log, q url.Values) {
-	_, next := l.Bounds()
+func (s *Server) place(ctx context.Context, v *viewer, l *tailer.Log, q url.Values) {
 	v.hello = &helloMsg{Type: "hello", V: ProtocolVersion, Log: l.ID, Host: l.Host, File: l.Path, Replay: s.opts.Replay}
-	if since, err := strconv.ParseUint(q.Get("since"), 10, 64); err == nil && q.Get("log") == l.ID && since < next {
-		v.cursor, v.hello.Resumed = since+1, true
-		return
-	}
-	if f, off, ok := parseAt(q.Get("at")); ok {
-		if seq, ok := l.After(f, off); ok {
-			v.cursor, v.hello.Resumed = seq, true
+	if since, err := strconv.ParseUint(q.Get("since"), 10, 64); err == nil && q.Get("log") == l.ID {
+		if _, next := l.Bounds(); since < next {
+			v.cursor, v.hello.Resumed = since+1, true
 			return
 		}
 	}
+	if f, off, ok := parseAt(q.Get("at")); ok {
+		// After a restart the new Log starts empty and reads the file's last
+		// lines: wait (a little) for the position to come into the ring.
+		deadline := time.NewTimer(resumeWait)
+		defer deadline.Stop()
+		for wait := true; wait; {
+			changed := l.Changed()
+			seq, where := l.After(f, off)
+			if where == tailer.Found {
+				v.cursor, v.hello.Resumed = seq, true
+				return
+			}
+			if where == tailer.Gone {
+				break
+			}
+			select {
+			case <-changed:
+			case <-deadline.C:
+				wait = false
+			case <-ctx.Done():
+				wait = false
+			}
+		}
+	}
+	_, next := l.Bounds()
 	v.cursor = l.StartFor(s.opts.Replay, v.filter.keepFunc())
 	v.replayEnd = next
 }

@@ -409,3 +409,36 @@ func TestControlCharactersAndMarkers(t *testing.T) {
 		t.Fatalf("want a truncated marker then the line, got %+v", ls)
 	}
 }
+
+func TestResumeByPositionWaitsForAFreshLog(t *testing.T) {
+	// The tail is stopped (as after a restart), so the reconnecting client
+	// meets a new, empty Log: the server must wait for it to read the file.
+	e := newEnv(t, envOpts{replay: 100, idle: time.Millisecond})
+	p := e.path("app.log")
+	appendLines(t, p, "l", 1, 10)
+	c := e.dial(t, query(p), nil)
+	h := c.nextType("hello")
+	var at string
+	for n := 0; n < 10; {
+		m := c.next()
+		n += len(m.Lines)
+		at = m.At
+	}
+	c.conn.Close()
+	deadline := time.Now().Add(timeout)
+	for e.reg.Active() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("tail not stopped")
+		}
+		time.Sleep(5 * time.Millisecond) // Registry offers no event for this
+	}
+	appendLines(t, p, "l", 11, 13)
+	c2 := e.dial(t, query(p, "log", h.Log, "since", "10", "at", at), nil)
+	h2 := c2.nextType("hello")
+	if !h2.Resumed || h2.Log == h.Log {
+		t.Fatalf("hello %+v: want resumed by position on a new log", h2)
+	}
+	if got := texts(c2.lines(3)); !slices.Equal(got, []string{"l 11", "l 12", "l 13"}) {
+		t.Fatalf("after the restart: %q", got)
+	}
+}
