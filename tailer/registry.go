@@ -32,8 +32,9 @@ type Registry struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu   sync.Mutex
-	logs map[key]*entry
+	mu      sync.Mutex
+	logs    map[key]*entry
+	changed chan struct{} // closed and replaced when a tail starts or has stopped
 }
 
 type key struct{ host, path string }
@@ -52,7 +53,7 @@ func NewRegistry(sources map[string]Source, opts Options) *Registry {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Registry{opts: opts, sources: sources, log: opts.Logger, ctx: ctx, cancel: cancel, logs: map[key]*entry{}}
+	return &Registry{opts: opts, sources: sources, log: opts.Logger, ctx: ctx, cancel: cancel, logs: map[key]*entry{}, changed: make(chan struct{})}
 }
 
 // Hosts returns the configured host names, sorted.
@@ -103,6 +104,7 @@ func (r *Registry) Acquire(ctx context.Context, host, path string) (*Log, func()
 		if e = r.logs[k]; e == nil {
 			e = r.start(k, src)
 			r.logs[k] = e
+			r.signal()
 		}
 	}
 	e.refs++
@@ -172,7 +174,24 @@ func (r *Registry) release(k key, e *entry) {
 		r.mu.Unlock()
 		e.cancel()
 		<-e.done
+		r.mu.Lock()
+		r.signal()
+		r.mu.Unlock()
 	})
+}
+
+// signal wakes Changed waiters. r.mu is held.
+func (r *Registry) signal() {
+	close(r.changed)
+	r.changed = make(chan struct{})
+}
+
+// Changed returns a channel closed when a tail next starts, or stops and has
+// ended (its Follow returned).
+func (r *Registry) Changed() <-chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.changed
 }
 
 // Active returns the number of logs whose tail is running.

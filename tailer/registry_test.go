@@ -49,9 +49,15 @@ func TestRegistryOneFollowPerLogAndIdleStop(t *testing.T) {
 		t.Fatalf("second Acquire: %v, same log %v", err, l1 == l2)
 	}
 	<-src.started
+	changed := r.Changed()
 	rel1()
 	rel1() // a second call is harmless
 	rel2()
+	select {
+	case <-changed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Changed not closed when the tail stopped")
+	}
 	select {
 	case <-src.stopped:
 	case <-time.After(5 * time.Second):

@@ -291,3 +291,20 @@ func httpGet(t *testing.T, u string) (int, []byte) {
 	}
 	return resp.StatusCode, []byte(b.String())
 }
+
+// waitNoTails waits until every tail has stopped (after the idle delay).
+func (e *env) waitNoTails(t *testing.T) {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		changed := e.reg.Changed()
+		if e.reg.Active() == 0 {
+			return
+		}
+		select {
+		case <-changed:
+		case <-deadline:
+			t.Fatalf("%d tails still running after their viewers left and the idle delay passed", e.reg.Active())
+		}
+	}
+}

@@ -365,13 +365,7 @@ func TestOneTailPerLogAndIdleStop(t *testing.T) {
 	}
 	a.conn.Close()
 	b.conn.Close()
-	deadline := time.Now().Add(timeout)
-	for e.reg.Active() != 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("tail still running after its viewers left and the idle delay passed")
-		}
-		time.Sleep(10 * time.Millisecond) // Registry offers no event for this
-	}
+	e.waitNoTails(t)
 }
 
 func TestCloseSendsGoingAway(t *testing.T) {
@@ -425,13 +419,7 @@ func TestResumeByPositionWaitsForAFreshLog(t *testing.T) {
 		at = m.At
 	}
 	c.conn.Close()
-	deadline := time.Now().Add(timeout)
-	for e.reg.Active() != 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("tail not stopped")
-		}
-		time.Sleep(5 * time.Millisecond) // Registry offers no event for this
-	}
+	e.waitNoTails(t)
 	appendLines(t, p, "l", 11, 13)
 	c2 := e.dial(t, query(p, "log", h.Log, "since", "10", "at", at), nil)
 	h2 := c2.nextType("hello")
