@@ -100,6 +100,9 @@ func (v *lvViewer) handle(msg []byte, at int64) {
 		return
 	}
 	var m struct {
+		State struct {
+			Code string `json:"code"`
+		} `json:"state"`
 		Type   string `json:"type"`
 		From   uint64 `json:"from"`
 		To     uint64 `json:"to"`
@@ -115,7 +118,9 @@ func (v *lvViewer) handle(msg []byte, at int64) {
 	switch m.Type {
 	case "hello":
 		close(v.t.ready)
+		v.t.state(m.State.Code)
 	case "status":
+		v.t.state(m.State.Code)
 	case "gap":
 		v.t.gap(fmt.Sprintf("gap frame: lines %d..%d not sent", m.From, m.To))
 	case "error":
@@ -243,6 +248,7 @@ func (v *ftViewer) handle(msg []byte, at int64) {
 	switch {
 	case s == "40"+v.ns+",":
 		close(v.t.ready)
+		v.t.state("following") // frontail's tail -F runs from its start
 	case s == "3", s == "40", len(s) > 0 && s[0] == '0':
 		// pong, connect to "/", engine.io open
 	case len(s) > 3+len(v.ns) && s[:3+len(v.ns)] == "42"+v.ns+",":

@@ -134,14 +134,16 @@ dialing:
 	}
 	deadline := time.After(2 * time.Minute)
 	for i, t := range g {
+		// Greeted, and the source follows the file: a line written from now
+		// on must arrive.
 		select {
-		case <-t.ready:
+		case <-t.follow:
 		case <-t.closed:
 			closeAll(conns)
 			return nil, nil, 0, fmt.Errorf("viewer %d: connection closed before the server's greeting (%s)", i+1, t.firstErr())
 		case <-deadline:
 			closeAll(conns)
-			return nil, nil, 0, fmt.Errorf("viewer %d: no greeting within 2 minutes", i+1)
+			return nil, nil, 0, fmt.Errorf("viewer %d: not following the file within 2 minutes (greeted: %v)", i+1, isClosed(t.ready))
 		case <-ctx.Done():
 			closeAll(conns)
 			return nil, nil, 0, ctx.Err()
@@ -180,4 +182,13 @@ func (g group) behind(last uint64) uint64 {
 		return 0
 	}
 	return last - m
+}
+
+func isClosed(c chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
 }

@@ -45,6 +45,7 @@ type options struct {
 	out        string
 	cpuProfile string
 	memProfile string
+	heapPrefix string
 }
 
 type bench struct {
@@ -111,7 +112,7 @@ func parseFlags(args []string) (options, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.IntVar(&o.runs, "runs", 3, "runs per measurement; the table shows the median")
 	fs.BoolVar(&o.smoke, "smoke", false, "a few seconds with few viewers and low counts; exit 1 if a line is lost")
-	fs.DurationVar(&o.dur, "dur", 4*time.Second, "length of each fixed-rate trial")
+	fs.DurationVar(&o.dur, "dur", 3*time.Second, "length of each fixed-rate trial")
 	viewers := fs.String("viewers", "1,10,100", "viewer counts for scenario 1")
 	latRates := fs.String("lat-rates", "1000,10000", "rates (lines/s) for scenario 2")
 	latViewers := fs.String("lat-viewers", "1,100", "viewer counts for scenario 2")
@@ -127,6 +128,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.out, "o", "", "also write the markdown table to this `file`")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of this process to `file` (with -inproc: the server's)")
 	fs.StringVar(&o.memProfile, "memprofile", "", "write an allocation profile of this process to `file`")
+	fs.StringVar(&o.heapPrefix, "heapprofile", "", "write in-use heap profiles to `prefix`-3.pprof and prefix-5.pprof once scenario 3's and 5's viewers are connected (use with -inproc)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -315,5 +317,25 @@ func nodeVersion(node string) string {
 func (b *bench) smokeCheck(what string, lost bool, why string) {
 	if b.o.smoke && lost {
 		b.failed = append(b.failed, what+": "+why)
+	}
+}
+
+// heapProfile writes an in-use heap profile, after a GC, for -heapprofile.
+func (b *bench) heapProfile(scenario string) {
+	if b.o.heapPrefix == "" {
+		return
+	}
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	b.logf("  this process: heap in use %d KiB, stacks %d KiB, goroutines %d", ms.HeapInuse>>10, ms.StackInuse>>10, runtime.NumGoroutine())
+	f, err := os.Create(b.o.heapPrefix + "-" + scenario + ".pprof")
+	if err != nil {
+		b.logf("heap profile: %v", err)
+		return
+	}
+	defer f.Close()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		b.logf("heap profile: %v", err)
 	}
 }

@@ -356,7 +356,9 @@ func (b *bench) report() string {
 	fmt.Fprintf(&s, "%s\n\n", machine(b))
 	fmt.Fprintf(&s, "| # | measure | logviewer (median%s) | frontail | logviewer ÷ frontail | target |\n", runsNote(b.o.runs))
 	fmt.Fprintf(&s, "|---|---|---|---|---|---|\n")
-	for _, r := range t.rows {
+	rows := slices.Clone(t.rows)
+	slices.SortStableFunc(rows, func(a, b *row) int { return strings.Compare(a.id[:1], b.id[:1]) })
+	for _, r := range rows {
 		ours, theirs, ratio := "—", "—", ""
 		if m, ok := median(r.ours); ok {
 			ours = r.format(m)
@@ -382,6 +384,7 @@ func (b *bench) report() string {
 		}
 		fmt.Fprintf(&s, "| %s | %s | %s | %s | %s | %s |\n", strings.Split(r.id, "/")[0], r.what, ours, theirs, ratio, r.target)
 	}
+	fmt.Fprintf(&s, "\nlogviewer ÷ frontail: above 1 is better for rates, below 1 is better for latency and CPU.\n")
 	if b.ftNote != "" {
 		fmt.Fprintf(&s, "\n%s\n", b.ftNote)
 	}

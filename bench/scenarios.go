@@ -15,8 +15,8 @@ import (
 
 // ---- 1. maximum sustained rate ----
 
-// ladder is the fractions of the burst rate tried, highest first.
-var ladder = []float64{1, 0.85, 0.7, 0.55, 0.4, 0.25, 0.15, 0.08, 0.04}
+// ladder is the fractions of the burst rate tried when it fails, highest first.
+var ladder = []float64{0.8, 0.64, 0.5, 0.4, 0.3, 0.2, 0.12, 0.06, 0.03}
 
 type sustainedResult struct {
 	rate    float64 // lines/s per viewer; 0 if no rate passed
@@ -26,53 +26,75 @@ type sustainedResult struct {
 }
 
 // sustained finds the highest rate at which every viewer gets every line and
-// keeps up: first a burst measures how fast lines arrive when the writer
-// outruns everything, then fixed-rate trials step down from that rate until
-// one passes.
+// keeps up. A burst (the writer outruns everything) gives a first rate; then
+// fixed-rate trials climb ×1.5 from it while they pass, or step down while
+// they fail, and one more trial halfway (geometrically) between the last pass
+// and the first failure narrows it to about ±10%.
 func (b *bench) sustained(kind string, viewers int) (sustainedResult, error) {
 	burst, err := b.burstRate(kind, viewers)
 	if err != nil {
 		return sustainedResult{}, err
 	}
 	res := sustainedResult{burst: burst}
-	try := func(rate float64) (bool, string, error) {
+	var why string
+	try := func(rate float64) (bool, error) {
 		tr, err := b.trial(kind, viewers, rate, b.o.dur)
 		if err != nil {
-			return false, "", err
+			return false, err
 		}
 		b.logf("  %s, %d viewers, %s lines/s: %s", kind, viewers, human(rate), tr.verdict())
-		if tr.ok {
+		if tr.ok && rate > res.rate {
 			res.rate, res.cpuPerM = rate, tr.cpu/float64(tr.lines)*1e6
 		}
-		return tr.ok, tr.why, nil
+		if !tr.ok {
+			why = tr.why
+		}
+		return tr.ok, nil
 	}
-	// Down from the burst rate until a trial passes…
-	var why string
-	for i, f := range ladder {
-		rate := roundRate(burst * f)
-		if rate < 10 {
-			break
+	pass, fail := 0.0, 0.0
+	seed := roundRate(burst)
+	ok, err := try(seed)
+	if err != nil {
+		return res, err
+	}
+	if ok {
+		pass = seed
+		for range 6 {
+			r := roundRate(pass * 1.5)
+			if ok, err := try(r); err != nil {
+				return res, err
+			} else if !ok {
+				fail = r
+				break
+			}
+			pass = r
 		}
-		ok, w, err := try(rate)
-		if err != nil {
-			return res, err
+	} else {
+		fail = seed
+		for _, f := range ladder {
+			r := roundRate(burst * f)
+			if r < 10 {
+				break
+			}
+			if ok, err := try(r); err != nil {
+				return res, err
+			} else if ok {
+				pass = r
+				break
+			}
+			fail = r
 		}
-		if !ok {
-			why = w
-			continue
-		}
-		if i > 0 {
-			return res, nil
-		}
-		// …or, when the burst rate passes at once, up until one fails.
-		for range 4 {
-			if ok, _, err := try(roundRate(res.rate * 1.2)); err != nil || !ok {
+	}
+	if pass > 0 && fail > 0 {
+		if mid := roundRate(math.Sqrt(pass * fail)); mid > pass && mid < fail {
+			if _, err := try(mid); err != nil {
 				return res, err
 			}
 		}
-		return res, nil
 	}
-	res.note = "no rate passed: " + why
+	if res.rate == 0 {
+		res.note = "no rate passed: " + why
+	}
 	return res, nil
 }
 
@@ -103,6 +125,9 @@ func (b *bench) burstRate(kind string, viewers int) (float64, error) {
 	}
 	e.g.wait(b.ctx, e.w.last, window-time.Since(start))
 	el := time.Since(start)
+	if n := e.g.closedCount(); n > 0 {
+		return 0, fmt.Errorf("%s: %d of %d viewers were disconnected during a burst: %s; server says: %s", kind, n, viewers, e.g.firstErr(), serverTail(e.sys))
+	}
 	got := float64(e.g.lines()) / float64(viewers)
 	rate := got / el.Seconds()
 	b.logf("  %s, %d viewers: burst of %d lines: %s lines/s per viewer (%.0f%% of the lines arrived within %s)",
@@ -140,7 +165,7 @@ func (b *bench) trial(kind string, viewers int, rate float64, d time.Duration) (
 	if err != nil {
 		return trialResult{}, err
 	}
-	self0, _ := cpuSeconds(os.Getpid())
+	self0, _ := procCPU(os.Getpid())
 	t0 := time.Now()
 	stopTimeline := b.timeline(e, fmt.Sprintf("%s-%dv-%.0f", kind, viewers, rate))
 	defer stopTimeline()
@@ -152,13 +177,15 @@ func (b *bench) trial(kind string, viewers int, rate float64, d time.Duration) (
 	missing := e.g.behind(e.w.last)
 	res := trialResult{lines: n, drain: drain, ok: done}
 	cpuW, _ := cpuSeconds(pid)
-	selfW, _ := cpuSeconds(os.Getpid())
+	selfW, _ := procCPU(os.Getpid())
 	el := time.Since(t0).Seconds()
-	res.load = fmt.Sprintf("server %.0f%%, bench %.0f%% of a core", 100*(cpuW-cpu0)/el, 100*(selfW-self0)/el)
+	res.load = fmt.Sprintf("server %.0f%%, bench %.0f%% of a core", 100*(cpuW-cpu0)/el, float64(selfW-self0)/clockTicks*100/el)
 	if !done {
 		res.why = fmt.Sprintf("fell behind: %d lines still missing %s after the writer stopped", missing, b.drainMax)
-		// Let it finish, for the CPU figure; a lossy viewer never will.
-		e.g.wait(b.ctx, e.w.last, 10*time.Second)
+		if e.g.faults() == 0 {
+			// Let it finish, for the CPU figure; a lossy viewer never will.
+			e.g.wait(b.ctx, e.w.last, 10*time.Second)
+		}
 	}
 	cpu1, err := cpuSeconds(pid)
 	if err != nil {
@@ -197,7 +224,7 @@ func (b *bench) latency(kind string, viewers int, rate float64) (latencyResult, 
 	if _, err := e.w.paced(b.ctx, rate, b.o.dur); err != nil {
 		return latencyResult{}, err
 	}
-	_, done := e.g.wait(b.ctx, e.w.last, 10*time.Second)
+	_, done := e.g.wait(b.ctx, e.w.last, 3*time.Second)
 	e.g.setRecord(false)
 	var all []int64
 	for _, t := range e.g {
@@ -212,7 +239,7 @@ func (b *bench) latency(kind string, viewers int, rate float64) (latencyResult, 
 	}
 	if f := e.g.faults(); f > 0 || !done {
 		res.lost = true
-		res.note = fmt.Sprintf("lines lost or late (%d faults; %d lines missing after 10s): %s", f, e.g.behind(e.w.last), e.g.firstErr())
+		res.note = fmt.Sprintf("lines lost or late (%d faults; %d lines still missing 3s after the writer stopped) %s", f, e.g.behind(e.w.last), e.g.firstErr())
 	}
 	return res, b.ctx.Err()
 }
@@ -252,6 +279,7 @@ func (b *bench) idleViewers(n int) (idleResult, error) {
 	}
 	e.conns = append(e.conns, conns...)
 	sleep(b.ctx, settle)
+	b.heapProfile("3")
 	rss1, err := rssKB(pid)
 	if err != nil {
 		return idleResult{}, err
@@ -352,7 +380,7 @@ func (b *bench) manyFiles(n int) (filesResult, error) {
 	}
 	defer sys.stop()
 	pid := sys.pid()
-	settle, window := 2*time.Second, 10*time.Second
+	settle, window := 2*time.Second, 5*time.Second
 	if b.o.smoke {
 		settle, window = 300*time.Millisecond, time.Second
 	}
@@ -367,6 +395,7 @@ func (b *bench) manyFiles(n int) (filesResult, error) {
 	}
 	defer closeAll(conns)
 	sleep(b.ctx, settle)
+	b.heapProfile("5")
 	rss1, err := rssKB(pid)
 	if err != nil {
 		return filesResult{}, err

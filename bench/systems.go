@@ -196,3 +196,16 @@ func freePort() (int, error) {
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
+
+// serverTail returns the last lines a server process printed.
+func serverTail(s system) string {
+	switch s := s.(type) {
+	case *lvSystem:
+		return s.p.tail()
+	case *sshSystem:
+		return s.p.tail()
+	case *ftSystem:
+		return s.p.tail()
+	}
+	return ""
+}

@@ -13,6 +13,7 @@ type track struct {
 	lines  atomic.Int64  // lines received
 	faults atomic.Int64  // lost, duplicated or reordered lines, gap frames, errors
 	ready  chan struct{} // closed when the server greeted the viewer
+	follow chan struct{} // closed when the server said it follows the file
 	closed chan struct{} // closed when the connection ended
 	err    atomic.Pointer[string]
 
@@ -25,7 +26,18 @@ type track struct {
 }
 
 func newTrack() *track {
-	return &track{ready: make(chan struct{}), closed: make(chan struct{})}
+	return &track{ready: make(chan struct{}), follow: make(chan struct{}), closed: make(chan struct{})}
+}
+
+// state records the source's condition as the server reports it.
+func (t *track) state(code string) {
+	if code == "following" {
+		select {
+		case <-t.follow:
+		default:
+			close(t.follow)
+		}
+	}
 }
 
 // text checks one received line. The common case, the expected seq, costs a
@@ -62,6 +74,9 @@ func (t *track) line(seq uint64, ts, at int64) {
 	switch {
 	case t.resync:
 		t.resync = false
+	case last == 0 && seq != 1:
+		// Every measurement starts on an empty file: the first line is 1.
+		t.fault(fmt.Sprintf("first line received is %d: lines 1..%d lost", seq, seq-1))
 	case last != 0 && seq != last+1:
 		if seq <= last {
 			t.fault(fmt.Sprintf("line %d after line %d: duplicate or out of order", seq, last))
