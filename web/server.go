@@ -88,7 +88,13 @@ func New(reg *tailer.Registry, opts Options) *Server {
 	// set on purpose here. Flow control (MaxInflight) keeps the buffer from
 	// ever filling: it only needs room for that many frames plus control frames.
 	m.Upgrader.CheckOrigin = func(r *http.Request) bool { return s.originAllowed(r) == nil }
-	m.Upgrader.WriteBufferPool = &sync.Pool{} // idle viewers hold no write buffer
+	// Writes go through a 64 KiB buffer from a pool (gorilla sends a message
+	// in write-buffer-sized pieces: 4 KiB would mean 128 writes for a 512 KiB
+	// frame), so an idle viewer holds none. Reads reuse the HTTP server's
+	// buffer, which net/http keeps for the life of the handler anyway.
+	m.Upgrader.WriteBufferPool = newBufferPool(64) // at most 4 MiB kept
+	m.Upgrader.WriteBufferSize = 64 << 10
+	m.Upgrader.ReadBufferSize = 0
 	m.Config.MaxMessageSize = 64 << 10
 	m.Config.MessageBufferSize = opts.MaxInflight + 4
 	m.HandleConnect(s.connect)
