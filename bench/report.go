@@ -198,7 +198,7 @@ func (b *bench) scenarioLatency() error {
 					b.logf("  frontail: p50 %.1f ms, p99 %.1f ms, max %.1f ms %s", theirs.p50, theirs.p99, theirs.max, theirs.note)
 					r.theirs2, r.theirs = append(r.theirs2, theirs.p50), append(r.theirs, theirs.p99)
 					if theirs.lost {
-						r.note("frontail: " + firstLine(theirs.note))
+						r.note("frontail fell behind: lines were still missing 3 s after the writer stopped; its latencies count only the lines that arrived")
 					}
 				}
 			}
