@@ -47,7 +47,7 @@ func NewLog(host, path string, minLines int, budget int64) *Log {
 	return &Log{
 		ID: hex.EncodeToString(id[:]), Host: host, Path: path,
 		minLines: minLines, budget: budget,
-		ring:    make([]Line, min(minLines, 1024)),
+		ring:    make([]Line, min(minLines, 16)),
 		next:    1,
 		state:   State{Code: StateStarting},
 		changed: make(chan struct{}),

@@ -319,8 +319,11 @@ func (w *follower) startTail() (*tail.Tail, string, int, error) {
 		Follow:        true,
 		MustExist:     true,
 		CompleteLines: true,
-		Location:      &tail.SeekInfo{Offset: w.delivered, Whence: io.SeekStart},
-		Logger:        tail.DiscardingLogger,
+		// Pipe only skips the Tell (an lseek) the library makes before
+		// every line and then discards; it changes nothing else.
+		Pipe:     true,
+		Location: &tail.SeekInfo{Offset: w.delivered, Whence: io.SeekStart},
+		Logger:   tail.DiscardingLogger,
 	})
 	if err != nil {
 		syscall.Close(fd)
