@@ -125,7 +125,10 @@ func (r *room) run() {
 		viewers = append(viewers[:0], r.viewers...)
 		r.mu.Unlock()
 		if wait := r.pump(viewers, time.Now()); wait > 0 {
+			// A flush is due in wait: more lines until then change nothing,
+			// so do not wake for them.
 			timer.Reset(wait)
+			changed = nil
 		}
 		select {
 		case <-r.stop:
