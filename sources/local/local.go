@@ -175,7 +175,7 @@ func (w *follower) run(ctx context.Context, n int) error {
 		start := int64(0)
 		if first {
 			var err error
-			if start, err = lastLines(w.f, n); err != nil {
+			if start, err = w.lastLines(n); err != nil {
 				w.f.Close()
 				return fmt.Errorf("read %s: %w", w.path, err)
 			}
@@ -552,35 +552,12 @@ func inode(fi fs.FileInfo) uint64 {
 	return 0
 }
 
-// lastLines returns the offset at which the last n complete lines of f begin.
-func lastLines(f *os.File, n int) (int64, error) {
-	st, err := f.Stat()
+// lastLines returns where the last n complete lines of w.f begin, reading
+// back no more than n such lines of the maximum length could take.
+func (w *follower) lastLines(n int) (int64, error) {
+	st, err := w.f.Stat()
 	if err != nil {
 		return 0, err
 	}
-	size := st.Size()
-	if n <= 0 {
-		return size, nil
-	}
-	// The line ends at the (n+1)-th newline from the end begin the last n lines;
-	// a trailing partial line is not complete and so not counted.
-	buf := make([]byte, 64<<10)
-	seen := 0
-	for end := size; end > 0; {
-		start := max(0, end-int64(len(buf)))
-		chunk := buf[:end-start]
-		if _, err := f.ReadAt(chunk, start); err != nil && err != io.EOF {
-			return 0, err
-		}
-		for i := len(chunk) - 1; i >= 0; i-- {
-			if chunk[i] == '\n' {
-				seen++
-				if seen == n+1 {
-					return start + int64(i) + 1, nil
-				}
-			}
-		}
-		end = start
-	}
-	return 0, nil
+	return tailer.LastLines(w.f, st.Size(), n, int64(n+1)*int64(w.src.maxLine+1)+64<<10)
 }

@@ -425,7 +425,7 @@ func (w *follower) startAt(rf *sftp.File, size int64, ino uint64) (int64, error)
 		w.ino = ino
 		// Lines beyond MaxLineBytes are cut anyway: do not read back more
 		// than n of them could fill.
-		return lastLines(rf, size, w.n, int64(w.n+1)*int64(w.src.opts.MaxLineBytes+1)+64<<10)
+		return tailer.LastLines(rf, size, w.n, int64(w.n+1)*int64(w.src.opts.MaxLineBytes+1)+64<<10)
 	case startFresh:
 		w.ino = ino
 		if w.gone {
