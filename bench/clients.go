@@ -186,16 +186,6 @@ func cut(p []byte, prefix string) ([]byte, bool) {
 	return p[len(prefix):], true
 }
 
-func digits(p []byte) (uint64, []byte) {
-	var n uint64
-	i := 0
-	for i < len(p) && p[i] >= '0' && p[i] <= '9' {
-		n = n*10 + uint64(p[i]-'0')
-		i++
-	}
-	return n, p[i:]
-}
-
 // ftViewer speaks just enough engine.io v3 / socket.io v2 (what frontail
 // 4.9.2 uses: socket.io 2.3.0, engine.io 3.4.2) over a WebSocket to join
 // frontail's namespace and receive its "line" events.

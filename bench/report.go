@@ -16,7 +16,6 @@ type table struct {
 	rows    []*row
 	byID    map[string]*row
 	targets []string // PASS/MISS lines
-	notes   []string
 }
 
 type row struct {
