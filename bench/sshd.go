@@ -16,6 +16,8 @@ import (
 	"time"
 
 	xssh "golang.org/x/crypto/ssh"
+
+	"github.com/logviewer/logviewer/sources/ssh/sshtest"
 )
 
 // sshdPath is where Debian's openssh-server installs the daemon.
@@ -78,21 +80,7 @@ func startSSHD(ctx context.Context, dir string) (*sshd, error) {
 		}
 		s.addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 		conf := filepath.Join(dir, "sshd_config")
-		if err := os.WriteFile(conf, []byte(fmt.Sprintf(`ListenAddress %s
-HostKey %s
-PidFile %s
-AuthorizedKeysFile %s
-PermitRootLogin prohibit-password
-PubkeyAuthentication yes
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-StrictModes no
-UsePAM no
-MaxSessions 10
-MaxStartups 100
-LogLevel INFO
-Subsystem sftp internal-sftp
-`, s.addr, hostKeyFile, filepath.Join(dir, "sshd.pid"), authorized)), 0o600); err != nil {
+		if err := os.WriteFile(conf, []byte(sshtest.SSHDConfig(s.addr, dir, []string{hostKeyFile}, 10, "INFO", "")), 0o600); err != nil {
 			return nil, err
 		}
 		s.p, err = startProc("sshd", dir, sshdPath, "-D", "-e", "-f", conf)

@@ -148,16 +148,17 @@ func StartWith(tb testing.TB, cfg Config) *Server {
 	return s
 }
 
-func (s *Server) start(tb testing.TB, cfg Config, port int) error {
-	tb.Helper()
-	s.Port = port
-	s.Addr = net.JoinHostPort(s.Host, strconv.Itoa(port))
-	s.logs.Reset()
-	conf := filepath.Join(s.Dir, "sshd_config")
-	writeFile(tb, conf, fmt.Sprintf(`ListenAddress %s
-HostKey %s
-HostKey %s
-PidFile %s
+// SSHDConfig is the sshd_config of a test server listening on addr, with its
+// pid file and authorized_keys in dir: public-key login only, the current
+// user (root too) allowed, the SFTP subsystem in-process. extra is appended.
+// The benchmark uses it as well.
+func SSHDConfig(addr, dir string, hostKeys []string, maxSessions int, logLevel, extra string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "ListenAddress %s\n", addr)
+	for _, k := range hostKeys {
+		fmt.Fprintf(&b, "HostKey %s\n", k)
+	}
+	fmt.Fprintf(&b, `PidFile %s
 AuthorizedKeysFile %s
 PermitRootLogin prohibit-password
 PubkeyAuthentication yes
@@ -170,8 +171,18 @@ MaxStartups 200
 LogLevel %s
 Subsystem sftp internal-sftp
 %s
-`, s.Addr, filepath.Join(s.Dir, "host_ed25519"), filepath.Join(s.Dir, "host_ecdsa"),
-		filepath.Join(s.Dir, "sshd.pid"), filepath.Join(s.Dir, "authorized_keys"), cfg.MaxSessions, cfg.LogLevel, cfg.Extra))
+`, filepath.Join(dir, "sshd.pid"), filepath.Join(dir, "authorized_keys"), maxSessions, logLevel, extra)
+	return b.String()
+}
+
+func (s *Server) start(tb testing.TB, cfg Config, port int) error {
+	tb.Helper()
+	s.Port = port
+	s.Addr = net.JoinHostPort(s.Host, strconv.Itoa(port))
+	s.logs.Reset()
+	conf := filepath.Join(s.Dir, "sshd_config")
+	writeFile(tb, conf, SSHDConfig(s.Addr, s.Dir, []string{filepath.Join(s.Dir, "host_ed25519"), filepath.Join(s.Dir, "host_ecdsa")},
+		cfg.MaxSessions, cfg.LogLevel, cfg.Extra))
 
 	cmd := exec.Command(SSHD, "-D", "-e", "-f", conf)
 	// Its own process group, so that Stop also ends every session it forked.
