@@ -38,6 +38,7 @@ func BenchmarkFilterKeep(b *testing.B) {
 		{"regex", filterSpec{Text: `ERROR.*time(out)?`, Regex: true, Case: true}},
 		{"regex-fold", filterSpec{Text: `error.*time(out)?`, Regex: true}}, // the UI's default: case-insensitive
 		{"regex-anchored", filterSpec{Text: `^2024-11-19T10:00:00\.0000`, Regex: true, Case: true}},
+		{"regex-fold-literal", filterSpec{Text: "timeout", Regex: true}}, // a plain word typed with regex on
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			f, err := c.spec.compile()

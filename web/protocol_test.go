@@ -70,3 +70,37 @@ func TestFilterSpec(t *testing.T) {
 		t.Fatal("empty filter should pass everything")
 	}
 }
+
+func TestLiteralRegexUsesSubstringSearch(t *testing.T) {
+	for _, tt := range []struct {
+		expr string
+		lit  bool
+	}{
+		{"timeout", true},
+		{"disk full", true},
+		{`a\.b`, true},
+		{"a.b", false},
+		{"err|warn", false},
+		{"(?i)x", false},
+		{"^start", false},
+	} {
+		f, err := filterSpec{Text: tt.expr, Regex: true}.compile()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (f.re == nil) != tt.lit {
+			t.Errorf("%q: literal %v, want %v", tt.expr, f.re == nil, tt.lit)
+		}
+	}
+	// Same answers either way, case-insensitive by default.
+	f, _ := filterSpec{Text: `a\.b`, Regex: true}.compile()
+	for line, want := range map[string]bool{"xA.Bx": true, "axb": false, "a.b": true} {
+		if got := f.keep(&tailer.Line{Text: line}); got != want {
+			t.Errorf("%q on %q = %v, want %v", `a\.b`, line, got, want)
+		}
+	}
+	f, _ = filterSpec{Text: "Disk", Regex: true, Case: true}.compile()
+	if f.keep(&tailer.Line{Text: "disk"}) || !f.keep(&tailer.Line{Text: "Disk"}) {
+		t.Error("a case-sensitive literal regex must keep case")
+	}
+}
