@@ -30,7 +30,7 @@ const S = {
   host: '', file: '',
   active: null,      // the filter the server applies to this view
   sent: null,        // a filter sent and not yet confirmed by a reset
-  logId: '', lastSeq: 0, at: '', fresh: true, atRetries: 0,
+  logId: '', lastSeq: 0, at: '', fresh: true,
   paused: false, pending: [], dropped: 0,
   n: 0,              // client-side record number (seqs restart with a new server)
   queue: [], flushing: false, flushTimer: 0,
@@ -404,16 +404,6 @@ function handle(m) {
     case 'hello': {
       const prev = S.logId;
       const had = view.count > 0 || S.pending.length > 0;
-      if (!m.resumed && had && !S.fresh && S.at && S.atRetries < 3) {
-        // A restarted server answers before its new log has read the file
-        // back, so our position is not found yet: ask again in a moment
-        // rather than show lines twice.
-        S.atRetries++;
-        conn.stop();
-        conn.retry(300 * S.atRetries);
-        return;
-      }
-      S.atRetries = 0;
       if (m.v !== PROTOCOL) toast(`The server speaks protocol v${m.v}, this page v${PROTOCOL}: reload the page.`);
       setConn('live', 'connected', `log ${m.log}`);
       if (S.link && !S.link.done && S.link.log !== m.log) {
