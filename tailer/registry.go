@@ -161,7 +161,9 @@ func (r *Registry) release(k key, e *entry) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	e.refs--
-	if e.refs > 0 || r.logs[k] != e {
+	// After Close every follow is already cancelled: nothing is left to stop,
+	// and a timer armed now would outlive the Registry.
+	if e.refs > 0 || r.logs[k] != e || r.ctx.Err() != nil {
 		return
 	}
 	e.idle = time.AfterFunc(r.opts.IdleStop, func() {

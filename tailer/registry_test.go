@@ -99,3 +99,23 @@ func TestRegistryRefusesUnknown(t *testing.T) {
 		t.Fatalf("unlisted path: %v", err)
 	}
 }
+
+func TestRegistryReleaseAfterCloseArmsNoTimer(t *testing.T) {
+	src := &fakeSource{started: make(chan struct{}, 1), stopped: make(chan struct{}, 1)}
+	r := NewRegistry(map[string]Source{"h": src}, Options{Replay: 10, Buffer: 1 << 20, IdleStop: time.Hour})
+	_, rel, err := r.Acquire(context.Background(), "h", "/a.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-src.started
+	r.Close()
+	<-src.stopped
+	rel() // a viewer that disconnects after shutdown
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for k, e := range r.logs {
+		if e.idle != nil {
+			t.Fatalf("release after Close armed an idle timer for %v", k)
+		}
+	}
+}
