@@ -13,6 +13,8 @@ import (
 
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
+
+	"github.com/logviewer/logviewer/sources/sourcetest"
 )
 
 // pickFile chooses host, then file from the searchable file dropdown, as a
@@ -33,8 +35,8 @@ func TestPickHostAndFileThenFollowLive(t *testing.T) {
 	s := startServer(t, serverOpts{replay: 100, hosts: []string{"local", "web-1"}})
 	app := s.path("local", "app.log")
 	appendLines(t, app, "line", 1, 300)
-	appendText(t, s.path("local", "other.log"), "other\n")
-	appendText(t, s.path("web-1", "web.log"), "web\n")
+	sourcetest.Append(t, s.path("local", "other.log"), "other\n")
+	sourcetest.Append(t, s.path("web-1", "web.log"), "web\n")
 
 	p := newPage(t, 1280, 800)
 	p.open(s.URL(""))
@@ -80,7 +82,7 @@ func TestPickHostAndFileThenFollowLive(t *testing.T) {
 func TestFilterNarrowsAndHighlights(t *testing.T) {
 	s := startServer(t, serverOpts{})
 	app := s.path("local", "app.log")
-	appendText(t, app, strings.Join([]string{
+	sourcetest.Append(t, app, strings.Join([]string{
 		"INFO user alice logged in",
 		"ERROR disk full on /dev/sda1",
 		"WARN slow request took 1234ms",
@@ -165,8 +167,8 @@ func jsonList(ss []string) string {
 func TestShareLinkRestoresView(t *testing.T) {
 	s := startServer(t, serverOpts{hosts: []string{"local", "web-1"}})
 	app := s.path("local", "app.log")
-	appendText(t, app, "GET /a 200\nGET /b 500\nPOST /c 200\nget /d 503\n")
-	appendText(t, s.path("local", "b.log"), "b\n")
+	sourcetest.Append(t, app, "GET /a 200\nGET /b 500\nPOST /c 200\nget /d 503\n")
+	sourcetest.Append(t, s.path("local", "b.log"), "b\n")
 
 	p := newPage(t, 1280, 800)
 	p.open(s.URL(""))
@@ -202,7 +204,7 @@ func TestShareLinkRestoresView(t *testing.T) {
 	if got != want {
 		t.Errorf("shared link shows %+v, want %+v", got, want)
 	}
-	appendText(t, app, "GET /e 502\nGET /f 200\n")
+	sourcetest.Append(t, app, "GET /e 502\nGET /f 200\n")
 	q.waitFor(fmt.Sprintf(`JSON.stringify(%s) === '["GET /b 500","GET /e 502"]'`, shownJS), "live lines filtered the same way")
 	s.stop()
 }
@@ -304,7 +306,7 @@ func TestLogTextIsNeverHTML(t *testing.T) {
 		"\x1b[31m<img src=y onerror=\"window.__xss=3\">\x1b[0m",
 		`{"msg":"<img src=z onerror=window.__xss=4>","level":"warn"}`,
 	}
-	appendText(t, app, strings.Join(evil, "\n")+"\n")
+	sourcetest.Append(t, app, strings.Join(evil, "\n")+"\n")
 	p := newPage(t, 1280, 800)
 	p.open(s.URL(url.Values{"host": {"local"}, "file": {app}}.Encode()))
 	shown := []string{evil[0], evil[1], evil[2], `<img src=y onerror="window.__xss=3">`, evil[4]}
@@ -421,9 +423,9 @@ func TestScreenshots(t *testing.T) {
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	s := startServer(t, serverOpts{hosts: []string{"local", "web-1", "db-1"}, dir: dir})
 	app := s.path("local", "api.log")
-	appendText(t, app, sampleLog())
+	sourcetest.Append(t, app, sampleLog())
 	for _, name := range []string{"worker.log", "nginx-access.log", "nginx-error.log", "postgres.log", "auth.log", "cron.log"} {
-		appendText(t, s.path("local", name), "x\n")
+		sourcetest.Append(t, s.path("local", name), "x\n")
 	}
 	p := newPage(t, 1280, 800)
 	p.open(s.URL(url.Values{"host": {"local"}, "file": {app}}.Encode()))
@@ -545,7 +547,7 @@ func TestAutoscrollStopsWhenScrolledUpAndWraps(t *testing.T) {
 
 	// Wrap: a long line takes several rows, and the choice is remembered.
 	long := "long " + strings.Repeat("abcdefghij ", 40)
-	appendText(t, app, long+"\n")
+	sourcetest.Append(t, app, long+"\n")
 	p.waitFor(lastVisibleIs(long), "the long line")
 	rows := `(() => { const l = [...document.querySelectorAll('#lines .ln')].pop(); return Math.round(l.getBoundingClientRect().height / parseFloat(getComputedStyle(l).lineHeight)); })()`
 	if n := eval[int](p, rows); n != 1 {
@@ -605,7 +607,7 @@ func TestGapShownWhenTheViewFallsBehind(t *testing.T) {
 	for i := 11; i < total; i++ {
 		fmt.Fprintf(&b, "line %d %s\n", i, pad)
 	}
-	appendText(t, app, b.String())
+	sourcetest.Append(t, app, b.String())
 	appendLines(t, app, "line", total, total)
 	p.waitFor(lastVisibleIs(fmt.Sprintf("line %d", total)), "the last line")
 

@@ -30,6 +30,8 @@ import (
 	"github.com/logviewer/logviewer/sources/local"
 	"github.com/logviewer/logviewer/tailer"
 	"github.com/logviewer/logviewer/web"
+
+	"github.com/logviewer/logviewer/sources/sourcetest"
 )
 
 const (
@@ -482,19 +484,7 @@ func appendLines(t *testing.T, path, prefix string, from, to int) {
 	for i := from; i <= to; i++ {
 		fmt.Fprintf(&b, "%s %d\n", prefix, i)
 	}
-	appendText(t, path, b.String())
-}
-
-func appendText(t *testing.T, path, text string) {
-	t.Helper()
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if _, err := f.WriteString(text); err != nil {
-		t.Fatal(err)
-	}
+	sourcetest.Append(t, path, b.String())
 }
 
 func numbered(prefix string, from, to int) []string {

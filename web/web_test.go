@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/logviewer/logviewer/sources/sourcetest"
 )
 
 func TestReplayExactlyNThenLive(t *testing.T) {
@@ -44,7 +46,7 @@ func TestReplayExactlyNThenLive(t *testing.T) {
 func TestFilterChangesMidStream(t *testing.T) {
 	e := newEnv(t, envOpts{})
 	p := e.path("app.log")
-	appendText(t, p, "INFO start\nERROR disk full\nWARN slow\nerror lower\n")
+	sourcetest.Append(t, p, "INFO start\nERROR disk full\nWARN slow\nerror lower\n")
 	c := e.dial(t, query(p), nil)
 	c.nextType("hello")
 	if got := texts(c.lines(4)); len(got) != 4 {
@@ -58,7 +60,7 @@ func TestFilterChangesMidStream(t *testing.T) {
 	if got := texts(c.lines(2)); !slices.Equal(got, []string{"ERROR disk full", "error lower"}) {
 		t.Fatalf("case-insensitive substring replay: %q", got)
 	}
-	appendText(t, p, "INFO ok\nERROR again\n")
+	sourcetest.Append(t, p, "INFO ok\nERROR again\n")
 	if got := texts(c.lines(1)); got[0] != "ERROR again" {
 		t.Fatalf("live filtered line %q", got[0])
 	}
@@ -80,7 +82,7 @@ func TestFilterChangesMidStream(t *testing.T) {
 	if got := texts(c.lines(3)); !slices.Equal(got, []string{"INFO start", "WARN slow", "INFO ok"}) {
 		t.Fatalf("invert: %q", got)
 	}
-	appendText(t, p, "ERROR hidden\nDEBUG shown\n")
+	sourcetest.Append(t, p, "ERROR hidden\nDEBUG shown\n")
 	if got := texts(c.lines(1)); got[0] != "DEBUG shown" {
 		t.Fatalf("invert live: %q", got)
 	}
@@ -89,7 +91,7 @@ func TestFilterChangesMidStream(t *testing.T) {
 func TestFilterFromURL(t *testing.T) {
 	e := newEnv(t, envOpts{})
 	p := e.path("app.log")
-	appendText(t, p, "a 1\nb 2\na 3\n")
+	sourcetest.Append(t, p, "a 1\nb 2\na 3\n")
 	c := e.dial(t, query(p, "q", `a \d`, "re", "1"), nil)
 	c.nextType("hello")
 	if got := texts(c.lines(2)); !slices.Equal(got, []string{"a 1", "a 3"}) {
@@ -100,7 +102,7 @@ func TestFilterFromURL(t *testing.T) {
 func TestBadRegexKeepsConnection(t *testing.T) {
 	e := newEnv(t, envOpts{})
 	p := e.path("app.log")
-	appendText(t, p, "one\n")
+	sourcetest.Append(t, p, "one\n")
 	c := e.dial(t, query(p), nil)
 	c.nextType("hello")
 	c.lines(1)
@@ -109,7 +111,7 @@ func TestBadRegexKeepsConnection(t *testing.T) {
 	if m.Type != "error" || m.Code != "bad_filter" || !strings.Contains(m.Msg, "missing closing )") {
 		t.Fatalf("want a bad_filter error frame naming the problem, got %+v", m)
 	}
-	appendText(t, p, "two\n")
+	sourcetest.Append(t, p, "two\n")
 	if got := texts(c.lines(1)); got[0] != "two" {
 		t.Fatalf("after a bad regex the stream goes on unfiltered; got %q", got)
 	}
@@ -186,7 +188,7 @@ func TestSlowViewerGetsGapOthersDoNot(t *testing.T) {
 	// falls off the ring.
 	e := newEnv(t, envOpts{replay: 10, buffer: 2 << 20})
 	p := e.path("app.log")
-	appendText(t, p, "")
+	sourcetest.Append(t, p, "")
 	fast := e.dial(t, query(p), nil)
 	fast.nextType("hello")
 
@@ -257,7 +259,7 @@ func TestSlowViewerGetsGapOthersDoNot(t *testing.T) {
 func TestOriginChecked(t *testing.T) {
 	e := newEnv(t, envOpts{origins: []string{"https://logs.example.com"}})
 	p := e.path("app.log")
-	appendText(t, p, "x\n")
+	sourcetest.Append(t, p, "x\n")
 	_, err := e.dialErr(query(p), http.Header{"Origin": {"http://evil.example"}}, nil)
 	if !isHTTP(err, 403, "origin") {
 		t.Fatalf("cross-origin upgrade: %v, want 403 naming the origin", err)
@@ -275,9 +277,9 @@ func TestOriginChecked(t *testing.T) {
 func TestPathsRefused(t *testing.T) {
 	e := newEnv(t, envOpts{})
 	p := e.path("app.log")
-	appendText(t, p, "x\n")
+	sourcetest.Append(t, p, "x\n")
 	outside := filepath.Join(t.TempDir(), "secret.log")
-	appendText(t, outside, "secret\n")
+	sourcetest.Append(t, outside, "secret\n")
 	if err := os.Symlink(outside, e.path("escape.log")); err != nil {
 		t.Fatal(err)
 	}
@@ -321,12 +323,12 @@ func isHTTP(err error, code int, reason string) bool {
 
 func TestAPI(t *testing.T) {
 	e := newEnv(t, envOpts{})
-	appendText(t, e.path("old.log"), "o\n")
+	sourcetest.Append(t, e.path("old.log"), "o\n")
 	old := time.Now().Add(-time.Hour)
 	if err := os.Chtimes(e.path("old.log"), old, old); err != nil {
 		t.Fatal(err)
 	}
-	appendText(t, e.path("new.log"), "n\n")
+	sourcetest.Append(t, e.path("new.log"), "n\n")
 	code, body := httpGet(t, e.url+"/api/hosts")
 	if code != 200 || !strings.Contains(string(body), `"name":"local"`) {
 		t.Fatalf("/api/hosts: %d %s", code, body)
@@ -356,7 +358,7 @@ func TestAPI(t *testing.T) {
 func TestOneTailPerLogAndIdleStop(t *testing.T) {
 	e := newEnv(t, envOpts{idle: 100 * time.Millisecond})
 	p := e.path("app.log")
-	appendText(t, p, "x\n")
+	sourcetest.Append(t, p, "x\n")
 	a := e.dial(t, query(p), nil)
 	b := e.dial(t, query(p), nil)
 	ha, hb := a.nextType("hello"), b.nextType("hello")
@@ -371,7 +373,7 @@ func TestOneTailPerLogAndIdleStop(t *testing.T) {
 func TestCloseSendsGoingAway(t *testing.T) {
 	e := newEnv(t, envOpts{})
 	p := e.path("app.log")
-	appendText(t, p, "x\n")
+	sourcetest.Append(t, p, "x\n")
 	c := e.dial(t, query(p), nil)
 	c.nextType("hello")
 	e.srv.Close()
@@ -386,10 +388,10 @@ func TestCloseSendsGoingAway(t *testing.T) {
 func TestControlCharactersAndMarkers(t *testing.T) {
 	e := newEnv(t, envOpts{})
 	p := e.path("app.log")
-	appendText(t, p, "")
+	sourcetest.Append(t, p, "")
 	c := e.dial(t, query(p), nil)
 	c.nextType("hello")
-	appendText(t, p, "<script>alert(1)</script> \x00\x07 \xff \u2028 \"q\" \\\n")
+	sourcetest.Append(t, p, "<script>alert(1)</script> \x00\x07 \xff \u2028 \"q\" \\\n")
 	got := c.lines(1)[0].text
 	if want := "<script>alert(1)</script> ␀␇ \ufffd \u2028 \"q\" \\"; got != want {
 		t.Fatalf("got %q, want %q", got, want)
@@ -397,7 +399,7 @@ func TestControlCharactersAndMarkers(t *testing.T) {
 	if err := os.Truncate(p, 0); err != nil {
 		t.Fatal(err)
 	}
-	appendText(t, p, "after\n")
+	sourcetest.Append(t, p, "after\n")
 	ls := c.lines(2)
 	if ls[0].mark != "truncated" || ls[1].text != "after" {
 		t.Fatalf("want a truncated marker then the line, got %+v", ls)

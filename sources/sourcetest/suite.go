@@ -87,7 +87,8 @@ func (s *suite) source(t *testing.T, dir string, maxLine int) tailer.Source {
 	return s.h.New(t, []string{filepath.Join(dir, "*.log")}, maxLine)
 }
 
-func write(t testing.TB, path, text string) {
+// Append appends text to the file at path, creating it if needed.
+func Append(t testing.TB, path, text string) {
 	t.Helper()
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 	if err != nil {
@@ -136,10 +137,10 @@ func (s *suite) waitExactly(t *testing.T, sink *Sink, want []string) {
 func (s *suite) lastN(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "app.log")
-	write(t, path, numbered("line", 1, 10)+"par")
+	Append(t, path, numbered("line", 1, 10)+"par")
 	sink, _ := s.follow(t, s.source(t, dir, 0), path, 3)
 	s.waitExactly(t, sink, []string{"line 8", "line 9", "line 10"})
-	write(t, path, "tial\nline 12\n")
+	Append(t, path, "tial\nline 12\n")
 	s.waitExactly(t, sink, []string{"line 8", "line 9", "line 10", "partial", "line 12"})
 	got, _ := sink.Snapshot()
 	for i := 1; i < len(got); i++ {
@@ -155,7 +156,7 @@ func (s *suite) lastN(t *testing.T) {
 func (s *suite) lastNMoreThanFile(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "app.log")
-	write(t, path, numbered("line", 1, 5))
+	Append(t, path, numbered("line", 1, 5))
 	sink, _ := s.follow(t, s.source(t, dir, 0), path, 100)
 	s.waitExactly(t, sink, lines(numbered("line", 1, 5)))
 }
@@ -163,38 +164,38 @@ func (s *suite) lastNMoreThanFile(t *testing.T) {
 func (s *suite) emptyFile(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "app.log")
-	write(t, path, "")
+	Append(t, path, "")
 	sink, _ := s.follow(t, s.source(t, dir, 0), path, 10)
 	sink.WaitState(t, s.h.Timeout, tailer.StateFollowing)
-	write(t, path, numbered("line", 1, 3))
+	Append(t, path, numbered("line", 1, 3))
 	s.waitExactly(t, sink, lines(numbered("line", 1, 3)))
 }
 
 func (s *suite) partialLines(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "app.log")
-	write(t, path, "")
+	Append(t, path, "")
 	sink, _ := s.follow(t, s.source(t, dir, 0), path, 10)
 	sink.WaitState(t, s.h.Timeout, tailer.StateFollowing)
-	write(t, path, "hel")
-	write(t, path, "lo\nwor")
+	Append(t, path, "hel")
+	Append(t, path, "lo\nwor")
 	s.waitExactly(t, sink, []string{"hello"})
-	write(t, path, "ld\r\n")
+	Append(t, path, "ld\r\n")
 	s.waitExactly(t, sink, []string{"hello", "world"})
 }
 
 func (s *suite) renameRotation(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "app.log")
-	write(t, path, numbered("old", 1, 5))
+	Append(t, path, numbered("old", 1, 5))
 	sink, _ := s.follow(t, s.source(t, dir, 0), path, 5)
 	s.waitExactly(t, sink, lines(numbered("old", 1, 5)))
 	// Lines appended just before the rename must not be lost (nxadm/tail#73).
-	write(t, path, numbered("old", 6, 8))
+	Append(t, path, numbered("old", 6, 8))
 	if err := os.Rename(path, path+".1"); err != nil {
 		t.Fatal(err)
 	}
-	write(t, path, numbered("new", 1, 3))
+	Append(t, path, numbered("new", 1, 3))
 	s.waitExactly(t, sink, append(lines(numbered("old", 1, 8)), lines(numbered("new", 1, 3))...))
 	// Markers sit between the old file's lines and the new file's, and the
 	// last says the new file is followed (a "removed" may come first when the
@@ -216,7 +217,7 @@ func (s *suite) renameRotation(t *testing.T) {
 func (s *suite) copyTruncate(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "app.log")
-	write(t, path, numbered("before", 1, 50))
+	Append(t, path, numbered("before", 1, 50))
 	sink, _ := s.follow(t, s.source(t, dir, 0), path, 50)
 	s.waitExactly(t, sink, lines(numbered("before", 1, 50)))
 	if err := os.Truncate(path, 0); err != nil {
@@ -225,7 +226,7 @@ func (s *suite) copyTruncate(t *testing.T) {
 	sink.WaitFor(t, s.h.Timeout, "truncated marker", func(ls []tailer.Line, _ []tailer.State) bool {
 		return slices.ContainsFunc(ls, func(l tailer.Line) bool { return l.Mark == tailer.MarkTruncated })
 	})
-	write(t, path, numbered("after", 1, 3))
+	Append(t, path, numbered("after", 1, 3))
 	s.waitExactly(t, sink, append(lines(numbered("before", 1, 50)), lines(numbered("after", 1, 3))...))
 }
 
@@ -234,7 +235,7 @@ func (s *suite) copyTruncate(t *testing.T) {
 func (s *suite) truncateRefill(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "app.log")
-	write(t, path, numbered("a", 1, 3))
+	Append(t, path, numbered("a", 1, 3))
 	sink, _ := s.follow(t, s.source(t, dir, 0), path, 3)
 	s.waitExactly(t, sink, lines(numbered("a", 1, 3)))
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
@@ -255,17 +256,17 @@ func (s *suite) truncateRefill(t *testing.T) {
 func (s *suite) deleteRecreate(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "app.log")
-	write(t, path, numbered("first", 1, 3))
+	Append(t, path, numbered("first", 1, 3))
 	sink, _ := s.follow(t, s.source(t, dir, 0), path, 3)
 	s.waitExactly(t, sink, lines(numbered("first", 1, 3)))
-	write(t, path, "first 4\n")
+	Append(t, path, "first 4\n")
 	if err := os.Remove(path); err != nil {
 		t.Fatal(err)
 	}
 	sink.WaitFor(t, s.h.Timeout, "removed marker", func(ls []tailer.Line, _ []tailer.State) bool {
 		return slices.ContainsFunc(ls, func(l tailer.Line) bool { return l.Mark == tailer.MarkRemoved })
 	})
-	write(t, path, numbered("second", 1, 2))
+	Append(t, path, numbered("second", 1, 2))
 	s.waitExactly(t, sink, append(lines(numbered("first", 1, 4)), lines(numbered("second", 1, 2))...))
 	if marks := sink.Marks(); !slices.Equal(marks, []string{tailer.MarkRemoved, tailer.MarkRotated}) {
 		t.Errorf("marks %q, want removed then rotated (re-created)", marks)
@@ -275,11 +276,11 @@ func (s *suite) deleteRecreate(t *testing.T) {
 func (s *suite) longAndBad(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "app.log")
-	write(t, path, "")
+	Append(t, path, "")
 	sink, _ := s.follow(t, s.source(t, dir, 100), path, 10)
 	sink.WaitState(t, s.h.Timeout, tailer.StateFollowing)
 	long := strings.Repeat("x", 250_000)
-	write(t, path, long+"\nbad \xff\xfe bytes \x00 nul \x1b[31mred\x1b[0m\tend\nafter\n")
+	Append(t, path, long+"\nbad \xff\xfe bytes \x00 nul \x1b[31mred\x1b[0m\tend\nafter\n")
 	sink.WaitTexts(t, s.h.Timeout, 3)
 	got := sink.Texts()
 	if !strings.HasPrefix(got[0], strings.Repeat("x", 100)+" … [") || !strings.Contains(got[0], "249900 more bytes cut") {
@@ -299,7 +300,7 @@ func (s *suite) list(t *testing.T) {
 	old := time.Now().Add(-time.Hour)
 	for i, name := range []string{"a.log", "b.log", "c.txt"} {
 		p := filepath.Join(dir, name)
-		write(t, p, strings.Repeat("z", i+1))
+		Append(t, p, strings.Repeat("z", i+1))
 		if err := os.Chtimes(p, old.Add(time.Duration(i)*time.Minute), old.Add(time.Duration(i)*time.Minute)); err != nil {
 			t.Fatal(err)
 		}
@@ -322,7 +323,7 @@ func (s *suite) list(t *testing.T) {
 		}
 	}
 	check("b.log", "a.log")
-	write(t, filepath.Join(dir, "d.log"), "new\n")
+	Append(t, filepath.Join(dir, "d.log"), "new\n")
 	check("d.log", "b.log", "a.log")
 }
 
@@ -330,8 +331,8 @@ func (s *suite) list(t *testing.T) {
 // is not listed, and so can never be followed.
 func (s *suite) listRefusesOutside(t *testing.T) {
 	dir, outside := t.TempDir(), t.TempDir()
-	write(t, filepath.Join(outside, "secret.log"), "secret\n")
-	write(t, filepath.Join(dir, "ok.log"), "ok\n")
+	Append(t, filepath.Join(outside, "secret.log"), "secret\n")
+	Append(t, filepath.Join(dir, "ok.log"), "ok\n")
 	if err := os.Symlink(filepath.Join(outside, "secret.log"), filepath.Join(dir, "escape.log")); err != nil {
 		t.Fatal(err)
 	}
@@ -354,7 +355,7 @@ func (s *suite) listRefusesOutside(t *testing.T) {
 func (s *suite) cancel(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "app.log")
-	write(t, path, numbered("line", 1, 3))
+	Append(t, path, numbered("line", 1, 3))
 	src := s.source(t, dir, 0)
 	// Warm up whatever a Source shares between follows (connections, watchers).
 	warm, stopWarm := s.follow(t, src, path, 1)
@@ -364,7 +365,7 @@ func (s *suite) cancel(t *testing.T) {
 	for i := range 3 {
 		sink, stop := s.follow(t, src, path, 1)
 		sink.WaitTexts(t, s.h.Timeout, 1)
-		write(t, path, fmt.Sprintf("more %d\n", i))
+		Append(t, path, fmt.Sprintf("more %d\n", i))
 		sink.WaitTexts(t, s.h.Timeout, 2)
 		stop()
 	}
@@ -396,7 +397,7 @@ func (s *suite) torture(t *testing.T) {
 	}
 	dir := t.TempDir()
 	path := filepath.Join(dir, "app.log")
-	write(t, path, "")
+	Append(t, path, "")
 	sink, _ := s.follow(t, s.source(t, dir, 0), path, 0)
 	sink.WaitState(t, s.h.Timeout, tailer.StateFollowing)
 

@@ -15,6 +15,8 @@ import (
 
 	"github.com/logviewer/logviewer/sources/ssh/sshtest"
 	"github.com/logviewer/logviewer/tailer"
+
+	"github.com/logviewer/logviewer/sources/sourcetest"
 )
 
 // countSink counts lines and closes reached when want lines arrived.
@@ -48,7 +50,7 @@ func BenchmarkFollowThroughput(b *testing.B) {
 	srv := sshtest.Start(b)
 	dir := b.TempDir()
 	path := filepath.Join(dir, "app.log")
-	appendFile(b, path, "")
+	sourcetest.Append(b, path, "")
 	src := mustNew(b, srv.Entry("bench", filepath.Join(dir, "*.log")), nil, testOptions())
 	sink := &countSink{want: int64(b.N), reached: make(chan struct{}), states: make(chan tailer.State, 16)}
 	ctx, cancel := context.WithCancel(context.Background())

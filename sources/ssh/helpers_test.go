@@ -47,20 +47,6 @@ func follow(t *testing.T, src tailer.Source, path string, n int) (*sourcetest.Si
 	return sink, stop
 }
 
-func appendFile(t testing.TB, path, text string) {
-	t.Helper()
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.WriteString(text); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // waitTexts waits until the sink's non-marker lines are exactly want.
 func waitTexts(t *testing.T, sink *sourcetest.Sink, want ...string) {
 	t.Helper()

@@ -37,7 +37,7 @@ func TestLinkCut(t *testing.T) {
 	proxy := sshtest.NewProxy(t, srv.Addr)
 	dir := t.TempDir()
 	path := filepath.Join(dir, "app.log")
-	appendFile(t, path, "")
+	sourcetest.Append(t, path, "")
 	h := srv.Entry("cut", filepath.Join(dir, "*.log"))
 	h.Address = proxy.Addr
 	h.KnownHosts = sshtest.WriteFile(t, "known_hosts", srv.KnownHostsLine(proxy.Addr)+"\n")
@@ -141,12 +141,12 @@ func TestNoRemoteProcessLeft(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir() // unique: it marks the remote processes
 			path := filepath.Join(dir, "app.log")
-			appendFile(t, path, "first\n")
+			sourcetest.Append(t, path, "first\n")
 			src := mustNew(t, srv.Entry("procs", filepath.Join(dir, "*.log")), nil, testOptions())
 			sink, stop := follow(t, src, path, 1)
 			waitTexts(t, sink, "first")
 			if !quiet {
-				appendFile(t, path, "second\n")
+				sourcetest.Append(t, path, "second\n")
 				waitTexts(t, sink, "first", "second")
 			}
 			procs := processes(t, dir)
@@ -160,7 +160,7 @@ func TestNoRemoteProcessLeft(t *testing.T) {
 				t.Fatalf("the remote sh and tail were not found while following: %v", procs)
 			}
 			if !quiet {
-				appendFile(t, path, "third\n") // still being written when the viewer leaves
+				sourcetest.Append(t, path, "third\n") // still being written when the viewer leaves
 			}
 			stop()
 			waitExit(t, ours, 5*time.Second)
@@ -194,14 +194,14 @@ func TestBeyondMaxSessions(t *testing.T) {
 	sinks := make([]*sourcetest.Sink, files)
 	for i := range files {
 		path := filepath.Join(dir, fmt.Sprintf("f%02d.log", i))
-		appendFile(t, path, fmt.Sprintf("start %d\n", i))
+		sourcetest.Append(t, path, fmt.Sprintf("start %d\n", i))
 		sinks[i], _ = follow(t, src, path, 1)
 	}
 	for i, sink := range sinks {
 		waitTexts(t, sink, fmt.Sprintf("start %d", i))
 	}
 	for i := range files {
-		appendFile(t, filepath.Join(dir, fmt.Sprintf("f%02d.log", i)), fmt.Sprintf("more %d\n", i))
+		sourcetest.Append(t, filepath.Join(dir, fmt.Sprintf("f%02d.log", i)), fmt.Sprintf("more %d\n", i))
 	}
 	for i, sink := range sinks {
 		waitTexts(t, sink, fmt.Sprintf("start %d", i), fmt.Sprintf("more %d", i))
@@ -329,7 +329,7 @@ func TestHostKeyAlgorithmsFromKnownHosts(t *testing.T) {
 		t.Logf("plain x/crypto: %v", err)
 	}
 	dir := t.TempDir()
-	appendFile(t, filepath.Join(dir, "a.log"), "x\n")
+	sourcetest.Append(t, filepath.Join(dir, "a.log"), "x\n")
 	files, err := mustNew(t, srv.Entry("web", filepath.Join(dir, "*.log")), nil, testOptions()).List(context.Background())
 	if err != nil || len(files) != 1 {
 		t.Fatalf("List = %v, %v", files, err)
@@ -386,7 +386,7 @@ func TestShellMetacharacters(t *testing.T) {
 		"'; touch " + token + "-c; '.log",
 	}
 	for i, n := range names {
-		appendFile(t, filepath.Join(dir, n), fmt.Sprintf("hello %d\n", i))
+		sourcetest.Append(t, filepath.Join(dir, n), fmt.Sprintf("hello %d\n", i))
 	}
 	src := mustNew(t, srv.Entry("meta", filepath.Join(dir, "*.log")), nil, testOptions())
 	files, err := src.List(context.Background())
@@ -409,7 +409,7 @@ func TestShellMetacharacters(t *testing.T) {
 		path := filepath.Join(dir, n)
 		sink, stop := follow(t, src, path, 1)
 		waitTexts(t, sink, fmt.Sprintf("hello %d", i))
-		appendFile(t, path, "more\n")
+		sourcetest.Append(t, path, "more\n")
 		waitTexts(t, sink, fmt.Sprintf("hello %d", i), "more")
 		stop()
 	}
@@ -429,7 +429,7 @@ func TestJumpHost(t *testing.T) {
 	target := sshtest.Start(t)
 	dir := t.TempDir()
 	path := filepath.Join(dir, "app.log")
-	appendFile(t, path, "one\n")
+	sourcetest.Append(t, path, "one\n")
 	check := func(t *testing.T, src *ssh.Source) {
 		t.Helper()
 		before := strings.Count(bastion.Logs(), fmt.Sprintf("target 127.0.0.1 port %d", target.Port))
@@ -474,7 +474,7 @@ func TestKeepaliveDetectsSilentLink(t *testing.T) {
 	proxy := sshtest.NewProxy(t, srv.Addr)
 	dir := t.TempDir()
 	path := filepath.Join(dir, "app.log")
-	appendFile(t, path, "before\n")
+	sourcetest.Append(t, path, "before\n")
 	h := srv.Entry("mute", filepath.Join(dir, "*.log"))
 	h.Address = proxy.Addr
 	h.KnownHosts = sshtest.WriteFile(t, "known_hosts", srv.KnownHostsLine(proxy.Addr)+"\n")
@@ -491,10 +491,10 @@ func TestKeepaliveDetectsSilentLink(t *testing.T) {
 	if st := lastState(sink); !strings.Contains(st.Msg, "keepalive") {
 		t.Errorf("reconnecting message %q does not mention the keepalive", st.Msg)
 	}
-	appendFile(t, path, "during\n")
+	sourcetest.Append(t, path, "during\n")
 	proxy.Resume()
 	waitTexts(t, sink, "before", "during")
-	appendFile(t, path, "after\n")
+	sourcetest.Append(t, path, "after\n")
 	waitTexts(t, sink, "before", "during", "after")
 }
 
@@ -504,7 +504,7 @@ func TestHostState(t *testing.T) {
 	proxy := sshtest.NewProxy(t, srv.Addr)
 	dir := t.TempDir()
 	path := filepath.Join(dir, "a.log")
-	appendFile(t, path, "x\n")
+	sourcetest.Append(t, path, "x\n")
 	h := srv.Entry("st", filepath.Join(dir, "*.log"))
 	h.Address = proxy.Addr
 	h.KnownHosts = sshtest.WriteFile(t, "known_hosts", srv.KnownHostsLine(proxy.Addr)+"\n")
@@ -549,26 +549,26 @@ func TestChangesWhileDisconnected(t *testing.T) {
 		change func(t *testing.T, path string)
 		mark   string
 	}{
-		{"Unchanged", func(t *testing.T, path string) { appendFile(t, path, "during\n") }, tailer.MarkResumed},
+		{"Unchanged", func(t *testing.T, path string) { sourcetest.Append(t, path, "during\n") }, tailer.MarkResumed},
 		{"Rotated", func(t *testing.T, path string) {
-			appendFile(t, path, "lost\n")
+			sourcetest.Append(t, path, "lost\n")
 			if err := os.Rename(path, path+".1"); err != nil {
 				t.Fatal(err)
 			}
-			appendFile(t, path, "during\n")
+			sourcetest.Append(t, path, "during\n")
 		}, tailer.MarkRotated},
 		{"Truncated", func(t *testing.T, path string) {
 			if err := os.Truncate(path, 0); err != nil {
 				t.Fatal(err)
 			}
-			appendFile(t, path, "during\n")
+			sourcetest.Append(t, path, "during\n")
 		}, tailer.MarkTruncated},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			proxy := sshtest.NewProxy(t, srv.Addr)
 			dir := t.TempDir()
 			path := filepath.Join(dir, "app.log")
-			appendFile(t, path, "before 1\nbefore 2\n")
+			sourcetest.Append(t, path, "before 1\nbefore 2\n")
 			h := srv.Entry("web", filepath.Join(dir, "*.log"))
 			h.Address = proxy.Addr
 			h.KnownHosts = sshtest.WriteFile(t, "known_hosts", srv.KnownHostsLine(proxy.Addr)+"\n")
@@ -599,7 +599,7 @@ func TestDeadTailRestarted(t *testing.T) {
 	srv := sshtest.Start(t)
 	dir := t.TempDir()
 	path := filepath.Join(dir, "app.log")
-	appendFile(t, path, "one\n")
+	sourcetest.Append(t, path, "one\n")
 	src := mustNew(t, srv.Entry("web", filepath.Join(dir, "*.log")), nil, testOptions())
 	sink, _ := follow(t, src, path, 5)
 	waitTexts(t, sink, "one")
@@ -615,7 +615,7 @@ func TestDeadTailRestarted(t *testing.T) {
 	if killed != 1 {
 		t.Fatalf("killed %d tails, want 1", killed)
 	}
-	appendFile(t, path, "two\nthree\n")
+	sourcetest.Append(t, path, "two\nthree\n")
 	waitTexts(t, sink, "one", "two", "three")
 	if marks := sink.Marks(); len(marks) > 0 {
 		t.Errorf("marks %q after a restart without loss", marks)
@@ -631,7 +631,7 @@ func TestConnectTimeout(t *testing.T) {
 	proxy.Hold()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "app.log")
-	appendFile(t, path, "hello\n")
+	sourcetest.Append(t, path, "hello\n")
 	mute := srv.Entry("mute", filepath.Join(dir, "*.log"))
 	mute.Address = proxy.Addr
 	mute.KnownHosts = sshtest.WriteFile(t, "known_hosts", srv.KnownHostsLine(proxy.Addr)+"\n")
@@ -690,7 +690,7 @@ func TestAgentAuth(t *testing.T) {
 	t.Cleanup(func() { l.Close(); <-served })
 
 	dir := t.TempDir()
-	appendFile(t, filepath.Join(dir, "a.log"), "x\n")
+	sourcetest.Append(t, filepath.Join(dir, "a.log"), "x\n")
 	h := srv.Entry("agent", filepath.Join(dir, "*.log"))
 	h.IdentityFiles = nil
 	opts := testOptions()
@@ -707,7 +707,7 @@ func TestAgentAuth(t *testing.T) {
 func TestInsecureIgnoreHostKey(t *testing.T) {
 	srv := sshtest.Start(t)
 	dir := t.TempDir()
-	appendFile(t, filepath.Join(dir, "a.log"), "x\n")
+	sourcetest.Append(t, filepath.Join(dir, "a.log"), "x\n")
 	h := srv.Entry("lax", filepath.Join(dir, "*.log"))
 	h.KnownHosts = sshtest.WriteFile(t, "known_hosts", "")
 	h.InsecureKeys = true
