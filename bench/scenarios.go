@@ -431,20 +431,28 @@ func (b *bench) manyFiles(n int) (filesResult, error) {
 
 // ---- 7. ceilings ----
 
+// ceilingFile makes a directory holding the log a ceiling is measured on and
+// a writer for it; done closes the writer and removes the directory.
+func (b *bench) ceilingFile(name string) (dir, file string, w *writer, done func(), err error) {
+	if dir, err = b.newDir(name); err != nil {
+		return "", "", nil, nil, err
+	}
+	file = filepath.Join(dir, "app.log")
+	if w, err = newWriter(file); err != nil {
+		os.RemoveAll(dir)
+		return "", "", nil, nil, err
+	}
+	return dir, file, w, func() { w.Close(); os.RemoveAll(dir) }, nil
+}
+
 // ceilingTail measures `tail -F file` writing into a pipe that this process
 // reads and checks: lines per second from the first write to the last line read.
 func (b *bench) ceilingTail(n int) (float64, error) {
-	dir, err := b.newDir("tail")
+	dir, file, w, done, err := b.ceilingFile("tail")
 	if err != nil {
 		return 0, err
 	}
-	defer os.RemoveAll(dir)
-	file := filepath.Join(dir, "app.log")
-	w, err := newWriter(file)
-	if err != nil {
-		return 0, err
-	}
-	defer w.Close()
+	defer done()
 	r, pw, err := os.Pipe()
 	if err != nil {
 		return 0, err
@@ -481,17 +489,11 @@ func (b *bench) ceilingTail(n int) (float64, error) {
 // ceilingNxadm measures github.com/nxadm/tail alone in this process (as
 // logviewer's local source uses it: follow, inotify).
 func (b *bench) ceilingNxadm(n int) (float64, error) {
-	dir, err := b.newDir("nxadm")
+	_, file, w, done, err := b.ceilingFile("nxadm")
 	if err != nil {
 		return 0, err
 	}
-	defer os.RemoveAll(dir)
-	file := filepath.Join(dir, "app.log")
-	w, err := newWriter(file)
-	if err != nil {
-		return 0, err
-	}
-	defer w.Close()
+	defer done()
 	t, err := tail.TailFile(file, tail.Config{Follow: true, MustExist: true, Logger: tail.DiscardingLogger})
 	if err != nil {
 		return 0, err
