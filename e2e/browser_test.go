@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"net/url"
 	"os"
@@ -11,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 
@@ -636,4 +639,28 @@ func TestGapShownWhenTheViewFallsBehind(t *testing.T) {
 		t.Errorf("gap row %q", row)
 	}
 	s.stop()
+}
+
+// TestThemeFollowsSystem: with no remembered choice the page takes the
+// system's colour scheme, before the first paint and when it changes.
+func TestThemeFollowsSystem(t *testing.T) {
+	s := startServer(t, serverOpts{})
+	app := s.path("local", "app.log")
+	sourcetest.Append(t, app, "one\n")
+	p := newPage(t, 1000, 600)
+	scheme := func(v string) chromedp.Action[chromedp.Void] {
+		return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			_, err := cdp.Call(ctx, tg, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+				Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: v}},
+			})
+			return err
+		})
+	}
+	p.do(scheme("dark"))
+	p.open(s.URL(url.Values{"host": {"local"}, "file": {app}}.Encode()))
+	p.waitFor(`document.documentElement.dataset.theme === 'dark' && getComputedStyle(document.body).backgroundColor === 'rgb(13, 17, 23)'`,
+		"the dark theme from the system setting")
+	p.do(scheme("light"))
+	p.waitFor(`document.documentElement.dataset.theme === 'light' && getComputedStyle(document.body).backgroundColor !== 'rgb(13, 17, 23)'`,
+		"the light theme once the system switches")
 }
