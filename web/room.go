@@ -170,11 +170,6 @@ func (r *room) pump(viewers []*viewer, now time.Time) time.Duration {
 				held = true
 				break
 			}
-			if v.cursor < first {
-				r.send(v, encode(gapMsg{Type: "gap", From: v.cursor, To: first - 1}))
-				v.cursor = first
-				continue
-			}
 			if cache == nil {
 				cache = map[frameKey]frame{}
 			}
@@ -229,7 +224,8 @@ func (r *room) frame(v *viewer, next uint64) frame {
 	lines, first := r.log.Read(r.scratch[:0], v.cursor, want)
 	r.scratch = lines
 	if first > v.cursor {
-		// The ring dropped lines since pump read its bounds.
+		// The ring no longer holds the lines from the cursor (the viewer
+		// fell behind, or the ring moved on since pump read its bounds).
 		clear(lines)
 		return frame{data: encode(gapMsg{Type: "gap", From: v.cursor, To: first - 1}), next: first}
 	}
