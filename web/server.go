@@ -225,6 +225,9 @@ func (s *Server) originAllowed(r *http.Request) error {
 	return fmt.Errorf("origin %q may not open this WebSocket (allow it with allowed_origins)", origin)
 }
 
+// errTraversal is a path that tries to climb out with "..": a 403, not a 400.
+var errTraversal = errors.New("file path must not contain \"..\"")
+
 // checkPath refuses paths that are not clean and absolute before any lookup.
 func checkPath(p string) error {
 	switch {
@@ -235,7 +238,7 @@ func checkPath(p string) error {
 	case !strings.HasPrefix(p, "/"):
 		return errors.New("file path must be absolute")
 	case slices.Contains(strings.Split(p, "/"), ".."):
-		return errors.New("file path must not contain \"..\"")
+		return errTraversal
 	case path.Clean(p) != p:
 		return errors.New("file path must be clean (no //, /./ or trailing /)")
 	}
@@ -255,7 +258,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := checkPath(file); err != nil {
 		code := http.StatusBadRequest
-		if strings.Contains(err.Error(), "..") {
+		if errors.Is(err, errTraversal) {
 			code = http.StatusForbidden
 		}
 		s.httpError(w, code, err.Error())
