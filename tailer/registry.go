@@ -77,7 +77,7 @@ func (r *Registry) Source(host string) (Source, error) {
 
 // Acquire returns the Log of (host, path), starting its tail if none runs, and
 // a release func that must be called exactly once when the caller is done.
-// The path must be in the host's listing, or the error wraps ErrNotListed.
+// The path must pass the host's Check, or the error wraps ErrNotListed.
 func (r *Registry) Acquire(ctx context.Context, host, path string) (*Log, func(), error) {
 	src, err := r.Source(host)
 	if err != nil {
@@ -88,13 +88,12 @@ func (r *Registry) Acquire(ctx context.Context, host, path string) (*Log, func()
 	e := r.logs[k]
 	if e == nil {
 		r.mu.Unlock()
-		// Only paths from the host's own listing are ever opened.
-		files, err := src.List(ctx)
-		if err != nil {
-			return nil, nil, fmt.Errorf("list %s: %w", host, err)
-		}
-		if !slices.ContainsFunc(files, func(f FileInfo) bool { return f.Path == path }) {
-			return nil, nil, fmt.Errorf("%s on %s: %w", path, host, ErrNotListed)
+		// Only paths the host's globs allow are ever opened.
+		if err := src.Check(ctx, path); err != nil {
+			if errors.Is(err, ErrNotListed) {
+				return nil, nil, fmt.Errorf("%s on %s: %w", path, host, ErrNotListed)
+			}
+			return nil, nil, fmt.Errorf("check %s on %s: %w", path, host, err)
 		}
 		r.mu.Lock()
 		if r.ctx.Err() != nil {

@@ -20,6 +20,13 @@ func (f *fakeSource) List(context.Context) ([]FileInfo, error) {
 	return []FileInfo{{Path: "/a.log"}}, nil
 }
 
+func (f *fakeSource) Check(_ context.Context, path string) error {
+	if path != "/a.log" {
+		return ErrNotListed
+	}
+	return nil
+}
+
 func (f *fakeSource) Follow(ctx context.Context, path string, n int, sink Sink) error {
 	f.mu.Lock()
 	f.running++

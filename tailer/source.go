@@ -75,6 +75,12 @@ type Source interface {
 	// first. Only a path in this list may be passed to Follow.
 	List(ctx context.Context) ([]FileInfo, error)
 
+	// Check reports whether path may be followed: it is what List would
+	// list (it matches a glob, and what it resolves to, through every
+	// symlink, is a regular file the globs allow), without listing the
+	// host. The error wraps ErrNotListed when the path is not allowed.
+	Check(ctx context.Context, path string) error
+
 	// Follow sends path's lines to sink, starting with its last n complete
 	// lines, and keeps following through rotation, truncation, deletion and
 	// re-creation (and, for remote sources, dropped connections) until ctx is

@@ -122,6 +122,17 @@ func (s *Source) allowed(path string) (fs.FileInfo, bool, bool) {
 	return fi, link, true
 }
 
+// Check implements tailer.Source.
+func (s *Source) Check(ctx context.Context, path string) error {
+	if !s.matches(path) {
+		return fmt.Errorf("%s: %w", path, tailer.ErrNotListed)
+	}
+	if _, _, ok := s.allowed(path); !ok {
+		return fmt.Errorf("%s: %w", path, tailer.ErrNotListed)
+	}
+	return nil
+}
+
 func (s *Source) matches(path string) bool {
 	for _, g := range s.globs {
 		if ok, _ := filepath.Match(g, path); ok {

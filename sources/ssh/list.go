@@ -55,6 +55,39 @@ func (s *Source) List(ctx context.Context) ([]tailer.FileInfo, error) {
 	return l.Files(), nil
 }
 
+// Check implements tailer.Source: the same test List makes of one match,
+// over SFTP.
+func (s *Source) Check(ctx context.Context, p string) error {
+	c, err := s.getConn(ctx)
+	if err != nil {
+		return fmt.Errorf("check %s: %w", s.name, err)
+	}
+	defer c.guard(ctx, s.opts.CloseGrace)()
+	if !s.matches(p, c.home) {
+		return fmt.Errorf("%s on %s: %w", p, s.name, tailer.ErrNotListed)
+	}
+	fi, err := c.sftp.Lstat(p)
+	if err != nil {
+		if skippable(err) {
+			return fmt.Errorf("%s on %s: %w", p, s.name, tailer.ErrNotListed)
+		}
+		return err
+	}
+	if fi.Mode()&fs.ModeSymlink != 0 {
+		real, err := c.sftp.RealPath(p)
+		if err != nil || !s.matches(real, c.home) {
+			return fmt.Errorf("%s on %s: %w", p, s.name, tailer.ErrNotListed)
+		}
+		if fi, err = c.sftp.Stat(p); err != nil {
+			return fmt.Errorf("%s on %s: %w", p, s.name, tailer.ErrNotListed)
+		}
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("%s on %s: %w", p, s.name, tailer.ErrNotListed)
+	}
+	return nil
+}
+
 type match struct {
 	path string
 	fi   fs.FileInfo // from lstat
