@@ -26,6 +26,10 @@ const (
 	MarkTruncated = "truncated" // the file was truncated; following it from its start
 	MarkRemoved   = "removed"   // the path is gone; waiting for it to come back
 	MarkResumed   = "resumed"   // a dropped connection was re-established without loss
+	// MarkSkipped says bytes of the file could not be delivered (for example
+	// what a copytruncate rotation truncated before it was read, when the
+	// copy cannot be found); Text says how many. Never silence.
+	MarkSkipped = "skipped"
 )
 
 // State is a Source's condition, shown to viewers.
