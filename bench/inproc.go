@@ -74,7 +74,7 @@ func (s *inprocSystem) stop() {
 // ringNext samples where the ring of file is: the seq its next line gets.
 // It is for -timeline, which tells the source's lag from the fan-out's.
 func (s *inprocSystem) ringNext(ctx context.Context, file string) (func() uint64, func(), error) {
-	l, release, err := s.reg.Acquire(ctx, "local", file)
+	l, release, err := s.reg.Open(ctx, "local", file)
 	if err != nil {
 		return nil, nil, err
 	}

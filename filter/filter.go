@@ -1,4 +1,13 @@
-package web
+// Package filter selects lines: the one place where a viewer's filter (a
+// substring or a regular expression, case-sensitive or not, inverted or not)
+// is parsed, bounded and matched. Live rooms use it today; history scans and
+// anything else that selects lines use the same code.
+//
+// A filter has a cost bound: its text is at most MaxTextLen bytes, and a
+// regular expression whose compiled program would exceed MaxProgram
+// instructions is refused before it is compiled (so compiling is cheap too),
+// which bounds the work per byte of a line.
+package filter
 
 import (
 	"errors"
@@ -11,12 +20,21 @@ import (
 	"github.com/logviewer/logviewer/tailer"
 )
 
-// maxFilterLen bounds a filter's text (a regex this long is already absurd).
-const maxFilterLen = 1024
+// Bounds on what a filter may cost.
+const (
+	// MaxTextLen bounds a filter's text: a regular expression this long is
+	// already absurd.
+	MaxTextLen = 1024
+	// MaxProgram bounds a regular expression's compiled size. Matching costs
+	// at most about this many steps per byte of a line (Go's regexp runs in
+	// linear time, but the factor is the program's size); ordinary filters
+	// are tens of instructions, a 50-word alternation a few hundred.
+	MaxProgram = 2000
+)
 
-// filter selects the lines a viewer is sent. The zero filter (nil) passes all.
+// Filter selects the lines a viewer is sent. The nil *Filter passes all.
 // Markers always pass: a viewer must see that the file rotated.
-type filter struct {
+type Filter struct {
 	key    string // identifies equal filters, so their frames can be shared
 	text   string
 	re     *regexp.Regexp
@@ -24,57 +42,103 @@ type filter struct {
 	invert bool
 }
 
-// filterSpec is a filter as the client states it.
-type filterSpec struct {
+// Spec is a filter as a client states it.
+type Spec struct {
 	Text   string `json:"text"`
 	Regex  bool   `json:"regex"`
 	Case   bool   `json:"case"` // case-sensitive
 	Invert bool   `json:"invert"`
 }
 
-var errFilterTooLong = fmt.Errorf("filter is longer than %d bytes", maxFilterLen)
+// Errors a client may be told about.
+var (
+	ErrTooLong    = fmt.Errorf("filter is longer than %d bytes", MaxTextLen)
+	ErrTooComplex = fmt.Errorf("regular expression is too complex (it would compile to more than %d steps); simplify it, e.g. fewer or smaller {n,m} repeats", MaxProgram)
+)
 
-// compile turns a spec into a filter; an empty text yields nil (everything).
-func (fs filterSpec) compile() (*filter, error) {
+// Compile turns a spec into a filter; an empty text yields nil (everything).
+func Compile(fs Spec) (*Filter, error) {
 	if fs.Text == "" {
 		return nil, nil
 	}
-	if len(fs.Text) > maxFilterLen {
-		return nil, errFilterTooLong
+	if len(fs.Text) > MaxTextLen {
+		return nil, ErrTooLong
 	}
 	if !utf8.ValidString(fs.Text) {
 		return nil, errors.New("filter is not valid UTF-8")
 	}
-	f := &filter{text: fs.Text, invert: fs.Invert, key: fmt.Sprintf("%t|%t|%t|%s", fs.Regex, fs.Case, fs.Invert, fs.Text)}
-	if fs.Regex {
-		expr := fs.Text
-		if !fs.Case {
-			expr = "(?i)" + expr
-		}
-		// A regex that is only a literal ("timeout", "disk full") matches
-		// exactly where the substring search does, which is far faster under
-		// (?i): Go's regexp loses its literal scan when folding case.
-		if lit, ok := literal(fs.Text); ok {
-			f.text, f.fold = lit, !fs.Case
-			return f, nil
-		}
-		re, err := regexp.Compile(expr)
-		if err != nil {
-			var se *syntax.Error
-			if errors.As(err, &se) {
-				return nil, fmt.Errorf("bad regular expression %q: %s", fs.Text, se.Code)
-			}
-			return nil, fmt.Errorf("bad regular expression %q: %v", fs.Text, err)
-		}
-		f.re = re
+	f := &Filter{text: fs.Text, invert: fs.Invert, key: fmt.Sprintf("%t|%t|%t|%s", fs.Regex, fs.Case, fs.Invert, fs.Text)}
+	if !fs.Regex {
+		f.fold = !fs.Case
 		return f, nil
 	}
-	f.fold = !fs.Case
+	flags := syntax.Perl
+	if !fs.Case {
+		flags |= syntax.FoldCase
+	}
+	parsed, err := syntax.Parse(fs.Text, flags)
+	if err != nil {
+		var se *syntax.Error
+		if errors.As(err, &se) {
+			return nil, fmt.Errorf("bad regular expression %q: %s", fs.Text, se.Code)
+		}
+		return nil, fmt.Errorf("bad regular expression %q: %v", fs.Text, err)
+	}
+	// Bound the size before Simplify expands repeats (x{0,999} becomes 999
+	// copies of x): the estimate is what the expansion would produce.
+	if size(parsed, MaxProgram+1) > MaxProgram {
+		return nil, ErrTooComplex
+	}
+	// A regex that is only a literal ("timeout", "disk full") matches
+	// exactly where the substring search does, which is far faster under
+	// (?i): Go's regexp loses its literal scan when folding case.
+	if lit, ok := literal(fs.Text); ok {
+		f.text, f.fold = lit, !fs.Case
+		return f, nil
+	}
+	prog, err := syntax.Compile(parsed.Simplify())
+	if err != nil || len(prog.Inst) > MaxProgram {
+		return nil, ErrTooComplex
+	}
+	expr := fs.Text
+	if !fs.Case {
+		expr = "(?i)" + expr
+	}
+	re, err := regexp.Compile(expr)
+	if err != nil {
+		return nil, fmt.Errorf("bad regular expression %q: %v", fs.Text, err)
+	}
+	f.re = re
 	return f, nil
 }
 
-// keep reports whether the viewer is sent l.
-func (f *filter) keep(l *tailer.Line) bool {
+// size estimates the number of instructions re compiles to, stopping once it
+// exceeds limit (so a nested repeat cannot overflow the count).
+func size(re *syntax.Regexp, limit int) int {
+	n := 1
+	switch re.Op {
+	case syntax.OpLiteral:
+		n = len(re.Rune)
+	case syntax.OpRepeat:
+		sub := size(re.Sub[0], limit)
+		times := max(re.Min, re.Max, 1)
+		if sub > 0 && times > limit/sub {
+			return limit + 1
+		}
+		n = sub*times + times
+	default:
+		for _, s := range re.Sub {
+			n += size(s, limit)
+			if n > limit {
+				return limit + 1
+			}
+		}
+	}
+	return min(n, limit+1)
+}
+
+// Keep reports whether the viewer is sent l.
+func (f *Filter) Keep(l *tailer.Line) bool {
 	if f == nil || l.Mark != "" {
 		return true
 	}
@@ -90,6 +154,26 @@ func (f *filter) keep(l *tailer.Line) bool {
 	return m != f.invert
 }
 
+// KeepFunc returns Keep as a func, or nil (every line) for the nil Filter.
+func (f *Filter) KeepFunc() func(*tailer.Line) bool {
+	if f == nil {
+		return nil
+	}
+	return f.Keep
+}
+
+// Key identifies equal filters ("" for none), so their results can be shared.
+func (f *Filter) Key() string {
+	if f == nil {
+		return ""
+	}
+	return f.key
+}
+
+// Regexp reports whether matching runs a regular expression (not a
+// substring search).
+func (f *Filter) Regexp() bool { return f != nil && f.re != nil }
+
 // literal returns the text a regular expression matches when it has no
 // operators at all.
 func literal(expr string) (string, bool) {
@@ -102,13 +186,6 @@ func literal(expr string) (string, bool) {
 		return "", false
 	}
 	return string(re.Rune), true
-}
-
-func (f *filter) cacheKey() string {
-	if f == nil {
-		return ""
-	}
-	return f.key
 }
 
 // containsFold reports whether substr is in s, ignoring case, without

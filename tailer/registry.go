@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -15,11 +16,31 @@ type Options struct {
 	Replay   int           // lines a new viewer is sent; the ring holds at least this many
 	Buffer   int64         // ring byte budget
 	IdleStop time.Duration // stop a tail this long after its last viewer left
+	MaxLogs  int           // logs followed at once; 0: no limit
 	Logger   *slog.Logger
 }
 
-// ErrUnknownHost is returned for a host name that is not configured.
-var ErrUnknownHost = errors.New("unknown host")
+// Errors of Open.
+var (
+	// ErrUnknownHost is returned for a host name that is not configured.
+	ErrUnknownHost = errors.New("unknown host")
+	// ErrTooManyLogs is returned when opening one more log would exceed
+	// Options.MaxLogs.
+	ErrTooManyLogs = errors.New("too many logs open")
+)
+
+// HostStater is implemented by Sources that know their host's condition
+// (a remote host's connection); Hosts reports it.
+type HostStater interface {
+	HostState() State
+}
+
+// HostInfo describes a configured host.
+type HostInfo struct {
+	Name   string `json:"name"`
+	Remote bool   `json:"remote"`
+	State  *State `json:"state,omitempty"` // remote hosts: the connection's condition
+}
 
 // Registry owns one Log, and one running Follow, per (host, path) that has
 // viewers, and stops each Follow IdleStop after its last viewer released it.
@@ -56,18 +77,22 @@ func NewRegistry(sources map[string]Source, opts Options) *Registry {
 	return &Registry{opts: opts, sources: sources, log: opts.Logger, ctx: ctx, cancel: cancel, logs: map[key]*entry{}, changed: make(chan struct{})}
 }
 
-// Hosts returns the configured host names, sorted.
-func (r *Registry) Hosts() []string {
-	names := make([]string, 0, len(r.sources))
-	for n := range r.sources {
-		names = append(names, n)
+// Hosts describes the configured hosts, sorted by name.
+func (r *Registry) Hosts() []HostInfo {
+	hosts := make([]HostInfo, 0, len(r.sources))
+	for n, src := range r.sources {
+		h := HostInfo{Name: n}
+		if hs, ok := src.(HostStater); ok {
+			st := hs.HostState()
+			h.Remote, h.State = true, &st
+		}
+		hosts = append(hosts, h)
 	}
-	slices.Sort(names)
-	return names
+	slices.SortFunc(hosts, func(a, b HostInfo) int { return strings.Compare(a.Name, b.Name) })
+	return hosts
 }
 
-// Source returns the Source of a host.
-func (r *Registry) Source(host string) (Source, error) {
+func (r *Registry) source(host string) (Source, error) {
 	s, ok := r.sources[host]
 	if !ok {
 		return nil, fmt.Errorf("%w %q", ErrUnknownHost, host)
@@ -75,11 +100,38 @@ func (r *Registry) Source(host string) (Source, error) {
 	return s, nil
 }
 
-// Acquire returns the Log of (host, path), starting its tail if none runs, and
+// List returns the files of a host (see Source.List).
+func (r *Registry) List(ctx context.Context, host string) ([]FileInfo, error) {
+	src, err := r.source(host)
+	if err != nil {
+		return nil, err
+	}
+	return src.List(ctx)
+}
+
+// Check reports whether (host, path) may be opened, without opening it or
+// starting anything: the error wraps ErrUnknownHost or ErrNotListed when
+// not (see Source.Check).
+func (r *Registry) Check(ctx context.Context, host, path string) error {
+	src, err := r.source(host)
+	if err != nil {
+		return err
+	}
+	if err := src.Check(ctx, path); err != nil {
+		if errors.Is(err, ErrNotListed) {
+			return fmt.Errorf("%s on %s: %w", path, host, ErrNotListed)
+		}
+		return fmt.Errorf("check %s on %s: %w", path, host, err)
+	}
+	return nil
+}
+
+// Open returns the Log of (host, path), starting its tail if none runs, and
 // a release func that must be called exactly once when the caller is done.
-// The path must pass the host's Check, or the error wraps ErrNotListed.
-func (r *Registry) Acquire(ctx context.Context, host, path string) (*Log, func(), error) {
-	src, err := r.Source(host)
+// The path must pass the host's Check, or the error wraps ErrNotListed; a
+// new log beyond MaxLogs is refused with ErrTooManyLogs.
+func (r *Registry) Open(ctx context.Context, host, path string) (*Log, func(), error) {
+	src, err := r.source(host)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -87,13 +139,14 @@ func (r *Registry) Acquire(ctx context.Context, host, path string) (*Log, func()
 	r.mu.Lock()
 	e := r.logs[k]
 	if e == nil {
+		if r.full() {
+			r.mu.Unlock()
+			return nil, nil, fmt.Errorf("%w (max_logs = %d)", ErrTooManyLogs, r.opts.MaxLogs)
+		}
 		r.mu.Unlock()
 		// Only paths the host's globs allow are ever opened.
-		if err := src.Check(ctx, path); err != nil {
-			if errors.Is(err, ErrNotListed) {
-				return nil, nil, fmt.Errorf("%s on %s: %w", path, host, ErrNotListed)
-			}
-			return nil, nil, fmt.Errorf("check %s on %s: %w", path, host, err)
+		if err := r.Check(ctx, host, path); err != nil {
+			return nil, nil, err
 		}
 		r.mu.Lock()
 		if r.ctx.Err() != nil {
@@ -101,19 +154,44 @@ func (r *Registry) Acquire(ctx context.Context, host, path string) (*Log, func()
 			return nil, nil, errors.New("registry closed")
 		}
 		if e = r.logs[k]; e == nil {
+			if r.full() {
+				r.mu.Unlock()
+				return nil, nil, fmt.Errorf("%w (max_logs = %d)", ErrTooManyLogs, r.opts.MaxLogs)
+			}
 			e = r.start(k, src)
 			r.logs[k] = e
 			r.signal()
 		}
 	}
 	e.refs++
-	if e.idle != nil {
-		e.idle.Stop()
-		e.idle = nil
-	}
+	r.stopIdle(e)
 	r.mu.Unlock()
 	var once sync.Once
 	return e.log, func() { once.Do(func() { r.release(k, e) }) }, nil
+}
+
+// Full reports whether a log that is not open yet would be refused.
+func (r *Registry) Full() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.full()
+}
+
+func (r *Registry) full() bool { return r.opts.MaxLogs > 0 && len(r.logs) >= r.opts.MaxLogs }
+
+// IsOpen reports whether (host, path) is followed now.
+func (r *Registry) IsOpen(host, path string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.logs[key{host, path}] != nil
+}
+
+// stopIdle disarms e's idle timer, if armed. r.mu is held.
+func (r *Registry) stopIdle(e *entry) {
+	if e.idle != nil && e.idle.Stop() {
+		r.wg.Done() // the callback will not run
+	}
+	e.idle = nil
 }
 
 // start runs the Source for k until the entry is stopped. Called with r.mu held.
@@ -165,12 +243,17 @@ func (r *Registry) release(k key, e *entry) {
 	if e.refs > 0 || r.logs[k] != e || r.ctx.Err() != nil {
 		return
 	}
+	// The callback belongs to the Registry's WaitGroup, so Close waits for
+	// one that is running (stopIdle gives the count back when it is disarmed).
+	r.wg.Add(1)
 	e.idle = time.AfterFunc(r.opts.IdleStop, func() {
+		defer r.wg.Done()
 		r.mu.Lock()
 		if e.refs > 0 || r.logs[k] != e {
 			r.mu.Unlock()
 			return
 		}
+		e.idle = nil
 		delete(r.logs, k)
 		r.mu.Unlock()
 		e.cancel()
@@ -207,9 +290,7 @@ func (r *Registry) Close() {
 	r.mu.Lock()
 	r.cancel()
 	for _, e := range r.logs {
-		if e.idle != nil {
-			e.idle.Stop()
-		}
+		r.stopIdle(e)
 	}
 	r.mu.Unlock()
 	r.wg.Wait()

@@ -47,11 +47,11 @@ func TestRegistryOneFollowPerLogAndIdleStop(t *testing.T) {
 	defer r.Close()
 	ctx := context.Background()
 
-	l1, rel1, err := r.Acquire(ctx, "h", "/a.log")
+	l1, rel1, err := r.Open(ctx, "h", "/a.log")
 	if err != nil {
 		t.Fatal(err)
 	}
-	l2, rel2, err := r.Acquire(ctx, "h", "/a.log")
+	l2, rel2, err := r.Open(ctx, "h", "/a.log")
 	if err != nil || l1 != l2 {
 		t.Fatalf("second Acquire: %v, same log %v", err, l1 == l2)
 	}
@@ -83,10 +83,10 @@ func TestRegistryOneFollowPerLogAndIdleStop(t *testing.T) {
 func TestRegistryReacquireCancelsIdleStop(t *testing.T) {
 	src := &fakeSource{started: make(chan struct{}, 10), stopped: make(chan struct{}, 10)}
 	r := NewRegistry(map[string]Source{"h": src}, Options{Replay: 10, Buffer: 1 << 20, IdleStop: time.Hour})
-	_, rel, _ := r.Acquire(context.Background(), "h", "/a.log")
+	_, rel, _ := r.Open(context.Background(), "h", "/a.log")
 	<-src.started
 	rel()
-	_, rel, _ = r.Acquire(context.Background(), "h", "/a.log")
+	_, rel, _ = r.Open(context.Background(), "h", "/a.log")
 	rel()
 	r.Close()
 	<-src.stopped
@@ -99,10 +99,10 @@ func TestRegistryRefusesUnknown(t *testing.T) {
 	src := &fakeSource{started: make(chan struct{}, 1), stopped: make(chan struct{}, 1)}
 	r := NewRegistry(map[string]Source{"h": src}, Options{Replay: 10, Buffer: 1 << 20})
 	defer r.Close()
-	if _, _, err := r.Acquire(context.Background(), "x", "/a.log"); !errors.Is(err, ErrUnknownHost) {
+	if _, _, err := r.Open(context.Background(), "x", "/a.log"); !errors.Is(err, ErrUnknownHost) {
 		t.Fatalf("unknown host: %v", err)
 	}
-	if _, _, err := r.Acquire(context.Background(), "h", "/etc/passwd"); !errors.Is(err, ErrNotListed) {
+	if _, _, err := r.Open(context.Background(), "h", "/etc/passwd"); !errors.Is(err, ErrNotListed) {
 		t.Fatalf("unlisted path: %v", err)
 	}
 }
@@ -110,7 +110,7 @@ func TestRegistryRefusesUnknown(t *testing.T) {
 func TestRegistryReleaseAfterCloseArmsNoTimer(t *testing.T) {
 	src := &fakeSource{started: make(chan struct{}, 1), stopped: make(chan struct{}, 1)}
 	r := NewRegistry(map[string]Source{"h": src}, Options{Replay: 10, Buffer: 1 << 20, IdleStop: time.Hour})
-	_, rel, err := r.Acquire(context.Background(), "h", "/a.log")
+	_, rel, err := r.Open(context.Background(), "h", "/a.log")
 	if err != nil {
 		t.Fatal(err)
 	}

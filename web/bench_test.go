@@ -3,7 +3,9 @@ package web
 import (
 	"fmt"
 	"testing"
+	"time"
 
+	"github.com/logviewer/logviewer/filter"
 	"github.com/logviewer/logviewer/tailer"
 )
 
@@ -17,49 +19,6 @@ func benchLines(n int) []tailer.Line {
 		}
 	}
 	return lines
-}
-
-// BenchmarkFilterKeep is the per-line cost of a viewer's filter. One line
-// in 16 matches, as when someone looks for an error in a busy log.
-func BenchmarkFilterKeep(b *testing.B) {
-	lines := benchLines(1024)
-	for i := range lines {
-		if i%16 == 0 {
-			lines[i].Text += " ERROR upstream timeout"
-		}
-	}
-	for _, c := range []struct {
-		name string
-		spec filterSpec
-	}{
-		{"substring", filterSpec{Text: "ERROR", Case: true}},
-		{"substring-fold", filterSpec{Text: "error"}},
-		{"substring-invert", filterSpec{Text: "ERROR", Case: true, Invert: true}},
-		{"regex", filterSpec{Text: `ERROR.*time(out)?`, Regex: true, Case: true}},
-		{"regex-fold", filterSpec{Text: `error.*time(out)?`, Regex: true}}, // the UI's default: case-insensitive
-		{"regex-anchored", filterSpec{Text: `^2024-11-19T10:00:00\.0000`, Regex: true, Case: true}},
-		{"regex-fold-literal", filterSpec{Text: "timeout", Regex: true}}, // a plain word typed with regex on
-	} {
-		b.Run(c.name, func(b *testing.B) {
-			f, err := c.spec.compile()
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.ReportAllocs()
-			kept := 0
-			for b.Loop() {
-				for i := range lines {
-					if f.keep(&lines[i]) {
-						kept++
-					}
-				}
-			}
-			b.ReportMetric(float64(b.N*len(lines))/b.Elapsed().Seconds(), "lines/s")
-			if kept == 0 {
-				b.Fatal("nothing kept")
-			}
-		})
-	}
 }
 
 // BenchmarkAppendLines encodes one lines frame (a full batch of 2000, a
@@ -110,14 +69,14 @@ func BenchmarkRoomFrame(b *testing.B) {
 	first, next := l.Bounds()
 	for _, c := range []struct {
 		name string
-		spec filterSpec
+		spec filter.Spec
 	}{
-		{"nofilter", filterSpec{}},
-		{"substring", filterSpec{Text: "id=0000", Case: true}},
-		{"regex", filterSpec{Text: `status=2\d\d`, Regex: true}},
+		{"nofilter", filter.Spec{}},
+		{"substring", filter.Spec{Text: "id=0000", Case: true}},
+		{"regex", filter.Spec{Text: `status=2\d\d`, Regex: true}},
 	} {
 		b.Run(c.name, func(b *testing.B) {
-			f, err := c.spec.compile()
+			f, err := filter.Compile(c.spec)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -127,7 +86,7 @@ func BenchmarkRoomFrame(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				v.cursor = first
-				if fr := r.frame(v, next); fr.next != next {
+				if fr := r.frame(v, next, time.Now().Add(time.Hour)); fr.next != next {
 					b.Fatalf("frame ends at %d, want %d", fr.next, next)
 				}
 			}

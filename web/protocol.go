@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"unicode/utf8"
 
+	"github.com/logviewer/logviewer/filter"
 	"github.com/logviewer/logviewer/tailer"
 )
 
@@ -51,7 +52,7 @@ type resetMsg struct {
 type clientMsg struct {
 	Type  string  `json:"type"` // "filter" or "resume"
 	Since *uint64 `json:"since"`
-	filterSpec
+	filter.Spec
 }
 
 func encode(v any) []byte {

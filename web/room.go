@@ -1,12 +1,14 @@
 package web
 
 import (
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/olahol/melody"
 
+	"github.com/logviewer/logviewer/filter"
 	"github.com/logviewer/logviewer/tailer"
 )
 
@@ -20,40 +22,60 @@ const (
 
 // viewer is one WebSocket session watching one Log.
 //
-// cursor, filter, sentState and the replay fields belong to the room's
-// goroutine. inflight is shared with melody's write pump; inbox with the
-// session's read pump.
+// cursor, filter, seek, sentState and the replay fields belong to the
+// room's goroutine. inflight is shared with melody's write pump; inbox with
+// the session's read pump.
 type viewer struct {
 	session *melody.Session
+	host    string
+	file    string
+	client  string     // address it is counted under (Server.reserve)
+	query   url.Values // the request's parameters, until placed
 	log     *tailer.Log
 	room    *room
 	release func() // releases the Log; called once on disconnect
 
 	inflight atomic.Int32
 
-	cursor    uint64       // seq of the next line to consider
-	replayEnd uint64       // lines before this seq are replay
-	filter    *filter      // nil: all lines
-	sentState tailer.State // last state told to this viewer
-	hello     *helloMsg    // not yet sent
+	cursor    uint64         // seq of the next line to consider
+	replayEnd uint64         // lines before this seq are replay
+	filter    *filter.Filter // nil: all lines
+	seek      *seek          // non-nil: looking back for where the replay starts
+	filterAt  time.Time      // when the filter last changed
+	pending   *control       // a filter change waiting for filterEvery to pass
+	sentState tailer.State   // last state told to this viewer
+	hello     *helloMsg      // not yet sent
 
 	mu    sync.Mutex
 	inbox []control
 }
 
+// seek is a viewer's look back through the ring for the last Replay lines
+// that pass its filter, done in slices of at most scanBudget per pump so
+// that a costly filter delays only its own viewer.
+type seek struct {
+	below uint64 // lines below this seq are still to be scanned
+	found int    // matching lines found so far
+}
+
 // control is a request from the browser, applied by the room's goroutine.
 type control struct {
-	filter    *filter
+	filter    *filter.Filter
 	setFilter bool
 	since     *uint64
 	err       *errorMsg
 }
 
-func (v *viewer) post(c control) {
+// post queues c for the room; it reports false when the inbox is full.
+func (v *viewer) post(c control) bool {
 	v.mu.Lock()
-	v.inbox = append(v.inbox, c)
+	full := len(v.inbox) >= maxInbox
+	if !full {
+		v.inbox = append(v.inbox, c)
+	}
 	v.mu.Unlock()
 	v.room.poke()
+	return !full
 }
 
 func (v *viewer) takeInbox() []control {
@@ -124,11 +146,19 @@ func (r *room) run() {
 		r.mu.Lock()
 		viewers = append(viewers[:0], r.viewers...)
 		r.mu.Unlock()
-		if wait := r.pump(viewers, time.Now()); wait > 0 {
-			// A flush is due in wait: more lines until then change nothing,
-			// so do not wake for them.
-			timer.Reset(wait)
+		flushIn, dueIn, busy := r.pump(viewers, time.Now())
+		if busy {
+			// Work was left for a later pump (a scan over its budget): come
+			// back at once, after checking stop.
+			r.poke()
+		}
+		if flushIn > 0 {
+			// A flush is due: more lines until then change nothing, so do
+			// not wake for them.
 			changed = nil
+		}
+		if wait := minPositive(flushIn, dueIn); wait > 0 {
+			timer.Reset(wait)
 		}
 		select {
 		case <-r.stop:
@@ -140,9 +170,11 @@ func (r *room) run() {
 	}
 }
 
-// pump sends what it can and returns how long to wait before lines that are
-// held back for batching are due (0: nothing held back).
-func (r *room) pump(viewers []*viewer, now time.Time) time.Duration {
+// pump sends what it can. It returns how long until lines held back for
+// batching are due to be flushed, and until a filter change held back by
+// filterEvery is (0: nothing held back), and whether a viewer's work was cut
+// short by scanBudget.
+func (r *room) pump(viewers []*viewer, now time.Time) (flushIn, dueIn time.Duration, busy bool) {
 	o := &r.srv.opts
 	first, next := r.log.Bounds()
 	state := r.log.Status()
@@ -153,7 +185,7 @@ func (r *room) pump(viewers []*viewer, now time.Time) time.Duration {
 	held := false
 	for _, v := range viewers {
 		if r.canSend(v) {
-			r.apply(v, v.takeInbox(), next)
+			dueIn = minPositive(dueIn, r.apply(v, v.takeInbox(), next, now))
 		}
 		if v.hello != nil {
 			v.hello.First, v.hello.Last, v.hello.State = first, next-1, state
@@ -165,6 +197,11 @@ func (r *room) pump(viewers []*viewer, now time.Time) time.Duration {
 			r.send(v, encode(statusMsg{Type: "status", State: state}))
 			v.sentState = state
 		}
+		deadline := time.Now().Add(scanBudget)
+		if v.seek != nil && !r.seekStep(v, first, deadline) {
+			busy = true
+			continue
+		}
 		for v.cursor < next && r.canSend(v) {
 			if !flush && v.cursor >= v.replayEnd {
 				held = true
@@ -173,25 +210,76 @@ func (r *room) pump(viewers []*viewer, now time.Time) time.Duration {
 			if cache == nil {
 				cache = map[frameKey]frame{}
 			}
-			k := frameKey{v.cursor, v.filter.cacheKey(), v.cursor < v.replayEnd}
+			k := frameKey{v.cursor, v.filter.Key(), v.cursor < v.replayEnd}
 			f, ok := cache[k]
 			if !ok {
-				f = r.frame(v, next)
+				f = r.frame(v, next, deadline)
 				cache[k] = f
 			}
 			if f.data != nil {
 				r.send(v, f.data)
 			}
 			v.cursor = f.next
+			if v.filter != nil && v.cursor < next && time.Now().After(deadline) {
+				busy = true
+				break
+			}
 		}
 	}
 	if flush {
 		r.lastFlush, r.flushed = now, next
 	}
 	if held {
-		return max(o.FlushInterval-now.Sub(r.lastFlush), time.Millisecond)
+		flushIn = max(o.FlushInterval-now.Sub(r.lastFlush), time.Millisecond)
 	}
-	return 0
+	return flushIn, dueIn, busy
+}
+
+// minPositive returns the smaller of a and b that is positive (0 if neither).
+func minPositive(a, b time.Duration) time.Duration {
+	switch {
+	case a <= 0:
+		return max(b, 0)
+	case b <= 0:
+		return a
+	}
+	return min(a, b)
+}
+
+// seekStep continues v's look back until deadline. It reports whether the
+// look back is done (v.cursor then set).
+func (r *room) seekStep(v *viewer, first uint64, deadline time.Time) bool {
+	const slice = 256
+	sk := v.seek
+	want := r.srv.opts.Replay
+	for sk.below > first {
+		from := max(first, sk.below-min(sk.below, slice))
+		lines, held := r.log.Read(r.scratch[:0], from, int(sk.below-from))
+		r.scratch = lines
+		if held > from { // the ring moved on meanwhile
+			first = held
+		}
+		for i := len(lines) - 1; i >= 0; i-- {
+			if v.filter.Keep(&lines[i]) {
+				if sk.found++; sk.found == want {
+					v.cursor, v.seek = lines[i].Seq, nil
+					clear(lines)
+					return true
+				}
+			}
+		}
+		clear(lines)
+		sk.below = from
+		if held > from {
+			sk.below = held
+			break
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
+	v.cursor, v.seek = max(sk.below, first), nil
+	return true
 }
 
 // canSend reports whether v may be sent another frame now.
@@ -213,7 +301,9 @@ type frame struct {
 // frame encodes the lines from v's cursor that pass its filter, up to the
 // batch limits and not past the end of the replay (so replay frames are
 // marked as such).
-func (r *room) frame(v *viewer, next uint64) frame {
+// Filtering stops at deadline (checked every few lines): the frame then ends
+// at the last line examined.
+func (r *room) frame(v *viewer, next uint64, deadline time.Time) frame {
 	o := &r.srv.opts
 	limit := next
 	replay := v.cursor < v.replayEnd
@@ -240,8 +330,11 @@ func (r *room) frame(v *viewer, next uint64) frame {
 		if size > 0 && size+len(l.Text) > o.MaxFrameBytes {
 			break
 		}
+		if v.filter != nil && i > 0 && i%64 == 0 && time.Now().After(deadline) {
+			break
+		}
 		end = l.Seq + 1
-		if v.filter.keep(l) {
+		if v.filter.Keep(l) {
 			kept = append(kept, *l)
 			size += len(l.Text) + 48
 		}
@@ -257,15 +350,16 @@ func (r *room) frame(v *viewer, next uint64) frame {
 }
 
 // apply handles the browser's requests since the last pump: only the last
-// filter and resume count, and errors are answered in one frame.
-func (r *room) apply(v *viewer, cs []control, next uint64) {
-	var reset bool
+// filter and resume count, and errors are answered in one frame. A filter
+// change comes into force at most once per filterEvery; apply returns how
+// long until a held-back one is due (0: none held).
+func (r *room) apply(v *viewer, cs []control, next uint64, now time.Time) time.Duration {
 	var since *uint64
 	var errs []*errorMsg
 	for _, c := range cs {
 		switch {
 		case c.setFilter:
-			v.filter, reset, since = c.filter, true, nil
+			v.pending, since = &c, nil
 		case c.since != nil:
 			since = c.since
 		case c.err != nil:
@@ -275,25 +369,31 @@ func (r *room) apply(v *viewer, cs []control, next uint64) {
 	if len(errs) > 0 {
 		r.send(v, encode(errs[len(errs)-1]))
 	}
-	if reset {
+	if v.pending != nil {
+		if wait := filterEvery - now.Sub(v.filterAt); wait > 0 {
+			return wait
+		}
 		// Show the new filter's view of what the ring holds: the last
-		// `replay` matching lines, then live lines.
+		// `replay` matching lines (found by seek), then live lines.
+		v.filter, v.pending, v.filterAt = v.pending.filter, nil, now
 		r.send(v, encode(resetMsg{Type: "reset", Reason: "filter"}))
-		v.cursor = r.log.StartFor(r.srv.opts.Replay, v.filter.keepFunc())
-		v.replayEnd = next
+		v.replayEnd, v.seek = next, nil
+		if v.filter == nil {
+			v.cursor = r.log.StartFor(r.srv.opts.Replay, nil)
+		} else {
+			v.seek = &seek{below: next}
+		}
 	}
 	if since != nil {
-		// A seq beyond the newest line would silently skip lines to come.
-		v.cursor = min(*since+1, next)
+		// A seq beyond the newest line would silently skip lines to come
+		// (and since+1 must not wrap around to a rewind).
+		v.cursor, v.seek = next, nil
+		if *since < next-1 {
+			v.cursor = *since + 1
+		}
 		v.replayEnd = 0
 	}
-}
-
-func (f *filter) keepFunc() func(*tailer.Line) bool {
-	if f == nil {
-		return nil
-	}
-	return f.keep
+	return 0
 }
 
 // send queues data to v. It never blocks: melody's buffer is larger than

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"path"
@@ -17,18 +18,49 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
+	"github.com/gorilla/websocket"
 	"github.com/olahol/melody"
 
+	"github.com/logviewer/logviewer/filter"
 	"github.com/logviewer/logviewer/tailer"
 )
+
+// Catalog is the one place that answers which hosts there are, which files
+// a host has, whether a file may be opened, and opens it. Every handler goes
+// through it; access rules, groups, history and the cluster hook in here
+// once. tailer.Registry implements it.
+//
+// All methods may be called concurrently.
+type Catalog interface {
+	Hosts() []tailer.HostInfo
+	List(ctx context.Context, host string) ([]tailer.FileInfo, error)
+	// Check reports whether (host, path) may be opened; it opens and starts
+	// nothing. Errors wrap tailer.ErrUnknownHost or tailer.ErrNotListed.
+	Check(ctx context.Context, host, path string) error
+	// Open returns the Log of (host, path), following it if need be, and a
+	// func to release it, to be called exactly once. Errors as Check, or
+	// tailer.ErrTooManyLogs.
+	Open(ctx context.Context, host, path string) (*tailer.Log, func(), error)
+	// Active returns how many logs are followed now.
+	Active() int
+}
+
+var _ Catalog = (*tailer.Registry)(nil)
 
 // Options configure a Server.
 type Options struct {
 	Replay         int      // lines a new viewer is sent first
-	AllowedOrigins []string // origins besides the page's own that may open /ws
-	UI             fs.FS    // the browser UI; nil: the embedded one
-	Logger         *slog.Logger
+	AllowedOrigins []string // origins besides the page's own that may call the API and open /ws
+	// AllowedHosts are Host header names accepted besides loopback names,
+	// IP addresses and the listen address (see hostAllowed).
+	AllowedHosts []string
+	// MaxViewersPerClient bounds the WebSockets open at once from one client
+	// address (0: defaultMaxViewersPerClient).
+	MaxViewersPerClient int
+	UI                  fs.FS // the browser UI; nil: the embedded one
+	Logger              *slog.Logger
 
 	FlushInterval time.Duration // 0: 15ms
 	MaxInflight   int           // 0: 4 frames per viewer
@@ -36,29 +68,41 @@ type Options struct {
 	MaxFrameBytes int           // 0: 512 KiB
 }
 
-// HostStater is implemented by Sources that know their host's condition
-// (a remote host's connection); the host list shows it.
-type HostStater interface {
-	HostState() tailer.State
-}
+// Bounds on what one client may cost (see README.md, "Security").
+const (
+	defaultMaxViewersPerClient = 64
+	// maxMessageBytes bounds one message from a browser: a filter is at most
+	// filter.MaxTextLen bytes of text, so 16 KiB leaves room for escaping.
+	maxMessageBytes = 16 << 10
+	// maxInbox bounds the messages a viewer may have waiting for its room;
+	// one that sends more than the room can take is closed with 1008.
+	maxInbox = 32
+	// filterEvery is the least time between two filter changes a viewer's
+	// room applies; changes in between are coalesced (the last one wins).
+	filterEvery = 100 * time.Millisecond
+	// scanBudget bounds the filtering work the room does for one viewer
+	// before it turns to the others (a costly filter slows only its viewer).
+	scanBudget = 2 * time.Millisecond
+)
 
 // Server is the HTTP side of logviewer. Create it with New, serve its
 // Handler, and Close it to tell every browser goodbye.
 type Server struct {
-	reg  *tailer.Registry
+	cat  Catalog
 	opts Options
 	log  *slog.Logger
 	m    *melody.Melody
 	mux  *http.ServeMux
 
-	mu     sync.Mutex
-	rooms  map[*tailer.Log]*room
-	wg     sync.WaitGroup
-	closed bool
+	mu      sync.Mutex
+	rooms   map[*tailer.Log]*room
+	clients map[string]int // open (or opening) viewers per client address
+	wg      sync.WaitGroup
+	closed  bool
 }
 
-// New returns a Server over reg.
-func New(reg *tailer.Registry, opts Options) *Server {
+// New returns a Server over cat.
+func New(cat Catalog, opts Options) *Server {
 	if opts.Replay <= 0 {
 		opts.Replay = 1000
 	}
@@ -74,19 +118,23 @@ func New(reg *tailer.Registry, opts Options) *Server {
 	if opts.MaxFrameBytes <= 0 {
 		opts.MaxFrameBytes = defaultMaxFrameBytes
 	}
+	if opts.MaxViewersPerClient <= 0 {
+		opts.MaxViewersPerClient = defaultMaxViewersPerClient
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	if opts.UI == nil {
 		opts.UI = EmbeddedUI()
 	}
-	s := &Server{reg: reg, opts: opts, log: opts.Logger, rooms: map[*tailer.Log]*room{}}
+	s := &Server{cat: cat, opts: opts, log: opts.Logger, rooms: map[*tailer.Log]*room{}, clients: map[string]int{}}
 
 	m := melody.New()
 	// melody's defaults accept every Origin, drop frames silently when a
 	// session's buffer fills, and cap inbound messages at 512 bytes; each is
 	// set on purpose here. Flow control (MaxInflight) keeps the buffer from
 	// ever filling: it only needs room for that many frames plus control frames.
+	// Origin and Host were checked by Handler before the upgrade.
 	m.Upgrader.CheckOrigin = func(r *http.Request) bool { return s.originAllowed(r) == nil }
 	// Writes go through a 64 KiB buffer from a pool (gorilla sends a message
 	// in write-buffer-sized pieces: 4 KiB would mean 128 writes for a 512 KiB
@@ -95,13 +143,13 @@ func New(reg *tailer.Registry, opts Options) *Server {
 	m.Upgrader.WriteBufferPool = newBufferPool(64) // at most 4 MiB kept
 	m.Upgrader.WriteBufferSize = 64 << 10
 	m.Upgrader.ReadBufferSize = 0
-	m.Config.MaxMessageSize = 64 << 10
+	m.Config.MaxMessageSize = maxMessageBytes
 	m.Config.MessageBufferSize = opts.MaxInflight + 4
 	m.HandleConnect(s.connect)
 	m.HandleDisconnect(s.disconnect)
 	m.HandleMessage(s.message)
 	m.HandleSentMessage(func(ms *melody.Session, _ []byte) {
-		if v := viewerOf(ms); v != nil {
+		if v := viewerOf(ms); v != nil && v.room != nil {
 			v.room.sent(v)
 		}
 	})
@@ -120,7 +168,8 @@ func New(reg *tailer.Registry, opts Options) *Server {
 	return s
 }
 
-// Handler returns the HTTP handler with security headers on every response.
+// Handler returns the HTTP handler: security headers on every response, and
+// the Host and Origin checks before any other handler runs.
 func (s *Server) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
@@ -128,12 +177,20 @@ func (s *Server) Handler() http.Handler {
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Content-Security-Policy", "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'")
+		if err := s.hostAllowed(r); err != nil {
+			s.httpError(w, http.StatusMisdirectedRequest, err.Error())
+			return
+		}
+		if err := s.originAllowed(r); err != nil {
+			s.httpError(w, http.StatusForbidden, err.Error())
+			return
+		}
 		s.mux.ServeHTTP(w, r)
 	})
 }
 
 // Close sends every viewer a close frame, stops the rooms and waits for them.
-// It does not close the Registry.
+// It does not close the Catalog.
 func (s *Server) Close() {
 	s.mu.Lock()
 	s.closed = true
@@ -162,38 +219,20 @@ func writeJSON(w http.ResponseWriter, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-type hostInfo struct {
-	Name   string        `json:"name"`
-	Remote bool          `json:"remote"`
-	State  *tailer.State `json:"state,omitempty"`
-}
-
 func (s *Server) serveHosts(w http.ResponseWriter, r *http.Request) {
-	hosts := []hostInfo{}
-	for _, name := range s.reg.Hosts() {
-		h := hostInfo{Name: name}
-		if src, err := s.reg.Source(name); err == nil {
-			if hs, ok := src.(HostStater); ok {
-				st := hs.HostState()
-				h.Remote, h.State = true, &st
-			}
-		}
-		hosts = append(hosts, h)
-	}
-	writeJSON(w, hosts)
+	writeJSON(w, s.cat.Hosts())
 }
 
 func (s *Server) serveFiles(w http.ResponseWriter, r *http.Request) {
 	host := r.URL.Query().Get("host")
-	src, err := s.reg.Source(host)
-	if err != nil {
-		s.httpError(w, http.StatusNotFound, fmt.Sprintf("no host named %q", host))
-		return
-	}
 	ctx, cancel := context.WithTimeout(r.Context(), 15*time.Second)
 	defer cancel()
-	files, err := src.List(ctx)
-	if err != nil {
+	files, err := s.cat.List(ctx, host)
+	switch {
+	case errors.Is(err, tailer.ErrUnknownHost):
+		s.httpError(w, http.StatusNotFound, fmt.Sprintf("no host named %q", host))
+		return
+	case err != nil:
 		s.log.Warn("list", "host", host, "err", err)
 		s.httpError(w, http.StatusBadGateway, fmt.Sprintf("cannot list files on %s: %v", host, err))
 		return
@@ -205,24 +244,7 @@ func (s *Server) serveFiles(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, map[string]any{"ok": true, "logs": s.reg.Active(), "viewers": s.Viewers()})
-}
-
-// originAllowed accepts requests without an Origin (not from a browser), from
-// the page's own origin, and from the configured allow-list.
-func (s *Server) originAllowed(r *http.Request) error {
-	origin := r.Header.Get("Origin")
-	if origin == "" {
-		return nil
-	}
-	u, err := url.Parse(origin)
-	if err == nil && strings.EqualFold(u.Host, r.Host) {
-		return nil
-	}
-	if slices.ContainsFunc(s.opts.AllowedOrigins, func(o string) bool { return strings.EqualFold(strings.TrimSuffix(o, "/"), origin) }) {
-		return nil
-	}
-	return fmt.Errorf("origin %q may not open this WebSocket (allow it with allowed_origins)", origin)
+	writeJSON(w, map[string]any{"ok": true, "logs": s.cat.Active(), "viewers": s.Viewers()})
 }
 
 // errTraversal is a path that tries to climb out with "..": a 403, not a 400.
@@ -245,11 +267,11 @@ func checkPath(p string) error {
 	return nil
 }
 
+// serveWS checks a view request and upgrades it. Nothing is opened or
+// followed before the upgrade has succeeded (connect does that): a plain GET
+// (an <img>, the page's diagnosis of a failed upgrade) only learns whether
+// the view would be allowed.
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
-	if err := s.originAllowed(r); err != nil {
-		s.httpError(w, http.StatusForbidden, err.Error())
-		return
-	}
 	q := r.URL.Query()
 	host, file := q.Get("host"), q.Get("file")
 	if host == "" {
@@ -264,36 +286,82 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		s.httpError(w, code, err.Error())
 		return
 	}
-	flt, err := filterSpec{Text: q.Get("q"), Regex: q.Get("re") == "1", Case: q.Get("case") == "1", Invert: q.Get("inv") == "1"}.compile()
+	flt, err := filter.Compile(filter.Spec{Text: q.Get("q"), Regex: q.Get("re") == "1", Case: q.Get("case") == "1", Invert: q.Get("inv") == "1"})
 	if err != nil {
 		s.httpError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 15*time.Second)
-	l, release, err := s.reg.Acquire(ctx, host, file)
+	err = s.cat.Check(ctx, host, file)
 	cancel()
-	switch {
-	case errors.Is(err, tailer.ErrUnknownHost):
-		s.httpError(w, http.StatusNotFound, fmt.Sprintf("no host named %q", host))
-		return
-	case errors.Is(err, tailer.ErrNotListed):
-		s.httpError(w, http.StatusNotFound, fmt.Sprintf("%s is not one of the files host %s serves (see /api/files?host=%s)", file, host, url.QueryEscape(host)))
-		return
-	case err != nil:
-		s.log.Warn("acquire", "host", host, "file", file, "err", err)
-		s.httpError(w, http.StatusBadGateway, err.Error())
+	if code, msg := s.openError(host, file, err); code != 0 {
+		s.httpError(w, code, msg)
 		return
 	}
-	v := &viewer{log: l, release: release, filter: flt}
-	s.place(r.Context(), v, l, q)
+	client := clientAddr(r)
+	if !s.reserve(client) {
+		s.httpError(w, http.StatusTooManyRequests, fmt.Sprintf("too many viewers from %s (at most %d at once)", client, s.opts.MaxViewersPerClient))
+		return
+	}
+	if !websocket.IsWebSocketUpgrade(r) {
+		s.unreserve(client)
+		s.httpError(w, http.StatusBadRequest, "this view is allowed, but /ws needs a WebSocket upgrade")
+		return
+	}
+	v := &viewer{host: host, file: file, filter: flt, query: q, client: client}
 	if err := s.m.HandleRequestWithKeys(w, r, map[string]any{"viewer": v}); err != nil {
-		release()
+		s.unreserve(client)
 		if errors.Is(err, melody.ErrClosed) {
 			s.httpError(w, http.StatusServiceUnavailable, "server shutting down")
 			return
 		}
 		s.log.Debug("upgrade", "err", err) // the upgrader has answered the request
 	}
+}
+
+// openError maps a Catalog error to an HTTP status and a message for people
+// (0 for no error).
+func (s *Server) openError(host, file string, err error) (int, string) {
+	switch {
+	case err == nil:
+		return 0, ""
+	case errors.Is(err, tailer.ErrUnknownHost):
+		return http.StatusNotFound, fmt.Sprintf("no host named %q", host)
+	case errors.Is(err, tailer.ErrNotListed):
+		return http.StatusNotFound, fmt.Sprintf("%s is not one of the files host %s serves", file, host)
+	case errors.Is(err, tailer.ErrTooManyLogs):
+		return http.StatusServiceUnavailable, "too many logs are open on this server: " + err.Error()
+	}
+	s.log.Warn("open", "host", host, "file", file, "err", err)
+	return http.StatusBadGateway, err.Error()
+}
+
+// reserve counts one more viewer from client, unless it has too many.
+func (s *Server) reserve(client string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.clients[client] >= s.opts.MaxViewersPerClient {
+		return false
+	}
+	s.clients[client]++
+	return true
+}
+
+func (s *Server) unreserve(client string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.clients[client]--; s.clients[client] <= 0 {
+		delete(s.clients, client)
+	}
+}
+
+// clientAddr is the address viewers are counted by.
+func clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }
 
 // resumeWait bounds how long a client resuming by file position waits for a
@@ -304,6 +372,7 @@ const resumeWait = 3 * time.Second
 // (same Log and seq, or the same file position on a new Log), otherwise at
 // the last Replay lines that pass its filter.
 func (s *Server) place(ctx context.Context, v *viewer, l *tailer.Log, q url.Values) {
+	v.filterAt = time.Now()
 	v.hello = &helloMsg{Type: "hello", V: ProtocolVersion, Log: l.ID, Host: l.Host, File: l.Path, Replay: s.opts.Replay}
 	if since, err := strconv.ParseUint(q.Get("since"), 10, 64); err == nil && q.Get("log") == l.ID {
 		if _, next := l.Bounds(); since < next {
@@ -336,8 +405,14 @@ func (s *Server) place(ctx context.Context, v *viewer, l *tailer.Log, q url.Valu
 		}
 	}
 	_, next := l.Bounds()
-	v.cursor = l.StartFor(s.opts.Replay, v.filter.keepFunc())
 	v.replayEnd = next
+	if v.filter == nil {
+		v.cursor = l.StartFor(s.opts.Replay, nil)
+		return
+	}
+	// The room finds where the last Replay matching lines start, in
+	// bounded slices (see seek).
+	v.seek = &seek{below: next}
 }
 
 func parseAt(at string) (uint64, int64, bool) {
@@ -355,11 +430,28 @@ func viewerOf(ms *melody.Session) *viewer {
 	return v
 }
 
-// connect runs before melody starts the session's write pump; frames written
-// now wait in its buffer, so the room may send hello at once.
+// connect runs after the upgrade, before melody starts the session's write
+// pump; frames written now wait in its buffer. It opens the log (the first
+// point where anything is started for this request) and places the viewer.
 func (s *Server) connect(ms *melody.Session) {
 	v := viewerOf(ms)
 	v.session = ms
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	l, release, err := s.cat.Open(ctx, v.host, v.file)
+	if err != nil {
+		code, msg := s.openError(v.host, v.file, err)
+		wsCode, errCode := melody.CloseTryAgainLater, "unavailable"
+		if code == http.StatusNotFound {
+			wsCode, errCode = melody.ClosePolicyViolation, "not_found"
+		}
+		_ = ms.Write(encode(errorMsg{Type: "error", Code: errCode, Msg: msg}))
+		_ = ms.CloseWithMsg(melody.FormatCloseMessage(wsCode, truncate(msg, 120)))
+		return
+	}
+	v.log, v.release = l, release
+	s.place(ctx, v, l, v.query)
+	v.query = nil
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -370,6 +462,17 @@ func (s *Server) connect(ms *melody.Session) {
 	v.room = r
 	r.add(v)
 	s.mu.Unlock()
+}
+
+// truncate cuts s to at most n bytes (a close reason is at most 123).
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 // roomFor returns the room of v's Log, starting it if needed. s.mu is held.
@@ -399,34 +502,45 @@ func (s *Server) disconnect(ms *melody.Session) {
 		close(r.stop)
 	}
 	s.mu.Unlock()
-	v.release()
+	s.unreserve(v.client)
+	if v.release != nil {
+		v.release()
+	}
 }
 
+// message handles a browser's message on the session's read pump. Messages
+// wait in the viewer's bounded inbox for its room; a browser that sends more
+// than that is closed with 1008 (policy violation).
 func (s *Server) message(ms *melody.Session, data []byte) {
 	v := viewerOf(ms)
 	if v == nil || v.room == nil {
 		return
 	}
+	c := decodeMessage(data)
+	if !v.post(c) {
+		s.log.Info("closing a viewer that floods messages", "remote", ms.Request.RemoteAddr)
+		_ = ms.CloseWithMsg(melody.FormatCloseMessage(melody.ClosePolicyViolation, "too many messages"))
+	}
+}
+
+// decodeMessage turns one client message into a control for the room.
+func decodeMessage(data []byte) control {
 	var msg clientMsg
 	if err := json.Unmarshal(data, &msg); err != nil {
-		v.post(control{err: &errorMsg{Type: "error", Code: "bad_message", Msg: "message is not JSON: " + err.Error()}})
-		return
+		return control{err: &errorMsg{Type: "error", Code: "bad_message", Msg: "message is not JSON: " + truncate(err.Error(), 200)}}
 	}
 	switch msg.Type {
 	case "filter":
-		f, err := msg.filterSpec.compile()
+		f, err := filter.Compile(msg.Spec)
 		if err != nil {
-			v.post(control{err: &errorMsg{Type: "error", Code: "bad_filter", Msg: err.Error()}})
-			return
+			return control{err: &errorMsg{Type: "error", Code: "bad_filter", Msg: err.Error()}}
 		}
-		v.post(control{filter: f, setFilter: true})
+		return control{filter: f, setFilter: true}
 	case "resume":
 		if msg.Since == nil {
-			v.post(control{err: &errorMsg{Type: "error", Code: "bad_message", Msg: "resume needs since"}})
-			return
+			return control{err: &errorMsg{Type: "error", Code: "bad_message", Msg: "resume needs since"}}
 		}
-		v.post(control{since: msg.Since})
-	default:
-		v.post(control{err: &errorMsg{Type: "error", Code: "bad_message", Msg: fmt.Sprintf("unknown message type %q", msg.Type)}})
+		return control{since: msg.Since}
 	}
+	return control{err: &errorMsg{Type: "error", Code: "bad_message", Msg: fmt.Sprintf("unknown message type %.64q", msg.Type)}}
 }
