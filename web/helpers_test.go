@@ -36,7 +36,10 @@ type envOpts struct {
 	buffer   int64
 	idle     time.Duration
 	origins  []string
+	hosts    []string // allowed Host names
 	inflight int
+	maxLogs  int
+	perIP    int // viewers per client address
 }
 
 func newEnv(t *testing.T, o envOpts) *env {
@@ -53,8 +56,8 @@ func newEnv(t *testing.T, o envOpts) *env {
 	dir := t.TempDir()
 	reg := tailer.NewRegistry(map[string]tailer.Source{
 		"local": local.New([]string{filepath.Join(dir, "*.log")}, local.Options{Poll: 50 * time.Millisecond}),
-	}, tailer.Options{Replay: o.replay, Buffer: o.buffer, IdleStop: o.idle})
-	srv := web.New(reg, web.Options{Replay: o.replay, AllowedOrigins: o.origins, MaxInflight: o.inflight})
+	}, tailer.Options{Replay: o.replay, Buffer: o.buffer, IdleStop: o.idle, MaxLogs: o.maxLogs})
+	srv := web.New(reg, web.Options{Replay: o.replay, AllowedOrigins: o.origins, AllowedHosts: o.hosts, MaxInflight: o.inflight, MaxViewersPerClient: o.perIP})
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() {
 		srv.Close()

@@ -37,4 +37,3 @@ func FuzzAppendString(f *testing.F) {
 		}
 	})
 }
-

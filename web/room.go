@@ -27,6 +27,7 @@ const (
 // the session's read pump.
 type viewer struct {
 	session *melody.Session
+	out     func([]byte) error // queues a frame: session.Write (tests replace it)
 	host    string
 	file    string
 	client  string     // address it is counted under (Server.reserve)
@@ -46,8 +47,9 @@ type viewer struct {
 	sentState tailer.State   // last state told to this viewer
 	hello     *helloMsg      // not yet sent
 
-	mu    sync.Mutex
-	inbox []control
+	mu      sync.Mutex
+	inbox   []control
+	dropped int // messages refused because the inbox was full (read pump only)
 }
 
 // seek is a viewer's look back through the ring for the last Replay lines
@@ -400,7 +402,7 @@ func (r *room) apply(v *viewer, cs []control, next uint64, now time.Time) time.D
 // MaxInflight plus the few control frames a pump may add.
 func (r *room) send(v *viewer, data []byte) {
 	v.inflight.Add(1)
-	if err := v.session.Write(data); err != nil {
+	if err := v.out(data); err != nil {
 		v.inflight.Add(-1)
 	}
 }

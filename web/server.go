@@ -435,7 +435,7 @@ func viewerOf(ms *melody.Session) *viewer {
 // point where anything is started for this request) and places the viewer.
 func (s *Server) connect(ms *melody.Session) {
 	v := viewerOf(ms)
-	v.session = ms
+	v.session, v.out = ms, ms.Write
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	l, release, err := s.cat.Open(ctx, v.host, v.file)
@@ -516,10 +516,15 @@ func (s *Server) message(ms *melody.Session, data []byte) {
 	if v == nil || v.room == nil {
 		return
 	}
-	c := decodeMessage(data)
-	if !v.post(c) {
+	if v.post(decodeMessage(data)) {
+		return
+	}
+	// Say why, then, if it keeps sending, stop reading it at all.
+	if v.dropped++; v.dropped == 1 {
 		s.log.Info("closing a viewer that floods messages", "remote", ms.Request.RemoteAddr)
 		_ = ms.CloseWithMsg(melody.FormatCloseMessage(melody.ClosePolicyViolation, "too many messages"))
+	} else if v.dropped > maxInbox {
+		_ = ms.WebsocketConnection().Close()
 	}
 }
 

@@ -1,0 +1,173 @@
+package web
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/logviewer/logviewer/filter"
+	"github.com/logviewer/logviewer/tailer"
+)
+
+// testRoom is a room over a Log of n lines, with viewers whose frames are
+// collected instead of sent.
+func testRoom(t *testing.T, n int) (*room, *tailer.Log) {
+	t.Helper()
+	l := tailer.NewLog("h", "/f.log", 1000, 1<<30)
+	batch := make([]tailer.Line, 0, 4096)
+	for i := range n {
+		batch = append(batch, tailer.Line{File: 1, Offset: int64(i+1) * 100, Text: fmt.Sprintf("line %d of a quiet log with nothing to find in it", i)})
+		if len(batch) == cap(batch) {
+			l.Lines(batch)
+			batch = batch[:0]
+		}
+	}
+	l.Lines(batch)
+	srv := &Server{opts: Options{Replay: 1000, MaxInflight: 1 << 20, MaxBatch: defaultMaxBatch, MaxFrameBytes: defaultMaxFrameBytes, FlushInterval: time.Nanosecond}}
+	return newRoom(srv, l), l
+}
+
+func collect(v *viewer) *[]string {
+	var frames []string
+	v.out = func(b []byte) error { frames = append(frames, string(b)); return nil }
+	return &frames
+}
+
+// TestCostlyScanIsSlicedOthersServed: a viewer whose new filter must look
+// back through a large ring (no line matches) does so in slices of
+// scanBudget; in the same pump another viewer of the log is sent its lines.
+// Before, the whole look back ran inside one pump (issue 8 item 3: other
+// viewers received nothing for over 10 s).
+func TestCostlyScanIsSlicedOthersServed(t *testing.T) {
+	r, l := testRoom(t, 400_000)
+	first, next := l.Bounds()
+	f, err := filter.Compile(filter.Spec{Text: `nothing\s+matches\s+this\d`, Regex: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &viewer{room: r, filter: f, seek: &seek{below: next}, replayEnd: next, sentState: l.Status()}
+	b := &viewer{room: r, cursor: next - 3, replayEnd: next, sentState: l.Status()}
+	framesA, framesB := collect(a), collect(b)
+
+	_, _, busy := r.pump([]*viewer{a, b}, time.Now())
+	if !busy || a.seek == nil {
+		t.Fatalf("the look back through %d lines finished in one pump (busy %v): it must be sliced", next-first, busy)
+	}
+	if len(*framesB) != 1 || !strings.Contains((*framesB)[0], "line 399999 ") || b.cursor != next {
+		t.Fatalf("the other viewer was not served in the same pump: %d frames, cursor %d of %d", len(*framesB), b.cursor, next)
+	}
+	pumps := 1
+	for a.seek != nil || a.cursor < next {
+		if pumps++; pumps > 100_000 {
+			t.Fatal("look back never ends")
+		}
+		r.pump([]*viewer{a, b}, time.Now())
+	}
+	if len(*framesA) != 0 {
+		t.Fatalf("no line matches, yet %d frames were sent", len(*framesA))
+	}
+	t.Logf("look back through %d lines took %d pumps", next-first, pumps)
+}
+
+// TestSeekFindsLastReplayMatches: the sliced look back starts the viewer at
+// the Replay-th matching line from the end, as StartFor does.
+func TestSeekFindsLastReplayMatches(t *testing.T) {
+	r, l := testRoom(t, 50_000)
+	_, next := l.Bounds()
+	f, _ := filter.Compile(filter.Spec{Text: "7 of"})
+	v := &viewer{room: r, filter: f, seek: &seek{below: next}, replayEnd: next, sentState: l.Status()}
+	frames := collect(v)
+	first, _ := l.Bounds()
+	for i := 0; !r.seekStep(v, first, time.Now().Add(scanBudget)); i++ {
+		if i > 100_000 {
+			t.Fatal("look back never ends")
+		}
+	}
+	if want := l.StartFor(1000, f.KeepFunc()); v.cursor != want {
+		t.Fatalf("cursor %d, StartFor says %d", v.cursor, want)
+	}
+	for i := 0; v.cursor < next && i < 1000; i++ {
+		r.pump([]*viewer{v}, time.Now())
+	}
+	n := 0
+	for _, fr := range *frames {
+		n += strings.Count(fr, `"seq":`)
+	}
+	if n != 1000 {
+		t.Fatalf("replayed %d matching lines, want 1000", n)
+	}
+}
+
+// TestFilterChangesRateLimited: a burst of filter changes (issue 8: 100/s
+// slowed everyone) is coalesced: at most one comes into force per
+// filterEvery, and the last one wins.
+func TestFilterChangesRateLimited(t *testing.T) {
+	r, l := testRoom(t, 10_000)
+	_, next := l.Bounds()
+	v := &viewer{room: r, cursor: next, replayEnd: next}
+	frames := collect(v)
+	now := time.Now()
+	var last *filter.Filter
+	for i := range 100 { // 100 changes over 100 ms
+		last, _ = filter.Compile(filter.Spec{Text: fmt.Sprintf("of %d", i)})
+		v.inbox = append(v.inbox, control{filter: last, setFilter: true})
+		r.pump([]*viewer{v}, now.Add(time.Duration(i)*time.Millisecond))
+	}
+	for i := 0; v.pending != nil || v.seek != nil; i++ {
+		if i > 10_000 {
+			t.Fatal("the last filter never came into force")
+		}
+		r.pump([]*viewer{v}, now.Add(time.Second))
+	}
+	resets := 0
+	for _, f := range *frames {
+		if strings.Contains(f, `"type":"reset"`) {
+			resets++
+		}
+	}
+	if resets > 3 || v.filter != last {
+		t.Fatalf("%d resets for 100 changes in 100 ms (want at most 3); last filter in force: %v", resets, v.filter == last)
+	}
+}
+
+// TestResumeSinceMaxDoesNotRewind: since = 2^64-1 used to wrap to 0 and
+// replay the whole ring.
+func TestResumeSinceMaxDoesNotRewind(t *testing.T) {
+	r, l := testRoom(t, 100)
+	_, next := l.Bounds()
+	v := &viewer{room: r, cursor: next, replayEnd: next}
+	collect(v)
+	since := ^uint64(0)
+	r.apply(v, []control{{since: &since}}, next, time.Now())
+	if v.cursor != next {
+		t.Fatalf("cursor %d after resume since 2^64-1, want %d (the next line)", v.cursor, next)
+	}
+}
+
+// FuzzDecodeMessage: whatever a browser sends, decoding yields exactly one
+// control, never panics, and an error text stays short.
+func FuzzDecodeMessage(f *testing.F) {
+	for _, s := range []string{`{"type":"filter","text":"x","regex":true}`, `{"type":"resume","since":18446744073709551615}`, `{"type":"resume"}`, `{`, `[]`, `{"type":"filter","text":".{0,999}.{0,999}","regex":true}`, `{"type":"\u0000"}`, `null`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c := decodeMessage(data)
+		n := 0
+		if c.setFilter {
+			n++
+		}
+		if c.since != nil {
+			n++
+		}
+		if c.err != nil {
+			n++
+			if len(c.err.Msg) > 2*filter.MaxTextLen || c.err.Code == "" {
+				t.Fatalf("error %+v", c.err)
+			}
+		}
+		if n != 1 && !(n == 0 && c.setFilter == false && c.filter == nil) {
+			t.Fatalf("%q gave %+v", data, c)
+		}
+	})
+}
