@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"slices"
 	"syscall"
 	"time"
 
@@ -61,6 +62,8 @@ type Main struct {
 	UIDir      string // serve the UI from disk (front-end work)
 	Config     *config.Config
 	Logger     *slog.Logger
+	// IdleTimeout closes keep-alive connections idle this long (default 2m).
+	IdleTimeout time.Duration
 
 	ln     net.Listener
 	http   *http.Server
@@ -74,8 +77,9 @@ type Main struct {
 func NewMain() *Main {
 	return &Main{
 		ConfigPath: "logviewer.toml",
-		Logger:     slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})),
-		errc:       make(chan error, 1),
+		Logger:      slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})),
+		IdleTimeout: 2 * time.Minute,
+		errc:        make(chan error, 1),
 	}
 }
 
@@ -111,6 +115,11 @@ func (m *Main) ParseFlags(args []string) error {
 // so a busy port fails at once.
 func (m *Main) Run() error {
 	c := m.Config
+	if n, err := raiseFileLimit(); err != nil {
+		m.Logger.Warn("cannot raise the open-files limit", "err", err)
+	} else {
+		m.Logger.Debug("open-files limit", "n", n)
+	}
 	sources := map[string]tailer.Source{}
 	for _, h := range c.Hosts {
 		src, closer, err := newSource(h, c, m.Logger)
@@ -124,9 +133,12 @@ func (m *Main) Run() error {
 		}
 	}
 	m.reg = tailer.NewRegistry(sources, tailer.Options{
-		Replay: c.Replay, Buffer: int64(c.Buffer), IdleStop: c.IdleStop.Duration, Logger: m.Logger,
+		Replay: c.Replay, Buffer: int64(c.Buffer), IdleStop: c.IdleStop.Duration, MaxLogs: c.MaxLogs, Logger: m.Logger,
 	})
-	opts := web.Options{Replay: c.Replay, AllowedOrigins: c.AllowedOrigins, Logger: m.Logger}
+	opts := web.Options{
+		Replay: c.Replay, AllowedOrigins: c.AllowedOrigins, AllowedHosts: allowedHosts(c),
+		MaxViewersPerClient: c.MaxViewers, Logger: m.Logger,
+	}
 	if m.UIDir != "" {
 		opts.UI = os.DirFS(m.UIDir)
 	}
@@ -144,7 +156,12 @@ func (m *Main) Run() error {
 		m.Logger.Warn("listening on a non-loopback address without authentication: anyone who can reach it can read these logs",
 			"addr", ln.Addr().String())
 	}
-	m.http = &http.Server{Handler: m.web.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	m.http = &http.Server{
+		Handler:           m.web.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       m.IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+	}
 	go func() {
 		if err := m.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			m.errc <- err
@@ -198,6 +215,33 @@ func (m *Main) closeAll() error {
 	}
 	m.closer = nil
 	return errors.Join(errs...)
+}
+
+// allowedHosts are the Host names the server answers to besides loopback
+// names and IP addresses: allowed_hosts, and the listen address's name.
+func allowedHosts(c *config.Config) []string {
+	hosts := slices.Clone(c.AllowedHosts)
+	if h, _, err := net.SplitHostPort(c.Listen); err == nil && h != "" {
+		hosts = append(hosts, h)
+	}
+	return hosts
+}
+
+// raiseFileLimit raises the soft limit on open files to the hard limit:
+// every followed file costs a few descriptors, every viewer one, and
+// running out stops the server from accepting connections.
+func raiseFileLimit() (uint64, error) {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return 0, err
+	}
+	if lim.Cur < lim.Max {
+		lim.Cur = lim.Max
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+			return 0, err
+		}
+	}
+	return lim.Cur, nil
 }
 
 func loopback(a net.Addr) bool {

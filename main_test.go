@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -197,5 +198,52 @@ files = [%q]
 	}
 	if strings.Join(texts, ",") != "one,two,three" {
 		t.Fatalf("remote lines %q, want one,two,three", texts)
+	}
+}
+
+// TestRaisesFileLimitAndClosesIdleConnections: the process raises its own
+// soft RLIMIT_NOFILE to the hard limit (a 1,024 limit stopped the server
+// accepting at about 250 logs), and idle keep-alive connections are closed.
+func TestRaisesFileLimitAndClosesIdleConnections(t *testing.T) {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	if lim.Max <= 64 {
+		t.Skipf("hard limit %d leaves nothing to raise", lim.Max)
+	}
+	low := lim
+	low.Cur = 64
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &low); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim) })
+
+	dir := t.TempDir()
+	cfg := writeConfig(t, "[[host]]\nname = \"local\"\nfiles = [\""+dir+"/*.log\"]\n")
+	m := NewMain()
+	m.Logger = slog.New(slog.DiscardHandler)
+	m.IdleTimeout = 100 * time.Millisecond
+	if err := m.ParseFlags([]string{"-config", cfg, "-listen", "127.0.0.1:0"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Run(); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	var now syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &now); err != nil || now.Cur != lim.Max {
+		t.Fatalf("soft limit %d after Run, want the hard limit %d (%v)", now.Cur, lim.Max, err)
+	}
+
+	c, err := net.Dial("tcp", m.ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.ReadAll(c); err != nil {
+		t.Fatalf("an idle keep-alive connection was not closed by the server: %v", err)
 	}
 }

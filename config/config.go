@@ -6,7 +6,9 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -24,7 +26,13 @@ const (
 	DefaultBuffer       = 8 << 20
 	DefaultIdleStop     = 5 * time.Minute
 	DefaultMaxLineBytes = 64 << 10
+	DefaultMaxLogs      = 1000 // logs followed at once
+	DefaultMaxViewers   = 64   // viewers per client address
 	LocalHost           = "local"
+
+	// MaxBuffer bounds a ring's byte budget (a typo such as "8GiB" for
+	// "8MiB" is caught rather than allowed to exhaust memory).
+	MaxBuffer = 16 << 30
 )
 
 // Config is the whole file after defaults and validation.
@@ -35,6 +43,9 @@ type Config struct {
 	IdleStop       Duration `toml:"idle_stop"`
 	MaxLineBytes   int      `toml:"max_line_bytes"`
 	AllowedOrigins []string `toml:"allowed_origins"`
+	AllowedHosts   []string `toml:"allowed_hosts"`
+	MaxLogs        int      `toml:"max_logs"`
+	MaxViewers     int      `toml:"max_viewers_per_client"`
 	Hosts          []Host   `toml:"host"`
 
 	// Path is the file this came from; set by Load.
@@ -104,7 +115,13 @@ func ParseByteSize(s string) (int64, error) {
 	}
 	n, err := strconv.ParseInt(t, 10, 64)
 	if err != nil || n <= 0 {
+		if errors.Is(err, strconv.ErrRange) {
+			return 0, &valueError{s, "is too large"}
+		}
 		return 0, &valueError{s, "is not a size (write it like \"8MiB\")"}
+	}
+	if n > math.MaxInt64/mult {
+		return 0, &valueError{s, "is too large"}
 	}
 	return n * mult, nil
 }
@@ -152,6 +169,8 @@ func Parse(name string, data []byte) (*Config, error) {
 		Buffer:       DefaultBuffer,
 		IdleStop:     Duration{DefaultIdleStop},
 		MaxLineBytes: DefaultMaxLineBytes,
+		MaxLogs:      DefaultMaxLogs,
+		MaxViewers:   DefaultMaxViewers,
 	}
 	dec := toml.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
@@ -208,9 +227,23 @@ func (c *Config) validate() error {
 	if int64(c.Buffer) < int64(c.Replay)*128 {
 		return bad("buffer", "%d bytes is too small to hold replay=%d lines (want at least %d)", c.Buffer, c.Replay, int64(c.Replay)*128)
 	}
+	if c.Buffer > MaxBuffer {
+		return bad("buffer", "%d bytes is more than the limit of %d (16GiB) per log", c.Buffer, int64(MaxBuffer))
+	}
+	if c.MaxLogs < 1 || c.MaxLogs > 1_000_000 {
+		return bad("max_logs", "must be between 1 and 1000000, not %d", c.MaxLogs)
+	}
+	if c.MaxViewers < 1 || c.MaxViewers > 1_000_000 {
+		return bad("max_viewers_per_client", "must be between 1 and 1000000, not %d", c.MaxViewers)
+	}
 	for _, o := range c.AllowedOrigins {
-		if !strings.HasPrefix(o, "http://") && !strings.HasPrefix(o, "https://") {
-			return bad("allowed_origins", "%q must start with http:// or https://", o)
+		if err := checkOrigin(o); err != nil {
+			return bad("allowed_origins", "%q %v", o, err)
+		}
+	}
+	for _, h := range c.AllowedHosts {
+		if !validDNSName(h) {
+			return bad("allowed_hosts", "%q is not a host name (write it like \"logs.example.com\", without scheme or port)", h)
 		}
 	}
 	if len(c.Hosts) == 0 {
@@ -223,8 +256,8 @@ func (c *Config) validate() error {
 		if h.Name == "" {
 			return bad(key("name"), "every [[host]] needs a name")
 		}
-		if strings.ContainsAny(h.Name, "/?#&= \t") {
-			return bad(key("name"), "%q may not contain spaces or any of / ? # & =", h.Name)
+		if !validHostName(h.Name) {
+			return bad(key("name"), "%q may not contain spaces or any of / ? # & = (use letters, digits, '.', '_' and '-', at most 64)", h.Name)
 		}
 		if seen[h.Name] {
 			return bad(key("name"), "host %q is defined twice", h.Name)
@@ -256,6 +289,62 @@ func (c *Config) validate() error {
 		if h.Jump != "" && (!seen[h.Jump] || h.Jump == h.Name) {
 			return bad(fmt.Sprintf("host.%d.jump", i), "%q is not another [[host]] name", h.Jump)
 		}
+	}
+	return nil
+}
+
+// validHostName reports whether a [[host]] name is plain: it appears in
+// URLs, HTML and log records, so nothing that needs escaping anywhere.
+func validHostName(n string) bool {
+	if n == "" || len(n) > 64 {
+		return false
+	}
+	for _, c := range n {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '_', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// validDNSName reports whether n is a DNS name or an IP address, as the
+// Host header carries it (without a port).
+func validDNSName(n string) bool {
+	if net.ParseIP(strings.Trim(n, "[]")) != nil {
+		return true
+	}
+	if n == "" || len(n) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(strings.TrimSuffix(n, "."), ".") {
+		if label == "" || len(label) > 63 || strings.HasPrefix(label, "-") || strings.HasSuffix(label, "-") {
+			return false
+		}
+		for _, c := range label {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// checkOrigin accepts what a browser sends as Origin: scheme://host[:port]
+// and nothing more (a path could never match).
+func checkOrigin(o string) error {
+	if !strings.HasPrefix(o, "http://") && !strings.HasPrefix(o, "https://") {
+		return errors.New("must start with http:// or https://")
+	}
+	u, err := url.Parse(o)
+	switch {
+	case err != nil:
+		return fmt.Errorf("is not a URL: %v", err)
+	case u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "":
+		return errors.New("must be only scheme://host[:port] (an Origin has no path, query or user)")
+	case !validDNSName(u.Hostname()):
+		return errors.New("has no valid host name")
 	}
 	return nil
 }

@@ -89,6 +89,19 @@ func TestParseErrors(t *testing.T) {
 		{"unknown jump", host + "[[host]]\nname = \"w\"\naddress = \"w:22\"\nfiles = [\"/a\"]\njump = \"nope\"\n", 8, "host.1.jump", "not another"},
 		{"syntax", "replay = = 5\n" + host, 1, "", "unexpected"},
 		{"name with slash", "[[host]]\nname = \"a/b\"\nfiles = [\"/a\"]\n", 2, "host.0.name", "may not contain"},
+		// Issue 8, item 12: sizes that overflowed, names that need escaping,
+		// origins that can never match.
+		{"size overflow", "buffer = \"17179869185GiB\"\n" + host, 1, "buffer", "too large"},
+		{"size overflow negative", "buffer = \"9999999999GiB\"\n" + host, 1, "buffer", "too large"},
+		{"size past int64", "buffer = \"99999999999999999999\"\n" + host, 1, "buffer", "too large"},
+		{"buffer over the limit", "buffer = \"17GiB\"\n" + host, 1, "buffer", "limit"},
+		{"name with control character", "[[host]]\nname = \"a\\u0007b\"\nfiles = [\"/a\"]\n", 2, "host.0.name", "may not contain"},
+		{"name with quote", "[[host]]\nname = \"a'b\"\nfiles = [\"/a\"]\n", 2, "host.0.name", "may not contain"},
+		{"name with angle bracket", "[[host]]\nname = \"<b>\"\nfiles = [\"/a\"]\n", 2, "host.0.name", "may not contain"},
+		{"origin with path", "allowed_origins = [\"https://logs.example.com/viewer\"]\n" + host, 1, "allowed_origins", "no path"},
+		{"allowed host with port", "allowed_hosts = [\"logs.example.com:8080\"]\n" + host, 1, "allowed_hosts", "not a host name"},
+		{"max_logs zero", "max_logs = 0\n" + host, 1, "max_logs", "between 1"},
+		{"viewers zero", "max_viewers_per_client = 0\n" + host, 1, "max_viewers_per_client", "between 1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
