@@ -76,7 +76,7 @@ type Main struct {
 // NewMain returns a Main with default settings.
 func NewMain() *Main {
 	return &Main{
-		ConfigPath: "logviewer.toml",
+		ConfigPath:  "logviewer.toml",
 		Logger:      slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})),
 		IdleTimeout: 2 * time.Minute,
 		errc:        make(chan error, 1),
