@@ -190,18 +190,18 @@ func (l *Log) StartFor(n int, keep func(*Line) bool) uint64 {
 	return first
 }
 
-// Where a file position stands relative to a Log's ring; see After.
+// where a file position stands relative to a Log's ring; see after.
+type where int
+
 const (
-	Found  = iota // the ring holds the line that ends there
-	Gone          // it does not, and never will: lines past it (or of another file) are held
-	NotYet        // no line at or past it is held yet: the source may still read it
+	found  where = iota // the ring holds the line that ends there
+	gone                // it does not, and never will: lines past it (or of another file) are held
+	notYet              // no line at or past it is held yet: the source may still read it
 )
 
-// After returns the seq of the first line held after file position (file,
-// offset): the line to continue from when a client that saw up to that position
-// reconnects to a new Log (the server restarted). seq is meaningful when the
-// result is Found.
-func (l *Log) After(file uint64, offset int64) (seq uint64, result int) {
+// after returns the seq of the first line held after position p. seq is
+// meaningful when the result is found.
+func (l *Log) after(p Position) (seq uint64, result where) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	first := l.next - uint64(l.n)
@@ -212,19 +212,19 @@ func (l *Log) After(file uint64, offset int64) (seq uint64, result int) {
 			continue
 		}
 		switch {
-		case ln.File != file:
-			return 0, Gone
-		case ln.Offset == offset:
-			return first + uint64(i) + 1, Found
-		case ln.Offset < offset && newest:
-			return 0, NotYet // the source has not read that far yet
-		case ln.Offset < offset:
-			return 0, Gone // no line ends there
+		case ln.File != p.File:
+			return 0, gone
+		case ln.Offset == p.Offset:
+			return first + uint64(i) + 1, found
+		case ln.Offset < p.Offset && newest:
+			return 0, notYet // the source has not read that far yet
+		case ln.Offset < p.Offset:
+			return 0, gone // no line ends there
 		}
 		newest = false
 	}
 	if newest {
-		return 0, NotYet // no line of any file yet
+		return 0, notYet // no line of any file yet
 	}
-	return 0, Gone // the position is older than the ring
+	return 0, gone // the position is older than the ring
 }

@@ -1,6 +1,7 @@
 package tailer
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -81,20 +82,20 @@ func TestStartFor(t *testing.T) {
 func TestAfterFindsFilePosition(t *testing.T) {
 	l := NewLog("h", "/p", 100, 1<<20)
 	l.Lines(lines("a", 10)) // offsets 1..10 in file 7
-	if seq, r := l.After(7, 4); r != Found || seq != 5 {
+	if seq, r := l.after(Position{7, 4}); r != found || seq != 5 {
 		t.Fatalf("After(7,4) = %d,%v want 5,Found", seq, r)
 	}
-	if _, r := l.After(8, 4); r != Gone {
+	if _, r := l.after(Position{8, 4}); r != gone {
 		t.Fatalf("After on another file = %v, want Gone", r)
 	}
-	if _, r := l.After(7, 99); r != NotYet {
+	if _, r := l.after(Position{7, 99}); r != notYet {
 		t.Fatalf("After past the end = %v, want NotYet (the source may still read it)", r)
 	}
-	if _, r := l.After(7, 0); r != Gone {
+	if _, r := l.after(Position{7, 0}); r != gone {
 		t.Fatalf("After before the first line = %v, want Gone", r)
 	}
 	empty := NewLog("h", "/p", 10, 1<<20)
-	if _, r := empty.After(7, 4); r != NotYet {
+	if _, r := empty.after(Position{7, 4}); r != notYet {
 		t.Fatalf("After on an empty log = %v, want NotYet", r)
 	}
 }
@@ -160,5 +161,46 @@ func TestListing(t *testing.T) {
 	var empty Listing
 	if f := empty.Files(); f == nil || len(f) != 0 {
 		t.Fatalf("empty listing = %#v, want an empty slice (JSON [])", f)
+	}
+}
+
+func TestPositionRoundTrip(t *testing.T) {
+	for _, p := range []Position{{0, 0}, {7, 4}, {^uint64(0), 1<<63 - 1}} {
+		got, err := ParsePosition(p.String())
+		if err != nil || got != p {
+			t.Errorf("%v → %q → %v, %v", p, p.String(), got, err)
+		}
+	}
+	for _, s := range []string{"", "7", "7:", ":4", "x:4", "7:-1", "7:4:5", "-7:4"} {
+		if _, err := ParsePosition(s); err == nil {
+			t.Errorf("ParsePosition(%q) accepted", s)
+		}
+	}
+}
+
+// TestSeekWaitsForAFreshLog: Seek waits until the source has read as far as
+// the position, and gives up when the ring has moved past it.
+func TestSeekWaitsForAFreshLog(t *testing.T) {
+	l := NewLog("h", "/f", 10, 1<<20)
+	done := make(chan uint64)
+	go func() {
+		seq, ok := l.Seek(context.Background(), Position{7, 20})
+		if !ok {
+			seq = 0
+		}
+		done <- seq
+	}()
+	l.Lines([]Line{{File: 7, Offset: 10, Text: "a"}})
+	l.Lines([]Line{{File: 7, Offset: 20, Text: "b"}, {File: 7, Offset: 30, Text: "c"}})
+	if seq := <-done; seq != 3 {
+		t.Fatalf("Seek = %d, want 3 (the line after offset 20)", seq)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, ok := l.Seek(ctx, Position{7, 99}); ok {
+		t.Fatal("Seek past the newest line succeeded with a cancelled context")
+	}
+	if _, ok := l.Seek(context.Background(), Position{8, 20}); ok {
+		t.Fatal("Seek to another file succeeded")
 	}
 }

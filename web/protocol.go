@@ -60,11 +60,11 @@ func encode(v any) []byte {
 	return b
 }
 
-// appendLines encodes a lines frame. at names the file position just past the
+// appendLines encodes a lines frame. at names the position just past the
 // frame's last file line (for resuming on a new Log after a restart).
 func appendLines(b []byte, lines []tailer.Line, replay bool) []byte {
 	b = append(b, `{"type":"lines","lines":[`...)
-	var at *tailer.Line
+	var at *tailer.Position
 	for i := range lines {
 		l := &lines[i]
 		if i > 0 {
@@ -79,17 +79,16 @@ func appendLines(b []byte, lines []tailer.Line, replay bool) []byte {
 		if l.Mark != "" {
 			b = append(b, `,"mark":`...)
 			b = appendString(b, l.Mark)
-		} else if l.Offset >= 0 {
-			at = l
+		}
+		if p, ok := l.Pos(); ok {
+			at = &p
 		}
 		b = append(b, '}')
 	}
 	b = append(b, ']')
 	if at != nil {
 		b = append(b, `,"at":"`...)
-		b = strconv.AppendUint(b, at.File, 10)
-		b = append(b, ':')
-		b = strconv.AppendInt(b, at.Offset, 10)
+		b = at.AppendText(b)
 		b = append(b, '"')
 	}
 	if replay {

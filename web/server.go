@@ -380,28 +380,15 @@ func (s *Server) place(ctx context.Context, v *viewer, l *tailer.Log, q url.Valu
 			return
 		}
 	}
-	if f, off, ok := parseAt(q.Get("at")); ok {
+	if pos, err := tailer.ParsePosition(q.Get("at")); err == nil {
 		// After a restart the new Log starts empty and reads the file's last
 		// lines: wait (a little) for the position to come into the ring.
-		deadline := time.NewTimer(resumeWait)
-		defer deadline.Stop()
-		for wait := true; wait; {
-			changed := l.Changed()
-			seq, where := l.After(f, off)
-			if where == tailer.Found {
-				v.cursor, v.hello.Resumed = seq, true
-				return
-			}
-			if where == tailer.Gone {
-				break
-			}
-			select {
-			case <-changed:
-			case <-deadline.C:
-				wait = false
-			case <-ctx.Done():
-				wait = false
-			}
+		wctx, cancel := context.WithTimeout(ctx, resumeWait)
+		seq, ok := l.Seek(wctx, pos)
+		cancel()
+		if ok {
+			v.cursor, v.hello.Resumed = seq, true
+			return
 		}
 	}
 	_, next := l.Bounds()
@@ -413,16 +400,6 @@ func (s *Server) place(ctx context.Context, v *viewer, l *tailer.Log, q url.Valu
 	// The room finds where the last Replay matching lines start, in
 	// bounded slices (see seek).
 	v.seek = &seek{below: next}
-}
-
-func parseAt(at string) (uint64, int64, bool) {
-	f, o, ok := strings.Cut(at, ":")
-	if !ok {
-		return 0, 0, false
-	}
-	file, err1 := strconv.ParseUint(f, 10, 64)
-	off, err2 := strconv.ParseInt(o, 10, 64)
-	return file, off, err1 == nil && err2 == nil
 }
 
 func viewerOf(ms *melody.Session) *viewer {
