@@ -340,6 +340,49 @@ func TestLogTextIsNeverHTML(t *testing.T) {
 	s.stop()
 }
 
+// TestANSIEscapesNeverHideText: escape sequences are dropped and colours
+// kept, and no sequence hides the text after it: an OSC (window title,
+// hyperlink) that never ends, or one ended by BEL, which the server shows
+// as ␇ (tailer.Clean) before the page sees it.
+func TestANSIEscapesNeverHideText(t *testing.T) {
+	const esc, bel = "\x1b", "\x07"
+	s := startServer(t, serverOpts{})
+	app := s.path("local", "app.log")
+	lines := []struct{ name, raw, shown string }{
+		{"unterminated OSC, then text", esc + "]0;build 42 done", "build 42 done"},
+		{"unterminated OSC, then CSI", "before " + esc + "]2;half " + esc + "[32mgreen" + esc + "[0m after", "before half green after"},
+		{"unterminated OSC at the end", "tail " + esc + "]0;", "tail "},
+		{"OSC ended by BEL", "start " + esc + "]0;my title" + bel + "end", "start end"},
+		{"OSC ended by ST", esc + "]8;;https://example.com/" + esc + "\\a link" + esc + "]8;;" + esc + "\\ done", "a link done"},
+		{"CSI colours", esc + "[31mred" + esc + "[0m plain " + esc + "[1;38;5;208mbold orange" + esc + "[0m", "red plain bold orange"},
+		{"BEL outside an OSC", "bell " + bel + " rings", "bell \u2407 rings"},
+	}
+	var raw strings.Builder
+	var want []string
+	for _, l := range lines {
+		raw.WriteString(l.raw + "\n")
+		want = append(want, l.shown)
+	}
+	sourcetest.Append(t, app, raw.String())
+	p := newPage(t, 1280, 800)
+	p.open(s.URL(url.Values{"host": {"local"}, "file": {app}}.Encode()))
+	p.waitFor(fmt.Sprintf(`%s.length === %d`, shownJS, len(lines)), "every line")
+	got := eval[[]string](p, shownJS)
+	for i, l := range lines {
+		if got[i] != l.shown {
+			t.Errorf("%s: shown %q, want %q", l.name, got[i], l.shown)
+		}
+	}
+
+	// The colours are kept: [text, classes, inline colour] of each styled run.
+	styled := eval[[][]string](p, `[...document.querySelectorAll('#lines .ln:not(.sp) .tx span')].map(e => [e.textContent, e.className, e.style.color])`)
+	wantStyled := [][]string{{"green", "a-f2", ""}, {"red", "a-f1", ""}, {"bold orange", "a-b", "rgb(255, 135, 0)"}}
+	if fmt.Sprint(styled) != fmt.Sprint(wantStyled) {
+		t.Errorf("styled runs %q, want %q", styled, wantStyled)
+	}
+	s.stop()
+}
+
 func TestHundredThousandLinesStayResponsive(t *testing.T) {
 	const total = 100010 // the page keeps the last 100,000
 	s := startServer(t, serverOpts{replay: 1000, buffer: 64 << 20})

@@ -2,11 +2,23 @@
 // 16 colours become classes (themed in style.css), 256 and truecolor become
 // rgb() values for element.style; bold, dim, italic, underline, strike and
 // inverse become classes. Every other escape (cursor moves, OSC titles and
-// links, charset selection) is dropped so it never shows as garbage.
+// links, charset selection) is dropped so it never shows as garbage, and no
+// escape ever hides the text around it.
+//
+// OSC (ESC ] … title, hyperlink, clipboard) ends at BEL, at ESC \ or at the
+// C1 ST (U+009C). The server turns control characters into their Unicode
+// pictures (tailer.Clean), so the BEL arrives here as ␇ (U+2407); it ends an
+// OSC like BEL itself. A terminated OSC is dropped whole. An OSC with no
+// terminator before the next ESC or the end of the line cannot be told apart
+// from the text after it (a title is printable text too), so only its
+// introducer and numeric command ("ESC ]0;") are dropped and the rest shows.
 
 const ESC = '\x1b';
-// CSI … final byte | OSC … BEL or ST | any other escape (ESC(B, ESC7, a lone ESC).
-const SEQ = /\x1b\[([0-?]*)[ -/]*([@-~])|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[ -/]*[0-~]?/g;
+// CSI … final byte
+// | OSC … terminator: dropped whole
+// | OSC never terminated: drop "ESC ] Ps ;" only, keep the text
+// | any other escape (ESC(B, ESC7, a lone ESC).
+const SEQ = /\x1b\[([0-?]*)[ -/]*([@-~])|\x1b\][^\x07\u2407\x1b\u009c]*(?:\x07|\u2407|\x1b\\|\u009c)|\x1b\](?:\d*;)?|\x1b[ -/]*[0-~]?/g;
 
 /** hasANSI reports whether s contains an escape character. */
 export const hasANSI = (s) => s.includes(ESC);
