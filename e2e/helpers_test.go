@@ -8,6 +8,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"iter"
@@ -37,6 +38,8 @@ import (
 const (
 	testTimeout = 60 * time.Second // a whole test, browser included
 	waitTimeout = 20 * time.Second // one condition on the page
+
+	rebindName = "evil.example" // the browser resolves it to 127.0.0.1
 )
 
 // ---- the browser -------------------------------------------------------------
@@ -101,6 +104,9 @@ func startBrowser() (context.Context, error) {
 			chromedp.Flag("disable-quic", true),
 			chromedp.Flag("disable-smooth-scrolling", true), // a wheel moves the view at once
 			chromedp.Flag("disable-features", "Translate,MediaRouter,OptimizationHints"),
+			// A name that resolves to the test server, as an attacker's name
+			// does after DNS rebinding; no other name is affected.
+			chromedp.Flag("host-resolver-rules", "MAP "+rebindName+" 127.0.0.1"),
 			chromedp.WindowSize(1280, 800),
 		)
 		actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
@@ -369,6 +375,51 @@ func (p *Page) screenshot(path string) {
 	}
 }
 
+// ---- requests from the page ----------------------------------------------------
+
+// fetched is what fetchJS resolves to: status 0 when the fetch itself failed.
+type fetched struct {
+	Status int
+	Type   string
+	Body   string
+}
+
+// fetchJS is an expression: a plain GET of u from the page, as its scripts
+// (or an attacker's, on the same origin) can make.
+func fetchJS(u string) string {
+	return fmt.Sprintf(`fetch(%s, {cache: 'no-store'}).then(
+		async (r) => ({Status: r.status, Type: r.headers.get('content-type') || '', Body: await r.text()}),
+		(e) => ({Status: 0, Type: '', Body: String(e)}))`, jsString(u))
+}
+
+// jsonError is the reason in a {"error": …} body, or "" when there is none.
+func (f fetched) jsonError() string {
+	var e struct{ Error string }
+	if !strings.Contains(f.Type, "json") || json.Unmarshal([]byte(f.Body), &e) != nil {
+		return ""
+	}
+	return e.Error
+}
+
+// wsResult is what wsJS resolves to: the first message (the server's hello),
+// or the close code of a WebSocket that never got one (-1: neither came).
+type wsResult struct {
+	First string
+	Code  int
+}
+
+// wsJS is an expression: open a WebSocket to u from the page and wait for
+// its first message or its close, whichever comes first.
+func wsJS(u string) string {
+	return fmt.Sprintf(`new Promise((resolve) => {
+		const ws = new WebSocket(%s);
+		const done = (r) => { clearTimeout(t); ws.onmessage = ws.onclose = null; ws.close(); resolve(r); };
+		const t = setTimeout(() => done({First: '', Code: -1}), 15000);
+		ws.onmessage = (e) => done({First: String(e.data), Code: 0});
+		ws.onclose = (e) => done({First: '', Code: e.code});
+	})`, jsString(u))
+}
+
 // ---- the server ----------------------------------------------------------------
 
 // Server is logviewer's web server over a registry of local hosts, on a
@@ -474,6 +525,23 @@ func (s *Server) URL(query string) string {
 	}
 	return u
 }
+
+// URLAs returns the page URL reached under another name for the server's
+// address (localhost, or rebindName), with the given query ("" for none).
+func (s *Server) URLAs(name, query string) string {
+	_, port, err := net.SplitHostPort(s.addr)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	u := "http://" + net.JoinHostPort(name, port) + "/"
+	if query != "" {
+		u += "?" + query
+	}
+	return u
+}
+
+// active is how many logs the server is tailing.
+func (s *Server) active() int { return s.reg.Active() }
 
 // path names a log file of a host.
 func (s *Server) path(host, name string) string { return filepath.Join(s.hosts[host], name) }
