@@ -40,6 +40,7 @@ const S = {
   revealN: -1,
   source: { code: '' }, rotated: null,
   filesHost: '', filesAt: 0,
+  refused: '',       // the server's reason for refusing this view, once noted in the log
 };
 
 const view = new LogView(el.log, el.lines, {
@@ -377,6 +378,10 @@ const conn = new Conn({
       return false; // waits for the filter to change
     }
     setConn('error', status === 404 ? 'not available' : 'refused', msg);
+    // With no lines the empty view says why; with lines (the view was live,
+    // then the server stopped serving it), say it once in the log too.
+    if (view.count > 0 && S.refused !== msg) note(`The server no longer serves this view: ${msg}`, 'gap');
+    S.refused = msg;
     return true;
   },
 });
@@ -386,7 +391,7 @@ function connect() {
   conn.stop();
   S.logId = ''; S.lastSeq = 0; S.at = ''; S.fresh = true;
   S.active = uiSpec(); S.sent = null;
-  S.source = { code: '' }; S.rotated = null;
+  S.source = { code: '' }; S.rotated = null; S.refused = '';
   setSource();
   showFilterError('');
   view.options({ re: matcher(S.active), target: -1 });
@@ -406,6 +411,7 @@ function handle(m) {
       const had = view.count > 0 || S.pending.length > 0;
       if (m.v !== PROTOCOL) toast(`The server speaks protocol v${m.v}, this page v${PROTOCOL}: reload the page.`);
       setConn('live', 'connected', `log ${m.log}`);
+      S.refused = '';
       if (S.link && !S.link.done && S.link.log !== m.log) {
         note(`Line #${S.link.seq} of the link is from an earlier session of this log, which the server no longer holds; showing the latest lines.`);
         S.link = null;

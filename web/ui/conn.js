@@ -3,7 +3,10 @@
 // handles the messages. When a connection fails before its hello, the same
 // URL is fetched over plain HTTP: the server answers a refused request
 // (unknown file, bad filter, foreign origin) with a JSON reason, which is
-// shown instead of retrying blindly.
+// shown instead of retrying blindly. A plain GET never starts a tail: for a
+// view it would allow, the server answers that it needs a WebSocket upgrade
+// (400, or 426), and then the view is fine and the WebSocket itself failed
+// (a proxy that does not pass upgrades, or a passing network error).
 
 export class Conn {
   /**
@@ -95,6 +98,11 @@ export class Conn {
       return;
     }
     if (this.ws || this.timer) return; // restarted meanwhile
+    if (status === 426 || (status === 400 && /upgrade/i.test(msg))) {
+      this.why = 'the server allows this view, but the WebSocket connection failed (does a proxy pass WebSocket upgrades?)';
+      this.retry(this.backoff());
+      return;
+    }
     if (msg && status >= 400 && status < 500) {
       if (this.h.refused(status, msg)) { this.why = msg; this.retry(30000, 'error'); }
       return;
