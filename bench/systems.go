@@ -58,6 +58,9 @@ replay = 1000
 buffer = "8MiB"
 idle_stop = "5m"
 max_line_bytes = 65536
+# The bench opens up to 10,000 viewers from one address and thousands of files.
+max_logs = 100000
+max_viewers_per_client = 100000
 
 [[host]]
 name = "local"
