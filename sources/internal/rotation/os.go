@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -28,7 +29,7 @@ func (OS) ReadDir(dir string) ([]Entry, error) {
 		if err != nil {
 			continue // removed meanwhile
 		}
-		out = append(out, Entry{Name: de.Name(), Size: fi.Size(), Mode: fi.Mode(), ModTime: fi.ModTime()})
+		out = append(out, entry(de.Name(), fi))
 	}
 	return out, nil
 }
@@ -39,7 +40,15 @@ func (OS) Stat(name string) (Entry, error) {
 	if err != nil {
 		return Entry{}, err
 	}
-	return Entry{Name: fi.Name(), Size: fi.Size(), Mode: fi.Mode(), ModTime: fi.ModTime()}, nil
+	return entry(fi.Name(), fi), nil
+}
+
+func entry(name string, fi os.FileInfo) Entry {
+	e := Entry{Name: name, Size: fi.Size(), Mode: fi.Mode(), ModTime: fi.ModTime()}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		e.Ino = st.Ino
+	}
+	return e
 }
 
 // Open implements FS: name must be a regular file that is reached through no

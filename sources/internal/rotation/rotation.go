@@ -35,6 +35,7 @@ type Entry struct {
 	Size    int64
 	Mode    fs.FileMode
 	ModTime time.Time
+	Ino     uint64 // the file's identity (inode) where the FS knows it, else 0
 }
 
 // File is an open file: read at any offset, then close.
@@ -127,6 +128,11 @@ func (c *Copy) Close() error { return c.f.Close() }
 // least off bytes long whose bytes just before off equal known (the last
 // len(known) bytes read before off; known must not be empty). On success the
 // Copy reads from off on. Where no sibling matches it returns ErrNotFound.
+//
+// known should span several lines (the local source passes up to 1 KiB):
+// files of the same log often hold the same bytes at the same offsets for a
+// while (padding, a repeated message), and only timestamps or sequence
+// numbers tell the copy from an older sibling.
 //
 // A caller that noticed a truncation uses it like this:
 //
