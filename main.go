@@ -4,12 +4,14 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -28,8 +30,20 @@ import (
 var version = ""
 
 func main() {
+	if len(os.Args) > 1 {
+		if cmd, ok := commands[os.Args[1]]; ok {
+			if err := cmd(os.Args[2:], os.Stdin, os.Stdout); err != nil {
+				fmt.Fprintln(os.Stderr, "logviewer:", err)
+				os.Exit(1)
+			}
+			return
+		}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	m := NewMain()
 	if err := m.ParseFlags(os.Args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -43,10 +57,18 @@ func main() {
 		os.Exit(1)
 	}
 	fmt.Fprintf(os.Stderr, "logviewer %s: serving %s on %s\n", buildVersion(), m.Config.Path, m.URL())
+wait:
 	select {
 	case <-ctx.Done():
 	case err := <-m.Err():
 		fmt.Fprintln(os.Stderr, "logviewer:", err)
+	case <-hup:
+		if err := m.Reload(); err != nil {
+			m.Logger.Error("reload on SIGHUP", "err", err)
+		} else {
+			m.Logger.Info("reloaded on SIGHUP")
+		}
+		goto wait
 	}
 	stop()
 	if err := m.Close(); err != nil {
@@ -66,6 +88,7 @@ type Main struct {
 	IdleTimeout time.Duration
 
 	ln     net.Listener
+	certs  *certs // nil: plain HTTP
 	http   *http.Server
 	web    *web.Server
 	reg    *tailer.Registry
@@ -132,12 +155,24 @@ func (m *Main) Run() error {
 			m.closer = append(m.closer, closer)
 		}
 	}
+	authn, rules, err := newAuth(c)
+	if err != nil {
+		m.closeAll()
+		return err
+	}
+	if c.TLSCert != "" {
+		if m.certs, err = loadCerts(c.TLSCert, c.TLSKey); err != nil {
+			m.closeAll()
+			return err
+		}
+	}
 	m.reg = tailer.NewRegistry(sources, tailer.Options{
 		Replay: c.Replay, Buffer: int64(c.Buffer), IdleStop: c.IdleStop.Duration, MaxLogs: c.MaxLogs, Logger: m.Logger,
 	})
 	opts := web.Options{
 		Replay: c.Replay, AllowedOrigins: c.AllowedOrigins, AllowedHosts: allowedHosts(c),
 		MaxViewersPerClient: c.MaxViewers, Logger: m.Logger,
+		Auth: authn, Rules: rules, PublicURL: c.PublicURL, BasePath: c.BasePath,
 	}
 	if m.UIDir != "" {
 		opts.UI = os.DirFS(m.UIDir)
@@ -152,8 +187,15 @@ func (m *Main) Run() error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	m.ln = ln
-	if !loopback(ln.Addr()) {
-		m.Logger.Warn("listening on a non-loopback address without authentication: anyone who can reach it can read these logs",
+	if !loopback(ln.Addr()) && c.Auth.Mode == config.AuthNone {
+		if !c.Auth.InsecureNoAuth {
+			ln.Close()
+			m.web.Close()
+			m.reg.Close()
+			m.closeAll()
+			return fmt.Errorf("listen %s is not loopback and auth.mode is \"none\": anyone who can reach it could read these logs; set auth.mode (see README, \"Running it for a team\"), or auth.insecure_no_auth = true if something in front authenticates", ln.Addr())
+		}
+		m.Logger.Warn("listening on a non-loopback address without authentication (auth.insecure_no_auth): anyone who can reach it can read these logs",
 			"addr", ln.Addr().String())
 	}
 	m.http = &http.Server{
@@ -162,12 +204,25 @@ func (m *Main) Run() error {
 		IdleTimeout:       m.IdleTimeout,
 		MaxHeaderBytes:    64 << 10,
 	}
+	if m.certs != nil {
+		m.http.TLSConfig = &tls.Config{GetCertificate: m.certs.get, MinVersion: tls.VersionTLS12}
+		ln = tls.NewListener(ln, m.http.TLSConfig)
+	}
 	go func() {
 		if err := m.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			m.errc <- err
 		}
 	}()
 	return nil
+}
+
+// Reload re-reads what can change without a restart: the TLS certificate.
+// Connections stay; new handshakes use the new certificate.
+func (m *Main) Reload() error {
+	if m.certs == nil {
+		return nil
+	}
+	return m.certs.reload()
 }
 
 // newSource makes the Source for one [[host]]; the func closes it.
@@ -184,7 +239,11 @@ func newSource(h config.Host, c *config.Config, logger *slog.Logger) (tailer.Sou
 
 // URL returns the address the server listens on.
 func (m *Main) URL() string {
-	return "http://" + m.ln.Addr().String()
+	scheme := "http"
+	if m.certs != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + m.ln.Addr().String() + m.Config.BasePath
 }
 
 // Err reports a failure of the HTTP server after Run.
@@ -223,6 +282,9 @@ func allowedHosts(c *config.Config) []string {
 	hosts := slices.Clone(c.AllowedHosts)
 	if h, _, err := net.SplitHostPort(c.Listen); err == nil && h != "" {
 		hosts = append(hosts, h)
+	}
+	if u, err := url.Parse(c.PublicURL); err == nil && u.Hostname() != "" {
+		hosts = append(hosts, u.Hostname())
 	}
 	return hosts
 }

@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -28,6 +30,8 @@ const (
 	DefaultMaxLineBytes = 64 << 10
 	DefaultMaxLogs      = 1000 // logs followed at once
 	DefaultMaxViewers   = 64   // viewers per client address
+	DefaultSessionTTL   = 12 * time.Hour
+	DefaultShareMaxTTL  = 7 * 24 * time.Hour
 	LocalHost           = "local"
 
 	// MaxBuffer bounds a ring's byte budget (a typo such as "8GiB" for
@@ -46,6 +50,16 @@ type Config struct {
 	AllowedHosts   []string `toml:"allowed_hosts"`
 	MaxLogs        int      `toml:"max_logs"`
 	MaxViewers     int      `toml:"max_viewers_per_client"`
+	PublicURL      string   `toml:"public_url"`
+	BasePath       string   `toml:"base_path"`
+	TLSCert        string   `toml:"tls_cert"`
+	TLSKey         string   `toml:"tls_key"`
+	StateDir       string   `toml:"state_dir"`
+	MetricsPublic  bool     `toml:"metrics_public"`
+	Auth           Auth     `toml:"auth"`
+	Users          []User   `toml:"user"`
+	Access         []Access `toml:"access"`
+	Tokens         []Token  `toml:"token"`
 	Hosts          []Host   `toml:"host"`
 
 	// Path is the file this came from; set by Load.
@@ -65,6 +79,53 @@ type Host struct {
 	Connect       Duration `toml:"connect_timeout"`
 	Keepalive     Duration `toml:"keepalive"`
 	InsecureKeys  bool     `toml:"insecure_ignore_host_key"`
+}
+
+// Auth is the [auth] table: how people sign in.
+type Auth struct {
+	Mode              string   `toml:"mode"` // "none", "users", "proxy", "oidc"
+	InsecureNoAuth    bool     `toml:"insecure_no_auth"`
+	SessionTTL        Duration `toml:"session_ttl"`
+	SecretFile        string   `toml:"secret_file"`
+	ShareMaxTTL       Duration `toml:"share_max_ttl"`
+	ProxyUserHeader   string   `toml:"proxy_user_header"`
+	ProxyGroupsHeader string   `toml:"proxy_groups_header"`
+	TrustedProxies    []string `toml:"trusted_proxies"`
+	OIDCIssuer        string   `toml:"oidc_issuer"`
+	OIDCClientID      string   `toml:"oidc_client_id"`
+	OIDCSecretFile    string   `toml:"oidc_client_secret_file"`
+	OIDCGroupsClaim   string   `toml:"oidc_groups_claim"`
+}
+
+// Auth modes.
+const (
+	AuthNone  = "none"
+	AuthUsers = "users"
+	AuthProxy = "proxy"
+	AuthOIDC  = "oidc"
+)
+
+// User is one [[user]] (auth mode "users").
+type User struct {
+	Name     string   `toml:"name"`
+	Password string   `toml:"password"` // bcrypt hash
+	Groups   []string `toml:"groups"`
+}
+
+// Access is one [[access]] rule: the users and groups it is for, and the
+// hosts and files (globs) they may see.
+type Access struct {
+	Users  []string `toml:"users"`
+	Groups []string `toml:"groups"`
+	Hosts  []string `toml:"hosts"`
+	Files  []string `toml:"files"`
+}
+
+// Token is one [[token]]: a machine caller's secret, stored as its sha256.
+type Token struct {
+	Name         string   `toml:"name"`
+	SecretSHA256 string   `toml:"secret_sha256"`
+	Scopes       []string `toml:"scopes"`
 }
 
 // Remote reports whether the host is reached over SSH.
@@ -171,6 +232,14 @@ func Parse(name string, data []byte) (*Config, error) {
 		MaxLineBytes: DefaultMaxLineBytes,
 		MaxLogs:      DefaultMaxLogs,
 		MaxViewers:   DefaultMaxViewers,
+		Auth: Auth{
+			Mode:              AuthNone,
+			SessionTTL:        Duration{DefaultSessionTTL},
+			ShareMaxTTL:       Duration{DefaultShareMaxTTL},
+			ProxyUserHeader:   "Remote-User",
+			ProxyGroupsHeader: "Remote-Groups",
+			OIDCGroupsClaim:   "groups",
+		},
 	}
 	dec := toml.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
@@ -246,6 +315,9 @@ func (c *Config) validate() error {
 			return bad("allowed_hosts", "%q is not a host name (write it like \"logs.example.com\", without scheme or port)", h)
 		}
 	}
+	if err := c.validateService(); err != nil {
+		return err
+	}
 	if len(c.Hosts) == 0 {
 		return bad("host", "at least one [[host]] is needed")
 	}
@@ -291,6 +363,138 @@ func (c *Config) validate() error {
 		}
 	}
 	return nil
+}
+
+// validateService checks the keys of a team service: URLs, TLS, auth,
+// users, access rules and tokens.
+func (c *Config) validateService() error {
+	bad := func(key, format string, a ...any) error {
+		return &Error{Key: key, Msg: fmt.Sprintf(format, a...)}
+	}
+	if c.PublicURL != "" {
+		u, err := url.Parse(c.PublicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			return bad("public_url", "%q must be an http(s) URL such as \"https://ops.example.com/logs/\"", c.PublicURL)
+		}
+		derived := strings.TrimSuffix(u.Path, "/")
+		if c.BasePath == "" {
+			c.BasePath = derived
+		} else if strings.TrimSuffix(c.BasePath, "/") != derived {
+			return bad("base_path", "%q differs from public_url's path %q", c.BasePath, u.Path)
+		}
+	}
+	if c.BasePath != "" {
+		c.BasePath = strings.TrimSuffix(c.BasePath, "/")
+		if c.BasePath != "" && (!strings.HasPrefix(c.BasePath, "/") || path.Clean(c.BasePath) != c.BasePath || strings.ContainsAny(c.BasePath, "?#%\"")) {
+			return bad("base_path", "%q must be a clean absolute path such as \"/logs\"", c.BasePath)
+		}
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return bad("tls_cert", "set both tls_cert and tls_key, or neither")
+	}
+	a := &c.Auth
+	switch a.Mode {
+	case AuthNone, AuthUsers, AuthProxy, AuthOIDC:
+	default:
+		return bad("auth.mode", "%q is not one of \"none\", \"users\", \"proxy\", \"oidc\"", a.Mode)
+	}
+	if a.SessionTTL.Duration < time.Minute {
+		return bad("auth.session_ttl", "must be at least 1m")
+	}
+	if a.ShareMaxTTL.Duration < time.Minute {
+		return bad("auth.share_max_ttl", "must be at least 1m")
+	}
+	for _, p := range a.TrustedProxies {
+		if _, err := netip.ParsePrefix(p); err != nil {
+			if _, err := netip.ParseAddr(p); err != nil {
+				return bad("auth.trusted_proxies", "%q is not an address or CIDR prefix such as \"127.0.0.1/32\"", p)
+			}
+		}
+	}
+	switch a.Mode {
+	case AuthUsers:
+		if len(c.Users) == 0 {
+			return bad("auth.mode", "mode \"users\" needs at least one [[user]]")
+		}
+	case AuthProxy:
+		if len(a.TrustedProxies) == 0 {
+			return bad("auth.trusted_proxies", "mode \"proxy\" needs trusted_proxies: the proxy headers are honoured only from these addresses")
+		}
+		if a.ProxyUserHeader == "" {
+			return bad("auth.proxy_user_header", "must not be empty in mode \"proxy\"")
+		}
+	case AuthOIDC:
+		if a.OIDCIssuer == "" || a.OIDCClientID == "" {
+			return bad("auth.oidc_issuer", "mode \"oidc\" needs oidc_issuer and oidc_client_id")
+		}
+		if c.PublicURL == "" {
+			return bad("public_url", "mode \"oidc\" needs public_url (the callback URL is built from it)")
+		}
+	}
+	seen := map[string]bool{}
+	for i, u := range c.Users {
+		key := func(k string) string { return fmt.Sprintf("user.%d.%s", i, k) }
+		if !validUserName(u.Name) {
+			return bad(key("name"), "%q is not a user name (letters, digits, '.', '_', '-', '@', at most 64)", u.Name)
+		}
+		if seen[u.Name] {
+			return bad(key("name"), "user %q is defined twice", u.Name)
+		}
+		seen[u.Name] = true
+		if !strings.HasPrefix(u.Password, "$2a$") && !strings.HasPrefix(u.Password, "$2b$") && !strings.HasPrefix(u.Password, "$2y$") {
+			return bad(key("password"), "must be a bcrypt hash (run: logviewer hash-password)")
+		}
+	}
+	for i, r := range c.Access {
+		key := func(k string) string { return fmt.Sprintf("access.%d.%s", i, k) }
+		if len(r.Users) == 0 && len(r.Groups) == 0 {
+			return bad(key("groups"), "an [[access]] rule needs users or groups")
+		}
+		if len(r.Hosts) == 0 {
+			return bad(key("hosts"), "an [[access]] rule needs hosts (globs over host names, e.g. [\"*\"])")
+		}
+		for _, g := range r.Hosts {
+			if _, err := path.Match(g, ""); err != nil {
+				return bad(key("hosts"), "%q is not a valid glob", g)
+			}
+		}
+		for _, g := range r.Files {
+			if _, err := path.Match(g, ""); err != nil || !strings.HasPrefix(g, "/") {
+				return bad(key("files"), "%q must be an absolute path or glob", g)
+			}
+		}
+	}
+	names := map[string]bool{}
+	for i, t := range c.Tokens {
+		key := func(k string) string { return fmt.Sprintf("token.%d.%s", i, k) }
+		if t.Name == "" || names[t.Name] {
+			return bad(key("name"), "every [[token]] needs a name of its own")
+		}
+		names[t.Name] = true
+		if len(t.SecretSHA256) != 64 || strings.Trim(strings.ToLower(t.SecretSHA256), "0123456789abcdef") != "" {
+			return bad(key("secret_sha256"), "must be 64 hex digits (run: logviewer hash-token)")
+		}
+		for _, sc := range t.Scopes {
+			if sc != "marks" && sc != "read" {
+				return bad(key("scopes"), "%q is not a scope (\"marks\", \"read\")", sc)
+			}
+		}
+	}
+	return nil
+}
+
+func validUserName(n string) bool {
+	if n == "" || len(n) > 64 {
+		return false
+	}
+	for _, c := range n {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '_', c == '-', c == '@':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // validHostName reports whether a [[host]] name is plain: it appears in

@@ -78,7 +78,7 @@ func NewRegistry(sources map[string]Source, opts Options) *Registry {
 }
 
 // Hosts describes the configured hosts, sorted by name.
-func (r *Registry) Hosts() []HostInfo {
+func (r *Registry) Hosts(context.Context) []HostInfo {
 	hosts := make([]HostInfo, 0, len(r.sources))
 	for n, src := range r.sources {
 		h := HostInfo{Name: n}

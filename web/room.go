@@ -8,6 +8,7 @@ import (
 
 	"github.com/olahol/melody"
 
+	"github.com/logviewer/logviewer/auth"
 	"github.com/logviewer/logviewer/filter"
 	"github.com/logviewer/logviewer/tailer"
 )
@@ -30,8 +31,10 @@ type viewer struct {
 	out     func([]byte) error // queues a frame: session.Write (tests replace it)
 	host    string
 	file    string
-	client  string     // address it is counted under (Server.reserve)
-	query   url.Values // the request's parameters, until placed
+	client  string         // address it is counted under (Server.reserve)
+	id      *auth.Identity // who is watching
+	expiry  *time.Timer    // ends the session when id expires
+	query   url.Values     // the request's parameters, until placed
 	log     *tailer.Log
 	room    *room
 	release func() // releases the Log; called once on disconnect

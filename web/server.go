@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"path"
@@ -23,6 +22,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/olahol/melody"
 
+	"github.com/logviewer/logviewer/auth"
 	"github.com/logviewer/logviewer/filter"
 	"github.com/logviewer/logviewer/tailer"
 )
@@ -34,7 +34,7 @@ import (
 //
 // All methods may be called concurrently.
 type Catalog interface {
-	Hosts() []tailer.HostInfo
+	Hosts(ctx context.Context) []tailer.HostInfo
 	List(ctx context.Context, host string) ([]tailer.FileInfo, error)
 	// Check reports whether (host, path) may be opened; it opens and starts
 	// nothing. Errors wrap tailer.ErrUnknownHost or tailer.ErrNotListed.
@@ -62,6 +62,16 @@ type Options struct {
 	UI                  fs.FS // the browser UI; nil: the embedded one
 	Logger              *slog.Logger
 
+	// Auth establishes who is asking (nil: auth mode "none", everyone is
+	// anonymous). Rules decide what each identity may see (nil: all).
+	Auth  *auth.Authenticator
+	Rules *auth.Rules
+	// PublicURL is where people reach the page (share links are built on
+	// it); BasePath the path prefix everything is served under ("" or
+	// "/logs").
+	PublicURL string
+	BasePath  string
+
 	FlushInterval time.Duration // 0: 15ms
 	MaxInflight   int           // 0: 4 frames per viewer
 	MaxBatch      int           // 0: 2000 lines per frame
@@ -88,17 +98,19 @@ const (
 // Server is the HTTP side of logviewer. Create it with New, serve its
 // Handler, and Close it to tell every browser goodbye.
 type Server struct {
-	cat  Catalog
+	cat  Catalog // guarded: as the request's identity sees it
 	opts Options
+	auth *auth.Authenticator
 	log  *slog.Logger
 	m    *melody.Melody
 	mux  *http.ServeMux
 
-	mu      sync.Mutex
-	rooms   map[*tailer.Log]*room
-	clients map[string]int // open (or opening) viewers per client address
-	wg      sync.WaitGroup
-	closed  bool
+	mu       sync.Mutex
+	rooms    map[*tailer.Log]*room
+	clients  map[string]int                  // open (or opening) viewers per client address
+	sessions map[string]map[*viewer]struct{} // viewers per session id, to end them at logout
+	wg       sync.WaitGroup
+	closed   bool
 }
 
 // New returns a Server over cat.
@@ -127,7 +139,14 @@ func New(cat Catalog, opts Options) *Server {
 	if opts.UI == nil {
 		opts.UI = EmbeddedUI()
 	}
-	s := &Server{cat: cat, opts: opts, log: opts.Logger, rooms: map[*tailer.Log]*room{}, clients: map[string]int{}}
+	if opts.Auth == nil {
+		opts.Auth = auth.New(auth.Options{Mode: auth.ModeNone})
+	}
+	opts.BasePath = strings.TrimSuffix(opts.BasePath, "/")
+	s := &Server{
+		cat: guarded{Catalog: cat, rules: opts.Rules}, opts: opts, auth: opts.Auth, log: opts.Logger,
+		rooms: map[*tailer.Log]*room{}, clients: map[string]int{}, sessions: map[string]map[*viewer]struct{}{},
+	}
 
 	m := melody.New()
 	// melody's defaults accept every Origin, drop frames silently when a
@@ -163,6 +182,10 @@ func New(cat Catalog, opts Options) *Server {
 	mux.HandleFunc("GET /api/hosts", s.serveHosts)
 	mux.HandleFunc("GET /api/files", s.serveFiles)
 	mux.HandleFunc("GET /healthz", s.serveHealth)
+	mux.HandleFunc("POST /api/login", s.serveLogin)
+	mux.HandleFunc("POST /api/logout", s.serveLogout)
+	mux.HandleFunc("GET /api/me", s.serveMe)
+	mux.HandleFunc("POST /api/share", s.serveShare)
 	mux.Handle("GET /", http.FileServerFS(opts.UI))
 	s.mux = mux
 	return s
@@ -183,6 +206,27 @@ func (s *Server) Handler() http.Handler {
 		}
 		if err := s.originAllowed(r); err != nil {
 			s.httpError(w, http.StatusForbidden, err.Error())
+			return
+		}
+		if b := s.opts.BasePath; b != "" {
+			rest, ok := strings.CutPrefix(r.URL.Path, b)
+			if !ok || (rest != "" && rest[0] != '/') {
+				http.NotFound(w, r)
+				return
+			}
+			if rest == "" { // "/logs" → "/logs/", so relative URLs resolve
+				http.Redirect(w, r, b+"/", http.StatusMovedPermanently)
+				return
+			}
+			r2 := new(http.Request)
+			*r2 = *r
+			r2.URL = new(url.URL)
+			*r2.URL = *r.URL
+			r2.URL.Path, r2.URL.RawPath = rest, ""
+			r = r2
+		}
+		r, ok := s.authenticate(w, r)
+		if !ok {
 			return
 		}
 		s.mux.ServeHTTP(w, r)
@@ -220,7 +264,7 @@ func writeJSON(w http.ResponseWriter, v any) {
 }
 
 func (s *Server) serveHosts(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, s.cat.Hosts())
+	writeJSON(w, s.cat.Hosts(r.Context()))
 }
 
 func (s *Server) serveFiles(w http.ResponseWriter, r *http.Request) {
@@ -273,6 +317,19 @@ func checkPath(p string) error {
 // the view would be allowed.
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
+	id := auth.FromContext(r.Context())
+	if id.Share != nil && q.Get("host") == "" && q.Get("file") == "" {
+		// ?share=TOKEN alone opens the shared log with its filter.
+		sh := id.Share
+		q.Set("host", sh.Host)
+		q.Set("file", sh.File)
+		if q.Get("q") == "" && sh.Q != "" {
+			q.Set("q", sh.Q)
+			q.Set("re", boolParam(sh.Re))
+			q.Set("case", boolParam(sh.Case))
+			q.Set("inv", boolParam(sh.Inv))
+		}
+	}
 	host, file := q.Get("host"), q.Get("file")
 	if host == "" {
 		s.httpError(w, http.StatusBadRequest, "missing host parameter")
@@ -298,7 +355,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		s.httpError(w, code, msg)
 		return
 	}
-	client := clientAddr(r)
+	client := s.auth.ClientIP(r)
 	if !s.reserve(client) {
 		s.httpError(w, http.StatusTooManyRequests, fmt.Sprintf("too many viewers from %s (at most %d at once)", client, s.opts.MaxViewersPerClient))
 		return
@@ -308,7 +365,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		s.httpError(w, http.StatusBadRequest, "this view is allowed, but /ws needs a WebSocket upgrade")
 		return
 	}
-	v := &viewer{host: host, file: file, filter: flt, query: q, client: client}
+	v := &viewer{host: host, file: file, filter: flt, query: q, client: client, id: id}
 	if err := s.m.HandleRequestWithKeys(w, r, map[string]any{"viewer": v}); err != nil {
 		s.unreserve(client)
 		if errors.Is(err, melody.ErrClosed) {
@@ -355,13 +412,11 @@ func (s *Server) unreserve(client string) {
 	}
 }
 
-// clientAddr is the address viewers are counted by.
-func clientAddr(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
+func boolParam(b bool) string {
+	if b {
+		return "1"
 	}
-	return host
+	return ""
 }
 
 // resumeWait bounds how long a client resuming by file position waits for a
@@ -413,7 +468,7 @@ func viewerOf(ms *melody.Session) *viewer {
 func (s *Server) connect(ms *melody.Session) {
 	v := viewerOf(ms)
 	v.session, v.out = ms, ms.Write
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	ctx, cancel := context.WithTimeout(auth.NewContext(context.Background(), v.id), 15*time.Second)
 	defer cancel()
 	l, release, err := s.cat.Open(ctx, v.host, v.file)
 	if err != nil {
@@ -427,6 +482,8 @@ func (s *Server) connect(ms *melody.Session) {
 		return
 	}
 	v.log, v.release = l, release
+	s.watchIdentity(v)
+	s.audit(ms.Request, "open", "host", v.host, "file", v.file)
 	s.place(ctx, v, l, v.query)
 	v.query = nil
 	s.mu.Lock()
@@ -479,6 +536,7 @@ func (s *Server) disconnect(ms *melody.Session) {
 		close(r.stop)
 	}
 	s.mu.Unlock()
+	s.unwatchIdentity(v)
 	s.unreserve(v.client)
 	if v.release != nil {
 		v.release()

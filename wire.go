@@ -1,0 +1,115 @@
+package main
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+
+	"github.com/logviewer/logviewer/auth"
+	"github.com/logviewer/logviewer/config"
+)
+
+// stateDir returns state_dir (default ~/.local/state/logviewer), created 0700.
+func stateDir(c *config.Config) (string, error) {
+	dir := c.StateDir
+	if dir == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", fmt.Errorf("state_dir: %w", err)
+		}
+		dir = filepath.Join(home, ".local", "state", "logviewer")
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("state_dir: %w", err)
+	}
+	return dir, nil
+}
+
+// newAuth turns the config's [auth], [[user]], [[token]] and [[access]]
+// into the auth package's parts.
+func newAuth(c *config.Config) (*auth.Authenticator, *auth.Rules, error) {
+	a := c.Auth
+	o := auth.Options{Mode: a.Mode, ProxyUserHeader: a.ProxyUserHeader, ProxyGroupsHeader: a.ProxyGroupsHeader}
+	for _, p := range a.TrustedProxies {
+		pfx, err := netip.ParsePrefix(p)
+		if err != nil {
+			ip, err := netip.ParseAddr(p)
+			if err != nil {
+				return nil, nil, fmt.Errorf("auth.trusted_proxies: %q: %w", p, err)
+			}
+			pfx = netip.PrefixFrom(ip, ip.BitLen())
+		}
+		o.TrustedProxies = append(o.TrustedProxies, pfx)
+	}
+	var tokens []auth.Token
+	for _, t := range c.Tokens {
+		tokens = append(tokens, auth.Token{Name: t.Name, SHA256: t.SecretSHA256, Scopes: t.Scopes})
+	}
+	o.Tokens = auth.NewTokens(tokens)
+	if a.Mode == config.AuthNone {
+		// Everyone sees everything: no sessions, and share links would
+		// grant nothing, so no key is needed (or created).
+		return auth.New(o), nil, nil
+	}
+	secretFile := a.SecretFile
+	if secretFile == "" {
+		dir, err := stateDir(c)
+		if err != nil {
+			return nil, nil, err
+		}
+		secretFile = filepath.Join(dir, "secret")
+	}
+	key, err := auth.LoadSecret(secretFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	signer := auth.NewSigner(key)
+	o.Shares = auth.NewShares(signer, a.ShareMaxTTL.Duration)
+	if a.Mode == config.AuthUsers || a.Mode == config.AuthOIDC {
+		o.Sessions = auth.NewSessions(signer, a.SessionTTL.Duration)
+	}
+	var users []auth.User
+	for _, u := range c.Users {
+		users = append(users, auth.User{Name: u.Name, Hash: []byte(u.Password), Groups: u.Groups})
+	}
+	if a.Mode == config.AuthUsers {
+		o.Users = auth.NewUsers(users)
+	}
+	var rules []auth.Rule
+	for _, r := range c.Access {
+		rules = append(rules, auth.Rule{Users: r.Users, Groups: r.Groups, Hosts: r.Hosts, Files: r.Files})
+	}
+	return auth.New(o), auth.NewRules(rules), nil
+}
+
+// certs holds the TLS certificate, re-read on SIGHUP without dropping
+// connections: new handshakes get the new one.
+type certs struct {
+	certFile, keyFile string
+	cur               atomic.Pointer[tls.Certificate]
+}
+
+func loadCerts(certFile, keyFile string) (*certs, error) {
+	c := &certs{certFile: certFile, keyFile: keyFile}
+	return c, c.reload()
+}
+
+func (c *certs) reload() error {
+	cert, err := tls.LoadX509KeyPair(c.certFile, c.keyFile)
+	if err != nil {
+		return fmt.Errorf("tls_cert/tls_key: %w", err)
+	}
+	c.cur.Store(&cert)
+	return nil
+}
+
+func (c *certs) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	if cert := c.cur.Load(); cert != nil {
+		return cert, nil
+	}
+	return nil, errors.New("no certificate")
+}
