@@ -227,7 +227,7 @@ func (s *Source) open(path string) (*os.File, string, error) {
 	}
 	if !s.allows(real) {
 		f.Close()
-		return nil, "", fmt.Errorf("%s: %w: it resolves to %s, which is not one of the configured files", path, rotation.ErrRefused, real)
+		return nil, "", &rotation.RefusedError{Path: path, Reason: "it resolves to " + real + ", which is not one of the configured files"}
 	}
 	return f, real, nil
 }
@@ -333,8 +333,12 @@ func (w *follower) open(ctx context.Context) error {
 			return nil
 		}
 		st := tailer.State{Code: tailer.StateWaiting, Msg: w.path + " does not exist; waiting for it"}
-		if !errors.Is(err, fs.ErrNotExist) {
-			st = tailer.State{Code: tailer.StateError, Msg: fmt.Sprintf("not following %s: %v; waiting for it to be a file that may be followed", w.path, err)}
+		var refused *rotation.RefusedError
+		switch {
+		case errors.As(err, &refused):
+			st = tailer.State{Code: tailer.StateError, Msg: fmt.Sprintf("not following %s: %s; waiting for it to be a regular file of the configured ones", w.path, refused.Reason)}
+		case !errors.Is(err, fs.ErrNotExist):
+			st = tailer.State{Code: tailer.StateError, Msg: fmt.Sprintf("cannot follow %s: %v; retrying", w.path, err)}
 		}
 		if st.Msg != said {
 			said = st.Msg
@@ -521,8 +525,10 @@ func (w *follower) truncated(chunk []byte) {
 		}
 		w.mark(tailer.MarkTruncated, fmt.Sprintf("file truncated: the rest of its old content was read from the rotated copy %s; following it from its start", filepath.Base(from)))
 	default:
-		w.flushPartial()
-		if skipped := w.seen - w.pos; skipped > 0 {
+		// A line begun before the truncation cannot be finished: it is
+		// counted with what was skipped rather than shown as a fragment.
+		w.split.reset()
+		if skipped := w.seen - w.delivered; skipped > 0 {
 			why := "no rotated copy of them was found"
 			if !errors.Is(err, rotation.ErrNotFound) {
 				why = err.Error()

@@ -60,13 +60,25 @@ func (OS) Open(name string) (File, error) {
 	}
 	if real != filepath.Clean(name) {
 		f.Close()
-		return nil, fmt.Errorf("open %s: %w: it resolves to %s", name, ErrRefused, real)
+		return nil, &RefusedError{Path: name, Reason: "it resolves to " + real + " (a symlink)"}
 	}
 	return f, nil
 }
 
-// ErrRefused is returned by OpenRegular for what is not a regular file.
+// ErrRefused is wrapped by the errors of OpenRegular and OS.Open for a file
+// they will not open (see RefusedError).
 var ErrRefused = errors.New("refused")
+
+// RefusedError says why a path was not opened. It matches ErrRefused.
+type RefusedError struct {
+	Path   string
+	Reason string // for people: "it is a FIFO", "it resolves to /x, …"
+}
+
+func (e *RefusedError) Error() string { return e.Path + ": refused: " + e.Reason }
+
+// Is makes errors.Is(err, ErrRefused) true.
+func (e *RefusedError) Is(target error) bool { return target == ErrRefused }
 
 // OpenRegular opens path for reading without ever blocking and without
 // opening anything but a regular file: it opens it with O_PATH first (which
@@ -87,7 +99,7 @@ func OpenRegular(path string) (*os.File, string, error) {
 		return nil, "", &os.PathError{Op: "stat", Path: path, Err: err}
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return nil, "", fmt.Errorf("open %s: %w: not a regular file (%s)", path, ErrRefused, kind(st.Mode))
+		return nil, "", &RefusedError{Path: path, Reason: "it is " + kind(st.Mode) + ", not a regular file"}
 	}
 	proc := "/proc/self/fd/" + strconv.Itoa(pfd)
 	real, err := os.Readlink(proc)
@@ -101,7 +113,7 @@ func OpenRegular(path string) (*os.File, string, error) {
 	var st2 unix.Stat_t
 	if err := unix.Fstat(fd, &st2); err != nil || st2.Dev != st.Dev || st2.Ino != st.Ino {
 		unix.Close(fd)
-		return nil, "", fmt.Errorf("open %s: %w: the file changed while it was opened", path, ErrRefused)
+		return nil, "", &RefusedError{Path: path, Reason: "it changed while it was opened"}
 	}
 	// Reads of a regular file never block; clear the flag all the same so
 	// the descriptor behaves as an ordinary one.
@@ -123,8 +135,6 @@ func kind(mode uint32) string {
 		return "a socket"
 	case unix.S_IFDIR:
 		return "a directory"
-	case unix.S_IFLNK:
-		return "a symlink"
 	}
-	return "not a regular file"
+	return "a special file"
 }
