@@ -385,7 +385,7 @@ func (w *follower) followInode(ctx context.Context) error {
 	tick := time.NewTicker(w.src.poll)
 	defer tick.Stop()
 	for {
-		if err := w.readAvailable(); err != nil {
+		if err := w.readAvailable(ctx); err != nil {
 			return err
 		}
 		select {
@@ -411,7 +411,7 @@ func (w *follower) rotatedAway(ctx context.Context, wk *waker) error {
 	defer quiet.Stop()
 	for {
 		before := w.pos
-		if err := w.readAvailable(); err != nil {
+		if err := w.readAvailable(ctx); err != nil {
 			return err
 		}
 		now := time.Now()
@@ -441,8 +441,11 @@ func (w *follower) rotatedAway(ctx context.Context, wk *waker) error {
 
 // readAvailable reads and delivers the lines f holds past pos, chunk by
 // chunk, checking after each read that f still holds what was delivered.
-func (w *follower) readAvailable() error {
+func (w *follower) readAvailable(ctx context.Context) error {
 	for {
+		if err := ctx.Err(); err != nil {
+			return err // a writer faster than the reader must not hold off a cancel
+		}
 		n, err := w.f.ReadAt(w.buf, w.pos)
 		if err != nil && err != io.EOF {
 			return fmt.Errorf("read %s: %w", w.path, err)
@@ -453,13 +456,13 @@ func (w *follower) readAvailable() error {
 				w.seen = max(w.seen, size)
 				return nil
 			}
-			w.truncated(nil)
+			w.truncated(ctx, nil)
 			continue
 		}
 		chunk := w.buf[:n]
 		w.lines = w.split.feed(w.lines[:0], chunk, w.pos, w.ino)
 		if !w.holds(w.delivered-int64(len(w.known)), w.known) {
-			w.truncated(chunk)
+			w.truncated(ctx, chunk)
 			continue
 		}
 		w.commit(chunk)
@@ -505,7 +508,7 @@ func keepLast(b []byte) []byte {
 // copytruncate rotation made, and delivered from it; where there is none,
 // a marker says how many bytes were never read. Then f is read again from
 // its start.
-func (w *follower) truncated(chunk []byte) {
+func (w *follower) truncated(ctx context.Context, chunk []byte) {
 	if chunk != nil {
 		if !w.holds(w.pos, chunk) {
 			w.commit(chunk)
@@ -517,7 +520,10 @@ func (w *follower) truncated(chunk []byte) {
 			w.pos = w.delivered
 		}
 	}
-	end, from, err := w.fromCopy()
+	end, from, err := w.fromCopy(ctx)
+	if ctx.Err() != nil {
+		return // the caller returns ctx.Err()
+	}
 	switch {
 	case err == nil:
 		if w.seen > end {
@@ -543,7 +549,7 @@ func (w *follower) truncated(chunk []byte) {
 // fromCopy delivers the old content after w.delivered from the copy that a
 // rotation made of f (see rotation.FindCopy), and returns the offset its end
 // stands for and the copy's path.
-func (w *follower) fromCopy() (int64, string, error) {
+func (w *follower) fromCopy(ctx context.Context) (int64, string, error) {
 	if w.real == "" || len(w.known) == 0 {
 		return 0, "", rotation.ErrNotFound
 	}
@@ -557,10 +563,16 @@ func (w *follower) fromCopy() (int64, string, error) {
 	off := w.delivered
 	for {
 		n, rerr := io.ReadFull(c, w.buf)
+		if rerr == nil && ctx.Err() != nil {
+			rerr = ctx.Err()
+		}
 		if n > 0 {
 			w.lines = w.split.feed(w.lines[:0], w.buf[:n], off, ino)
 			w.deliver(w.lines)
 			off += int64(n)
+		}
+		if rerr != nil && ctx.Err() != nil {
+			return off, c.Path, ctx.Err()
 		}
 		if rerr != nil {
 			w.split.flush(w.lines[:0], off, ino)
