@@ -26,12 +26,15 @@ type Users struct {
 // NewUsers returns Users over list.
 func NewUsers(list []User) *Users {
 	u := &Users{byName: map[string]User{}}
-	cost := bcrypt.DefaultCost
+	cost := 0
 	for _, x := range list {
 		u.byName[x.Name] = x
 		if c, err := bcrypt.Cost(x.Hash); err == nil {
 			cost = max(cost, c)
 		}
+	}
+	if cost == 0 {
+		cost = bcrypt.DefaultCost
 	}
 	u.dummy, _ = bcrypt.GenerateFromPassword([]byte("logviewer: no such user"), cost)
 	return u
