@@ -172,7 +172,7 @@ func (m *Main) Run() error {
 	opts := web.Options{
 		Replay: c.Replay, AllowedOrigins: c.AllowedOrigins, AllowedHosts: allowedHosts(c),
 		MaxViewersPerClient: c.MaxViewers, Logger: m.Logger,
-		Auth: authn, Rules: rules, PublicURL: c.PublicURL, BasePath: c.BasePath,
+		Auth: authn, Rules: rules, PublicURL: c.PublicURL, BasePath: c.BasePath, MetricsPublic: c.MetricsPublic,
 	}
 	if m.UIDir != "" {
 		opts.UI = os.DirFS(m.UIDir)

@@ -33,13 +33,15 @@ var (
 // (a remote host's connection); Hosts reports it.
 type HostStater interface {
 	HostState() State
+	Reconnects() uint64 // how often the host was lost and reached again
 }
 
 // HostInfo describes a configured host.
 type HostInfo struct {
-	Name   string `json:"name"`
-	Remote bool   `json:"remote"`
-	State  *State `json:"state,omitempty"` // remote hosts: the connection's condition
+	Name       string `json:"name"`
+	Remote     bool   `json:"remote"`
+	State      *State `json:"state,omitempty"` // remote hosts: the connection's condition
+	Reconnects uint64 `json:"reconnects,omitempty"`
 }
 
 // Registry owns one Log, and one running Follow, per (host, path) that has
@@ -53,8 +55,9 @@ type Registry struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu      sync.Mutex
-	logs    map[key]*entry
+	mu       sync.Mutex
+	logs     map[key]*entry
+	finished uint64 // lines read by logs that have stopped
 	changed chan struct{} // closed and replaced when a tail starts or has stopped
 }
 
@@ -84,7 +87,7 @@ func (r *Registry) Hosts(context.Context) []HostInfo {
 		h := HostInfo{Name: n}
 		if hs, ok := src.(HostStater); ok {
 			st := hs.HostState()
-			h.Remote, h.State = true, &st
+			h.Remote, h.State, h.Reconnects = true, &st, hs.Reconnects()
 		}
 		hosts = append(hosts, h)
 	}
@@ -255,6 +258,8 @@ func (r *Registry) release(k key, e *entry) {
 		}
 		e.idle = nil
 		delete(r.logs, k)
+		_, next := e.log.Bounds()
+		r.finished += next - 1
 		r.mu.Unlock()
 		e.cancel()
 		<-e.done
@@ -276,6 +281,24 @@ func (r *Registry) Changed() <-chan struct{} {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.changed
+}
+
+// Stats are a Registry's counts, for metrics.
+type Stats struct {
+	Logs    int    // logs followed now
+	LinesIn uint64 // lines read since the Registry started (markers included)
+}
+
+// Stats returns the Registry's counts.
+func (r *Registry) Stats() Stats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	st := Stats{Logs: len(r.logs), LinesIn: r.finished}
+	for _, e := range r.logs {
+		_, next := e.log.Bounds()
+		st.LinesIn += next - 1
+	}
+	return st
 }
 
 // Active returns the number of logs whose tail is running.

@@ -89,13 +89,16 @@ func (g guarded) Open(ctx context.Context, host, path string) (*tailer.Log, func
 }
 
 // public paths are served to nobody too: the page (which shows the sign-in
-// form), sign-in itself, and the health check.
-func public(p string) bool {
+// form), sign-in itself, the health check, and the metrics when
+// metrics_public is set.
+func (s *Server) public(p string) bool {
 	switch p {
 	case "/api/login", "/healthz", "/auth/oidc/login", "/auth/oidc/callback":
 		return true
+	case "/metrics":
+		return s.opts.MetricsPublic
 	}
-	return !strings.HasPrefix(p, "/api/") && p != "/ws" && p != "/metrics"
+	return !strings.HasPrefix(p, "/api/") && p != "/ws"
 }
 
 // authenticate puts the request's identity in its context, or answers 401.
@@ -104,7 +107,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (*http.Req
 	if id != nil {
 		return r.WithContext(auth.NewContext(r.Context(), id)), true
 	}
-	if public(r.URL.Path) {
+	if s.public(r.URL.Path) {
 		return r, true
 	}
 	msg := "sign in first"
@@ -165,11 +168,13 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request) {
 	var le *auth.LoginError
 	switch {
 	case errors.As(err, &le) && le.Wait > 0:
+		s.metrics.loginFailures.Inc()
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(le.Wait.Seconds()))))
 		s.audit(r, "login_refused", "name", req.User, "reason", "rate limited")
 		s.httpError(w, http.StatusTooManyRequests, err.Error())
 		return
 	case errors.As(err, &le):
+		s.metrics.loginFailures.Inc()
 		s.audit(r, "login_failed", "name", req.User)
 		s.httpError(w, http.StatusUnauthorized, err.Error())
 		return

@@ -223,6 +223,7 @@ func (r *room) pump(viewers []*viewer, now time.Time) (flushIn, dueIn time.Durat
 			}
 			if f.data != nil {
 				r.send(v, f.data)
+				r.count(f)
 			}
 			v.cursor = f.next
 			if v.filter != nil && v.cursor < next && time.Now().After(deadline) {
@@ -299,8 +300,10 @@ type frameKey struct {
 }
 
 type frame struct {
-	data []byte // a lines or gap frame; nil when no line passed the filter
-	next uint64 // cursor after this frame
+	data  []byte // a lines or gap frame; nil when no line passed the filter
+	next  uint64 // cursor after this frame
+	lines int    // lines in data
+	gap   bool   // data is a gap frame
 }
 
 // frame encodes the lines from v's cursor that pass its filter, up to the
@@ -322,7 +325,7 @@ func (r *room) frame(v *viewer, next uint64, deadline time.Time) frame {
 		// The ring no longer holds the lines from the cursor (the viewer
 		// fell behind, or the ring moved on since pump read its bounds).
 		clear(lines)
-		return frame{data: encode(gapMsg{Type: "gap", From: v.cursor, To: first - 1}), next: first}
+		return frame{data: encode(gapMsg{Type: "gap", From: v.cursor, To: first - 1}), next: first, gap: true}
 	}
 	if len(lines) == 0 {
 		return frame{next: limit}
@@ -350,8 +353,9 @@ func (r *room) frame(v *viewer, next uint64, deadline time.Time) frame {
 		return frame{next: end}
 	}
 	data := appendLines(make([]byte, 0, size+64), kept, replay)
+	n := len(kept)
 	clear(kept)
-	return frame{data: data, next: end}
+	return frame{data: data, next: end, lines: n}
 }
 
 // apply handles the browser's requests since the last pump: only the last
@@ -401,9 +405,24 @@ func (r *room) apply(v *viewer, cs []control, next uint64, now time.Time) time.D
 	return 0
 }
 
+// count adds a sent frame to the metrics.
+func (r *room) count(f frame) {
+	switch mt := r.srv.metrics; {
+	case mt == nil:
+	case f.gap:
+		mt.gaps.Inc()
+	default:
+		mt.linesOut.Add(float64(f.lines))
+	}
+}
+
 // send queues data to v. It never blocks: melody's buffer is larger than
 // MaxInflight plus the few control frames a pump may add.
 func (r *room) send(v *viewer, data []byte) {
+	if mt := r.srv.metrics; mt != nil {
+		mt.framesOut.Inc()
+		mt.bytesOut.Add(float64(len(data)))
+	}
 	v.inflight.Add(1)
 	if err := v.out(data); err != nil {
 		v.inflight.Add(-1)

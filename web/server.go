@@ -43,8 +43,9 @@ type Catalog interface {
 	// func to release it, to be called exactly once. Errors as Check, or
 	// tailer.ErrTooManyLogs.
 	Open(ctx context.Context, host, path string) (*tailer.Log, func(), error)
-	// Active returns how many logs are followed now.
-	Active() int
+	// Stats returns how many logs are followed now and how many lines
+	// they read.
+	Stats() tailer.Stats
 }
 
 var _ Catalog = (*tailer.Registry)(nil)
@@ -71,6 +72,8 @@ type Options struct {
 	// "/logs").
 	PublicURL string
 	BasePath  string
+	// MetricsPublic serves /metrics without authentication.
+	MetricsPublic bool
 
 	FlushInterval time.Duration // 0: 15ms
 	MaxInflight   int           // 0: 4 frames per viewer
@@ -98,12 +101,14 @@ const (
 // Server is the HTTP side of logviewer. Create it with New, serve its
 // Handler, and Close it to tell every browser goodbye.
 type Server struct {
-	cat  Catalog // guarded: as the request's identity sees it
-	opts Options
-	auth *auth.Authenticator
-	log  *slog.Logger
-	m    *melody.Melody
-	mux  *http.ServeMux
+	cat     Catalog // guarded: as the request's identity sees it
+	raw     Catalog // unguarded: for metrics only
+	metrics *metrics
+	opts    Options
+	auth    *auth.Authenticator
+	log     *slog.Logger
+	m       *melody.Melody
+	mux     *http.ServeMux
 
 	mu       sync.Mutex
 	rooms    map[*tailer.Log]*room
@@ -144,10 +149,11 @@ func New(cat Catalog, opts Options) *Server {
 	}
 	opts.BasePath = strings.TrimSuffix(opts.BasePath, "/")
 	s := &Server{
-		cat: guarded{Catalog: cat, rules: opts.Rules}, opts: opts, auth: opts.Auth, log: opts.Logger,
+		cat: guarded{Catalog: cat, rules: opts.Rules}, raw: cat, opts: opts, auth: opts.Auth, log: opts.Logger,
 		rooms: map[*tailer.Log]*room{}, clients: map[string]int{}, sessions: map[string]map[*viewer]struct{}{},
 	}
 
+	s.metrics = newMetrics(s)
 	m := melody.New()
 	// melody's defaults accept every Origin, drop frames silently when a
 	// session's buffer fills, and cap inbound messages at 512 bytes; each is
@@ -173,6 +179,9 @@ func New(cat Catalog, opts Options) *Server {
 		}
 	})
 	m.HandleError(func(ms *melody.Session, err error) {
+		if errors.Is(err, melody.ErrMessageBufferFull) {
+			s.metrics.framesDropped.Inc()
+		}
 		s.log.Debug("websocket", "err", err, "remote", ms.Request.RemoteAddr)
 	})
 	s.m = m
@@ -186,6 +195,7 @@ func New(cat Catalog, opts Options) *Server {
 	mux.HandleFunc("POST /api/logout", s.serveLogout)
 	mux.HandleFunc("GET /api/me", s.serveMe)
 	mux.HandleFunc("POST /api/share", s.serveShare)
+	mux.HandleFunc("GET /metrics", s.serveMetrics)
 	mux.Handle("GET /", http.FileServerFS(opts.UI))
 	s.mux = mux
 	return s
@@ -288,7 +298,7 @@ func (s *Server) serveFiles(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, map[string]any{"ok": true, "logs": s.cat.Active(), "viewers": s.Viewers()})
+	writeJSON(w, map[string]any{"ok": true, "logs": s.cat.Stats().Logs, "viewers": s.Viewers()})
 }
 
 // errTraversal is a path that tries to climb out with "..": a 403, not a 400.
@@ -345,6 +355,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	flt, err := filter.Compile(filter.Spec{Text: q.Get("q"), Regex: q.Get("re") == "1", Case: q.Get("case") == "1", Invert: q.Get("inv") == "1"})
 	if err != nil {
+		s.metrics.filterRejected.Inc()
 		s.httpError(w, http.StatusBadRequest, err.Error())
 		return
 	}
@@ -357,6 +368,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	client := s.auth.ClientIP(r)
 	if !s.reserve(client) {
+		s.metrics.viewersRefused.WithLabelValues("per_client").Inc()
 		s.httpError(w, http.StatusTooManyRequests, fmt.Sprintf("too many viewers from %s (at most %d at once)", client, s.opts.MaxViewersPerClient))
 		return
 	}
@@ -473,6 +485,7 @@ func (s *Server) connect(ms *melody.Session) {
 	l, release, err := s.cat.Open(ctx, v.host, v.file)
 	if err != nil {
 		code, msg := s.openError(v.host, v.file, err)
+		s.metrics.viewersRefused.WithLabelValues(strconv.Itoa(code)).Inc()
 		wsCode, errCode := melody.CloseTryAgainLater, "unavailable"
 		if code == http.StatusNotFound {
 			wsCode, errCode = melody.ClosePolicyViolation, "not_found"
@@ -551,7 +564,11 @@ func (s *Server) message(ms *melody.Session, data []byte) {
 	if v == nil || v.room == nil {
 		return
 	}
-	if v.post(decodeMessage(data)) {
+	c := decodeMessage(data)
+	if c.err != nil && c.err.Code == "bad_filter" {
+		s.metrics.filterRejected.Inc()
+	}
+	if v.post(c) {
 		return
 	}
 	// Say why, then, if it keeps sending, stop reading it at all.

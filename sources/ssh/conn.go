@@ -267,6 +267,9 @@ func (s *Source) runDial(d *dialCall) {
 		return
 	case err == nil:
 		s.failures, s.nextDial, s.lastErr = 0, time.Time{}, nil
+		if s.everConnected && len(s.conns) == 0 {
+			s.reconnects++ // the host was lost and is back
+		}
 		s.conns = append(s.conns, c)
 		s.everConnected = true
 		s.setState(tailer.State{Code: tailer.StateFollowing, Msg: "connected to " + s.ep.String()})

@@ -99,6 +99,7 @@ type Source struct {
 	nextDial      time.Time
 	lastErr       error
 	everConnected bool
+	reconnects    uint64 // connections re-established after the host was lost
 	state         tailer.State
 	closed        bool
 }
@@ -193,6 +194,13 @@ func (s *Source) HostState() tailer.State {
 }
 
 func (s *Source) setState(st tailer.State) { s.state = st } // s.mu held
+
+// Reconnects returns how often the host was lost and reached again.
+func (s *Source) Reconnects() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.reconnects
+}
 
 // Close closes every connection and waits for their goroutines. Follow and
 // List calls still running return soon after with an error.
