@@ -74,11 +74,14 @@ type Host struct {
 	User          string   `toml:"user"`
 	IdentityFiles []string `toml:"identity_files"`
 	KnownHosts    string   `toml:"known_hosts"`
+	Groups        []string `toml:"groups"`
 	Jump          string   `toml:"jump"`
 	SSHAlias      string   `toml:"ssh_config_host"`
 	Connect       Duration `toml:"connect_timeout"`
 	Keepalive     Duration `toml:"keepalive"`
 	InsecureKeys  bool     `toml:"insecure_ignore_host_key"`
+
+	index int // the [[host]] table it came from (a range makes several hosts of one)
 }
 
 // Auth is the [auth] table: how people sign in.
@@ -321,10 +324,13 @@ func (c *Config) validate() error {
 	if len(c.Hosts) == 0 {
 		return bad("host", "at least one [[host]] is needed")
 	}
+	if err := c.expandRanges(); err != nil {
+		return err
+	}
 	seen := map[string]bool{}
 	for i := range c.Hosts {
 		h := &c.Hosts[i]
-		key := func(k string) string { return fmt.Sprintf("host.%d.%s", i, k) }
+		key := func(k string) string { return fmt.Sprintf("host.%d.%s", h.index, k) }
 		if h.Name == "" {
 			return bad(key("name"), "every [[host]] needs a name")
 		}
@@ -333,6 +339,11 @@ func (c *Config) validate() error {
 		}
 		if seen[h.Name] {
 			return bad(key("name"), "host %q is defined twice", h.Name)
+		}
+		for _, g := range h.Groups {
+			if !validHostName(g) {
+				return bad(key("groups"), "%q is not a group name (letters, digits, '.', '_' and '-', at most 64)", g)
+			}
 		}
 		seen[h.Name] = true
 		if len(h.Files) == 0 {
@@ -357,9 +368,14 @@ func (c *Config) validate() error {
 			}
 		}
 	}
-	for i, h := range c.Hosts {
+	for _, h := range c.Hosts {
 		if h.Jump != "" && (!seen[h.Jump] || h.Jump == h.Name) {
-			return bad(fmt.Sprintf("host.%d.jump", i), "%q is not another [[host]] name", h.Jump)
+			return bad(fmt.Sprintf("host.%d.jump", h.index), "%q is not another [[host]] name", h.Jump)
+		}
+		for _, g := range h.Groups {
+			if seen[g] {
+				return bad(fmt.Sprintf("host.%d.groups", h.index), "group %q has the name of a host: a name in a URL must say which it is", g)
+			}
 		}
 	}
 	return nil
@@ -495,6 +511,17 @@ func validUserName(n string) bool {
 		}
 	}
 	return true
+}
+
+// Groups returns each group's member hosts, in config order, by group name.
+func (c *Config) Groups() map[string][]string {
+	groups := map[string][]string{}
+	for _, h := range c.Hosts {
+		for _, g := range h.Groups {
+			groups[g] = append(groups[g], h.Name)
+		}
+	}
+	return groups
 }
 
 // validHostName reports whether a [[host]] name is plain: it appears in

@@ -145,3 +145,64 @@ func TestShippedConfigLoads(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestRanges(t *testing.T) {
+	c, err := Parse("t.toml", []byte(`
+[[host]]
+name = "local"
+files = ["/var/log/*.log"]
+
+[[host]]
+name = "web-[08-11]"
+address = "web-[08-11].prod.internal:2222"
+user = "deploy"
+groups = ["web", "prod"]
+files = ["/srv/app/log/*.log", "/srv/[08-11]/[a-z]*.log"]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, h := range c.Hosts {
+		names = append(names, h.Name)
+	}
+	if strings.Join(names, ",") != "local,web-08,web-09,web-10,web-11" {
+		t.Fatalf("hosts %v", names)
+	}
+	h := c.Hosts[3]
+	if h.Address != "web-10.prod.internal:2222" || h.User != "deploy" || h.Files[1] != "/srv/10/[a-z]*.log" || h.Files[0] != "/srv/app/log/*.log" {
+		t.Fatalf("lockstep expansion: %+v", h)
+	}
+	if g := c.Groups(); strings.Join(g["web"], ",") != "web-08,web-09,web-10,web-11" || len(g["prod"]) != 4 {
+		t.Fatalf("groups %v", g)
+	}
+}
+
+func TestRangeErrors(t *testing.T) {
+	tests := []struct {
+		name, src string
+		line      int
+		key, msg  string
+	}{
+		{"reversed", "[[host]]\nname = \"web-[05-01]\"\naddress = \"x\"\nfiles = [\"/a\"]\n", 2, "host.0.name", "reversed"},
+		{"two ranges", "[[host]]\nname = \"web-[1-2]-[1-3]\"\naddress = \"x\"\nfiles = [\"/a\"]\n", 2, "host.0.name", "at most one range"},
+		{"mismatched", "[[host]]\nname = \"web-[1-3]\"\naddress = \"web-[1-4].x\"\nfiles = [\"/a\"]\n", 3, "host.0.address", "differs"},
+		{"range without name range", "[[host]]\nname = \"web\"\naddress = \"web-[1-4].x\"\nfiles = [\"/a\"]\n", 3, "host.0.address", "has a range but the name"},
+		{"duplicate after expansion", "[[host]]\nname = \"web-2\"\naddress = \"x\"\nfiles = [\"/a\"]\n[[host]]\nname = \"web-[1-3]\"\naddress = \"web-[1-3]\"\nfiles = [\"/a\"]\n", 6, "host.1.name", "defined twice"},
+		{"too many", "[[host]]\nname = \"w[0-99999]\"\naddress = \"x\"\nfiles = [\"/a\"]\n", 2, "host.0.name", "more than"},
+		{"bad group", "[[host]]\nname = \"a\"\ngroups = [\"a b\"]\nfiles = [\"/a\"]\n", 3, "host.0.groups", "not a group name"},
+		{"group named like a host", "[[host]]\nname = \"a\"\ngroups = [\"b\"]\nfiles = [\"/a\"]\n[[host]]\nname = \"b\"\nfiles = [\"/a\"]\n", 3, "host.0.groups", "name of a host"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("my.toml", []byte(tt.src))
+			ce, ok := err.(*Error)
+			if !ok {
+				t.Fatalf("error %T %v", err, err)
+			}
+			if ce.Line != tt.line || ce.Key != tt.key || !strings.Contains(ce.Msg, tt.msg) {
+				t.Errorf("got %q (line %d key %q), want line %d key %q msg containing %q", err, ce.Line, ce.Key, tt.line, tt.key, tt.msg)
+			}
+		})
+	}
+}
