@@ -18,6 +18,7 @@ import (
 type rotationRun struct {
 	directives []string
 	reopen     bool // the writer reopens the path after each rotation (create mode)
+	behind     bool // the follower is held at a delivery while logrotate runs
 	rotations  int
 	every      time.Duration
 	rate       int
@@ -31,7 +32,7 @@ func (r rotationRun) run(t *testing.T) sourcetest.RotationReport {
 	lr := sourcetest.NewLogrotate(t, bin, path, r.directives...)
 	src := local.New([]string{filepath.Join(dir, "*.log")}, local.Options{Poll: 50 * time.Millisecond})
 
-	sink := sourcetest.NewSink()
+	sink := sourcetest.NewGate()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- src.Follow(ctx, path, 0, sink) }()
@@ -52,7 +53,15 @@ func (r rotationRun) run(t *testing.T) sourcetest.RotationReport {
 	tick := time.NewTicker(r.every)
 	for range r.rotations {
 		<-tick.C
+		if r.behind {
+			select {
+			case <-sink.Hold():
+			case <-time.After(10 * time.Second):
+				t.Fatal("the follower delivered nothing for 10s")
+			}
+		}
 		lr.Rotate(t)
+		sink.Release()
 		if r.reopen {
 			w.Reopen(t)
 		}
@@ -60,7 +69,7 @@ func (r rotationRun) run(t *testing.T) sourcetest.RotationReport {
 	tick.Stop()
 	time.Sleep(r.every / 2) // a last stretch of writing into the newest file
 	w.Stop(t)
-	rep := sourcetest.CheckRotated(t, sink, path, w, 30*time.Second)
+	rep := sourcetest.CheckRotated(t, sink.Sink, path, w, 30*time.Second)
 	if float64(rep.Written) < float64(r.rate)*r.every.Seconds()*float64(r.rotations)/2 {
 		t.Fatalf("the writer wrote only %d lines", rep.Written)
 	}
@@ -83,6 +92,20 @@ func TestLogrotateCopyTruncate(t *testing.T) {
 	}.run(t)
 	if rep.Marks[tailer.MarkTruncated] < 9 {
 		t.Errorf("marks %v: want a truncated marker for each of the 9 rotations", rep.Marks)
+	}
+}
+
+// TestLogrotateCopyTruncateBehind: the same, with the follower held at a
+// delivery while each copytruncate runs, so that every truncation cuts
+// lines it has not read: they must come from the copy (app.log.1), and the
+// truncated markers must say so.
+func TestLogrotateCopyTruncateBehind(t *testing.T) {
+	rep := rotationRun{
+		directives: []string{"copytruncate", "rotate 30", "compress", "delaycompress"},
+		behind:     true, rotations: 6, every: 700 * time.Millisecond, rate: 5000,
+	}.run(t)
+	if rep.FromCopy < 6 {
+		t.Errorf("%d of 6 truncations were read on from the copy; marks %v", rep.FromCopy, rep.Marks)
 	}
 }
 

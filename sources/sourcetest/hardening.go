@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -368,25 +367,6 @@ func (s *suite) longUnterminated(t *testing.T) {
 	}
 }
 
-// gate is a Sink whose first Lines call blocks until open is closed, so that
-// a test can change the file while the Source is behind.
-type gate struct {
-	*Sink
-	once    sync.Once
-	blocked chan struct{}
-	open    chan struct{}
-}
-
-func (g *gate) Lines(lines []tailer.Line) {
-	first := false
-	g.once.Do(func() { first = true })
-	if first {
-		close(g.blocked)
-		<-g.open
-	}
-	g.Sink.Lines(lines)
-}
-
 var skippedBytes = regexp.MustCompile(`\d+`)
 
 // truncatedBehind: the file holds 2 MiB of lines when it is followed from
@@ -401,7 +381,8 @@ func (s *suite) truncatedBehind(t *testing.T, copy string) {
 	path := filepath.Join(dir, "app.log")
 	old := numbered("old line, padded to look like a log line with some detail", 1, 25000)
 	Append(t, path, old)
-	g := &gate{Sink: NewSink(), blocked: make(chan struct{}), open: make(chan struct{})}
+	g := NewGate()
+	blocked := g.Hold()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.source(t, dir, 0).Follow(ctx, path, 1<<20, g) }()
@@ -412,9 +393,9 @@ func (s *suite) truncatedBehind(t *testing.T, copy string) {
 		}
 	}()
 	select {
-	case <-g.blocked:
+	case <-blocked:
 	case <-time.After(s.h.Timeout):
-		close(g.open)
+		g.Release()
 		t.Fatal("no lines delivered")
 	}
 	switch copy {
@@ -435,7 +416,7 @@ func (s *suite) truncatedBehind(t *testing.T, copy string) {
 		t.Fatal(err)
 	}
 	Append(t, path, numbered("new", 1, 3))
-	close(g.open)
+	g.Release()
 
 	newLines := lines(numbered("new", 1, 3))
 	g.WaitFor(t, s.h.Timeout, "the new lines", func(ls []tailer.Line, _ []tailer.State) bool {

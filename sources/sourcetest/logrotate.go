@@ -26,7 +26,7 @@ import (
 //	bin := sourcetest.RequireLogrotate(t)
 //	lr := sourcetest.NewLogrotate(t, bin, path, "copytruncate", "rotate 20")
 //	w := sourcetest.StartWriter(t, path, 5000)
-//	for range 9 { time.Sleep(time.Second); lr.Rotate(t) }
+//	for range 9 { <-tick.C; lr.Rotate(t) }
 //	w.Stop(t)
 //	sourcetest.CheckRotated(t, sink, path, w, timeout)
 
@@ -265,6 +265,7 @@ type RotationReport struct {
 	NoDisk    int // lines on no disk that the Sink did not receive (allowed)
 	Fragments int // received lines that are only the start of a writer line
 	Marks     map[string]int
+	FromCopy  int // truncated markers that say the rest was read from a rotated copy
 }
 
 // CheckRotated waits until sink has received the last line the (stopped)
@@ -308,6 +309,9 @@ func CheckRotated(tb testing.TB, sink *Sink, path string, w *Writer, timeout tim
 	for _, l := range got {
 		if l.Mark != "" {
 			rep.Marks[l.Mark]++
+			if l.Mark == tailer.MarkTruncated && strings.Contains(l.Text, "copy") {
+				rep.FromCopy++
+			}
 			continue
 		}
 		n := parseWriterLine(l.Text)
@@ -337,8 +341,8 @@ func CheckRotated(tb testing.TB, sink *Sink, path string, w *Writer, timeout tim
 			rep.NoDisk++
 		}
 	}
-	tb.Logf("written %d, on disk %d, received %d, lost %d, on no disk and not received %d, fragments %d, marks %v",
-		rep.Written, rep.OnDisk, rep.Received, rep.Lost, rep.NoDisk, rep.Fragments, rep.Marks)
+	tb.Logf("written %d, on disk %d, received %d, lost %d, on no disk and not received %d, fragments %d, marks %v, %d truncations read on from a copy",
+		rep.Written, rep.OnDisk, rep.Received, rep.Lost, rep.NoDisk, rep.Fragments, rep.Marks, rep.FromCopy)
 	if rep.Lost > 0 {
 		tb.Fatalf("%d lines on disk never reached the sink", rep.Lost)
 	}

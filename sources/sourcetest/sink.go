@@ -145,3 +145,53 @@ func (s *Sink) WaitTexts(tb testing.TB, timeout time.Duration, n int) {
 		return c >= n
 	})
 }
+
+// Gate is a Sink that a test can make hold the Source at its next delivery,
+// to change the file while the Source is behind (a slow reader, made
+// deterministic).
+type Gate struct {
+	*Sink
+	mu      sync.Mutex
+	holding bool
+	blocked chan struct{}
+	open    chan struct{}
+}
+
+// NewGate returns an open Gate.
+func NewGate() *Gate { return &Gate{Sink: NewSink()} }
+
+// Lines implements tailer.Sink: it blocks while the Gate holds.
+func (g *Gate) Lines(lines []tailer.Line) {
+	g.mu.Lock()
+	if g.holding {
+		g.holding = false
+		blocked, open := g.blocked, g.open
+		g.mu.Unlock()
+		close(blocked)
+		<-open
+	} else {
+		g.mu.Unlock()
+	}
+	g.Sink.Lines(lines)
+}
+
+// Hold makes the next Lines call block until Release. The channel it
+// returns is closed once a call is blocked.
+func (g *Gate) Hold() <-chan struct{} {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.holding = true
+	g.blocked, g.open = make(chan struct{}), make(chan struct{})
+	return g.blocked
+}
+
+// Release lets a held Lines call (or the next one) go on.
+func (g *Gate) Release() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.holding = false
+	if g.open != nil {
+		close(g.open)
+		g.open = nil
+	}
+}
