@@ -271,6 +271,10 @@ type follower struct {
 // the same log has at the same offsets.
 const knownLen = 1024
 
+// maxBatch bounds the lines handed to the sink at once (and the scratch
+// they take): a chunk of empty lines would otherwise be 256Ki Lines.
+const maxBatch = 8192
+
 // readChunk is how much is read at once: large enough that reading costs
 // little per line (one pread for thousands of lines), small enough to keep
 // per follower.
@@ -460,7 +464,6 @@ func (w *follower) readAvailable(ctx context.Context) error {
 			continue
 		}
 		chunk := w.buf[:n]
-		w.lines = w.split.feed(w.lines[:0], chunk, w.pos, w.ino)
 		if !w.holds(w.delivered-int64(len(w.known)), w.known) {
 			w.truncated(ctx, chunk)
 			continue
@@ -472,8 +475,19 @@ func (w *follower) readAvailable(ctx context.Context) error {
 	}
 }
 
-// commit delivers the lines split from chunk (read at pos) and moves past it.
+// commit delivers the lines of chunk (read at pos), in batches of at most
+// maxBatch lines, and moves past it.
 func (w *follower) commit(chunk []byte) {
+	for len(chunk) > 0 {
+		var used int
+		w.lines, used = w.split.feed(w.lines[:0], chunk, w.pos, w.ino, maxBatch)
+		w.commitBatch(chunk[:used])
+		chunk = chunk[used:]
+	}
+}
+
+// commitBatch delivers w.lines, split from b (read at pos), and moves past b.
+func (w *follower) commitBatch(chunk []byte) {
 	w.deliver(w.lines)
 	if e := w.split.end; e >= 0 {
 		if j := int(e - w.pos); j >= knownLen {
@@ -509,17 +523,9 @@ func keepLast(b []byte) []byte {
 // a marker says how many bytes were never read. Then f is read again from
 // its start.
 func (w *follower) truncated(ctx context.Context, chunk []byte) {
-	if chunk != nil {
-		if !w.holds(w.pos, chunk) {
-			w.commit(chunk)
-		} else {
-			// The chunk is the new content: it is read again from 0. A
-			// line begun before it is left to the copy, or counted as
-			// skipped.
-			w.split.reset()
-			w.pos = w.delivered
-		}
-	}
+	if chunk != nil && !w.holds(w.pos, chunk) {
+		w.commit(chunk)
+	} // else the chunk is the new content, read again from 0 below
 	end, from, err := w.fromCopy(ctx)
 	if ctx.Err() != nil {
 		return // the caller returns ctx.Err()
@@ -566,10 +572,12 @@ func (w *follower) fromCopy(ctx context.Context) (int64, string, error) {
 		if rerr == nil && ctx.Err() != nil {
 			rerr = ctx.Err()
 		}
-		if n > 0 {
-			w.lines = w.split.feed(w.lines[:0], w.buf[:n], off, ino)
+		for b := w.buf[:n]; len(b) > 0; {
+			var used int
+			w.lines, used = w.split.feed(w.lines[:0], b, off, ino, maxBatch)
 			w.deliver(w.lines)
-			off += int64(n)
+			b = b[used:]
+			off += int64(used)
 		}
 		if rerr != nil && ctx.Err() != nil {
 			return off, c.Path, ctx.Err()
@@ -729,12 +737,14 @@ func (s *splitter) reset() {
 }
 
 // feed appends to lines the lines that chunk (the stream's bytes from
-// offset off) completes. Whole lines that need no cut share one string per
-// run, so a line kept by the Log holds no more memory than its neighbours.
-func (s *splitter) feed(lines []tailer.Line, chunk []byte, off int64, file uint64) []tailer.Line {
+// offset off) completes, at most limit of them, and returns how many bytes of
+// chunk it used: all of them, or up to the newline of the limit-th line.
+// Whole lines that need no cut share one string per run, so a line kept by
+// the Log holds no more memory than its neighbours.
+func (s *splitter) feed(lines []tailer.Line, chunk []byte, off int64, file uint64, limit int) ([]tailer.Line, int) {
 	s.end = -1
 	s.ends = s.ends[:0]
-	for i := 0; ; {
+	for i := 0; len(s.ends) < limit; {
 		j := bytes.IndexByte(chunk[i:], '\n')
 		if j < 0 {
 			break
@@ -745,7 +755,10 @@ func (s *splitter) feed(lines []tailer.Line, chunk []byte, off int64, file uint6
 	ends := s.ends
 	if len(ends) == 0 {
 		s.grow(chunk)
-		return lines
+		return lines, len(chunk)
+	}
+	if len(ends) == limit {
+		chunk = chunk[:ends[len(ends)-1]+1]
 	}
 	start := 0
 	if s.n > 0 {
@@ -778,7 +791,7 @@ func (s *splitter) feed(lines []tailer.Line, chunk []byte, off int64, file uint6
 	lines = s.runLines(lines, first, str, run, off, file)
 	s.end = off + int64(i)
 	s.grow(chunk[i:])
-	return lines
+	return lines, len(chunk)
 }
 
 // runLines fills in the texts of lines[first:], which are the lines of str,
