@@ -28,6 +28,7 @@ type Options struct {
 	Shares   *Shares
 	Users    *Users  // users
 	Tokens   *Tokens // [[token]]
+	OIDC     *OIDC   // oidc: sign-in through the provider
 	// TrustedProxies may assert a user (mode proxy) and a client address
 	// (X-Forwarded-For, in every mode).
 	TrustedProxies    []netip.Prefix
