@@ -195,6 +195,8 @@ func New(cat Catalog, opts Options) *Server {
 	mux.HandleFunc("POST /api/logout", s.serveLogout)
 	mux.HandleFunc("GET /api/me", s.serveMe)
 	mux.HandleFunc("POST /api/share", s.serveShare)
+	mux.HandleFunc("GET /auth/oidc/login", s.serveOIDCLogin)
+	mux.HandleFunc("GET /auth/oidc/callback", s.serveOIDCCallback)
 	mux.HandleFunc("GET /metrics", s.serveMetrics)
 	mux.Handle("GET /", http.FileServerFS(opts.UI))
 	s.mux = mux
