@@ -72,6 +72,18 @@ func newAuth(c *config.Config) (*auth.Authenticator, *auth.Rules, error) {
 	if a.Mode == config.AuthUsers || a.Mode == config.AuthOIDC {
 		o.Sessions = auth.NewSessions(signer, a.SessionTTL.Duration)
 	}
+	if a.Mode == config.AuthOIDC {
+		// The provider is discovered at the first sign-in, not here: the
+		// server starts while the issuer is unreachable.
+		secret, err := auth.LoadClientSecret(a.OIDCSecretFile)
+		if err != nil {
+			return nil, nil, err
+		}
+		o.OIDC = auth.NewOIDC(auth.OIDCOptions{
+			Issuer: a.OIDCIssuer, ClientID: a.OIDCClientID, ClientSecret: secret,
+			RedirectURL: auth.OIDCRedirectURL(c.PublicURL), GroupsClaim: a.OIDCGroupsClaim,
+		}, signer)
+	}
 	var users []auth.User
 	for _, u := range c.Users {
 		users = append(users, auth.User{Name: u.Name, Hash: []byte(u.Password), Groups: u.Groups})
