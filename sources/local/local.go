@@ -6,9 +6,10 @@
 // held), so a file with no newline cannot grow the process. nxadm/tail (the
 // watcher the design card names) stays the source of wake-ups: its shared
 // inotify tracker watches the held inode through its /proc/self/fd/N name and
-// wakes the follower on every write; a poll of the path, every Options.Poll,
-// catches what inotify cannot (rotation, another follower's watch of the same
-// inode). Reading lines through nxadm/tail itself was both slower (about 580k
+// wakes the follower on every write (one watch per inode, shared by the
+// Source's followers of it); a poll of the path, every Options.Poll, catches
+// what the watch cannot (the path naming another file) or where no watch
+// could be added. Reading lines through nxadm/tail itself was both slower (about 580k
 // lines/s against 1.1–2.1M) and unbounded: it returns whole lines only, so an
 // unterminated line was buffered whole (50 × 1 MiB: 22 → 268 MB of RSS). It
 // also loses lines on its own: on rename rotation it may reopen before reading
@@ -54,6 +55,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 	"unicode/utf8"
@@ -70,6 +72,7 @@ type Source struct {
 	real    []string // the same, absolute, each with its directory part before the first wildcard resolved through symlinks (at New)
 	maxLine int
 	poll    time.Duration
+	watches *watches // inotify wake-ups, one watch per inode
 }
 
 var _ tailer.Source = (*Source)(nil)
@@ -98,7 +101,7 @@ func New(globs []string, opts Options) *Source {
 		opts.Poll = 250 * time.Millisecond
 	}
 	home, _ := os.UserHomeDir()
-	s := &Source{maxLine: opts.MaxLineBytes, poll: opts.Poll}
+	s := &Source{maxLine: opts.MaxLineBytes, poll: opts.Poll, watches: &watches{}}
 	for _, g := range globs {
 		if strings.HasPrefix(g, "~/") && home != "" {
 			g = filepath.Join(home, g[2:])
@@ -384,7 +387,7 @@ func (w *follower) reset(off int64) {
 // followInode follows w.f until the path names another file (errRotated) or
 // ctx ends.
 func (w *follower) followInode(ctx context.Context) error {
-	wk := wakeOn(w.f)
+	wk := w.src.watches.subscribe(w.f, w.dev, w.ino)
 	defer wk.stop()
 	tick := time.NewTicker(w.src.poll)
 	defer tick.Stop()
@@ -666,50 +669,116 @@ func (w *follower) lastLines(n int) (int64, error) {
 	return tailer.LastLines(w.f, st.Size(), n, int64(n+1)*int64(w.src.maxLine+1)+64<<10)
 }
 
-// waker turns nxadm/tail's inotify events for one open file into wake-ups
-// on C (at most one pending). The file is watched through its
-// /proc/self/fd/N name: the watch follows the inode wherever it is renamed,
-// and the name is this follower's alone (the shared tracker keys watches by
-// name) for as long as the file stays open, which is until stop returns.
+// waker is one follower's subscription to the wake-ups of an inode: a
+// value on C (at most one pending) after each inotify event.
 type waker struct {
-	name string
 	C    chan struct{}
-	done chan struct{} // closed when the forwarding goroutine has ended; nil without a watch
+	stop func()
 }
 
-func wakeOn(f *os.File) *waker {
-	k := &waker{name: "/proc/self/fd/" + strconv.Itoa(int(f.Fd())), C: make(chan struct{}, 1)}
-	if err := watch.Watch(k.name); err != nil {
-		return k // no inotify watch (limits): the poll alone wakes the follower
+// watches shares one nxadm/tail inotify watch per inode among a Source's
+// followers. One per inode is not only thrifty: inotify gives two names of
+// one inode the same watch, and fsnotify (under nxadm/tail) then reports its
+// events under the newest name only and removes the watch for both when
+// either is removed, so a second follower of a file would silently fall
+// back to polling.
+type watches struct {
+	mu sync.Mutex
+	m  map[[2]uint64]*inodeWatch
+}
+
+// inodeWatch is the watch of one inode. Its name is /proc/self/fd/N of a
+// descriptor of its own, so the name (the tracker's key) stays this watch's
+// for as long as the watch lives, and the watch follows the inode wherever
+// it is renamed.
+type inodeWatch struct {
+	f    *os.File
+	name string
+	done chan struct{} // closed when the forwarding goroutine has ended
+
+	mu   sync.Mutex
+	subs map[chan struct{}]bool
+}
+
+// subscribe returns wake-ups for f's inode (dev, ino). Without a watch
+// (inotify limits), C never fires and the follower's poll wakes it.
+func (ws *watches) subscribe(f *os.File, dev, ino uint64) *waker {
+	c := make(chan struct{}, 1)
+	key := [2]uint64{dev, ino}
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	iw := ws.m[key]
+	if iw == nil {
+		iw = startWatch(f)
+		if iw == nil {
+			return &waker{C: c, stop: func() {}}
+		}
+		if ws.m == nil {
+			ws.m = map[[2]uint64]*inodeWatch{}
+		}
+		ws.m[key] = iw
 	}
-	events := watch.Events(k.name)
+	iw.mu.Lock()
+	iw.subs[c] = true
+	iw.mu.Unlock()
+	return &waker{C: c, stop: func() {
+		ws.mu.Lock()
+		defer ws.mu.Unlock()
+		iw.mu.Lock()
+		delete(iw.subs, c)
+		last := len(iw.subs) == 0
+		iw.mu.Unlock()
+		if last {
+			// Under ws.mu, so that no new watch of this inode is added
+			// while this one is being removed (see watches).
+			delete(ws.m, key)
+			iw.stop()
+		}
+	}}
+}
+
+func startWatch(f *os.File) *inodeWatch {
+	fd, err := syscall.Dup(int(f.Fd()))
+	if err != nil {
+		return nil
+	}
+	syscall.CloseOnExec(fd)
+	iw := &inodeWatch{f: os.NewFile(uintptr(fd), f.Name()), name: "/proc/self/fd/" + strconv.Itoa(fd), subs: map[chan struct{}]bool{}}
+	if err := watch.Watch(iw.name); err != nil {
+		iw.f.Close()
+		return nil
+	}
+	events := watch.Events(iw.name)
 	if events == nil {
-		_ = watch.RemoveWatch(k.name)
-		return k
+		_ = watch.RemoveWatch(iw.name)
+		iw.f.Close()
+		return nil
 	}
-	k.done = make(chan struct{})
+	iw.done = make(chan struct{})
 	go func() {
-		defer close(k.done)
-		// Always receive at once: the tracker hands events to every
-		// watcher of the process from one goroutine.
+		defer close(iw.done)
+		// Always receive at once: the tracker hands the events of every
+		// watch in the process over from one goroutine.
 		for range events {
-			select {
-			case k.C <- struct{}{}:
-			default:
+			iw.mu.Lock()
+			for c := range iw.subs {
+				select {
+				case c <- struct{}{}:
+				default:
+				}
 			}
+			iw.mu.Unlock()
 		}
 	}()
-	return k
+	return iw
 }
 
-// stop removes the watch; the tracker then closes the events channel, which
-// ends the forwarding goroutine.
-func (k *waker) stop() {
-	if k.done == nil {
-		return
-	}
-	_ = watch.RemoveWatch(k.name)
-	<-k.done
+// stop removes the watch (the tracker then closes the events channel, which
+// ends the forwarding goroutine) and then closes the descriptor.
+func (iw *inodeWatch) stop() {
+	_ = watch.RemoveWatch(iw.name)
+	<-iw.done
+	iw.f.Close()
 }
 
 // splitter cuts a stream of bytes into cleaned lines, holding at most keep

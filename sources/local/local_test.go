@@ -1,6 +1,11 @@
 package local_test
 
 import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -31,5 +36,46 @@ func harness() sourcetest.Harness {
 			goleak.IgnoreTopFunction("github.com/nxadm/tail/watch.(*InotifyTracker).run"),
 			goleak.IgnoreTopFunction("github.com/fsnotify/fsnotify.(*Watcher).readEvents"),
 		},
+	}
+}
+
+// TestSharedInodeWakesEveryFollower: two follows of one file (one through a
+// symlink) are both woken by inotify, well before their 30s poll, and stay
+// so after the other one ends. inotify gives both names one watch, which a
+// watch per follower would lose for all but one.
+func TestSharedInodeWakesEveryFollower(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "app.log")
+	link := filepath.Join(dir, "link.log")
+	sourcetest.Append(t, path, "")
+	if err := os.Symlink(path, link); err != nil {
+		t.Fatal(err)
+	}
+	src := local.New([]string{filepath.Join(dir, "*.log")}, local.Options{Poll: 30 * time.Second})
+	follow := func(p string) (*sourcetest.Sink, func()) {
+		sink := sourcetest.NewSink()
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- src.Follow(ctx, p, 0, sink) }()
+		stop := func() {
+			cancel()
+			if err := <-done; !errors.Is(err, context.Canceled) {
+				t.Errorf("Follow(%s) = %v, want context.Canceled", p, err)
+			}
+		}
+		sink.WaitState(t, 5*time.Second, tailer.StateFollowing)
+		return sink, stop
+	}
+	a, stopA := follow(path)
+	b, stopB := follow(link)
+	defer stopB()
+	sourcetest.Append(t, path, "one\n")
+	a.WaitTexts(t, 5*time.Second, 1)
+	b.WaitTexts(t, 5*time.Second, 1)
+	stopA()
+	sourcetest.Append(t, path, "two\n")
+	b.WaitTexts(t, 5*time.Second, 2)
+	if got := b.Texts(); !slices.Equal(got, []string{"one", "two"}) {
+		t.Errorf("got %q", got)
 	}
 }
