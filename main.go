@@ -167,7 +167,7 @@ func (m *Main) Run() error {
 		}
 	}
 	m.reg = tailer.NewRegistry(sources, tailer.Options{
-		Replay: c.Replay, Buffer: int64(c.Buffer), IdleStop: c.IdleStop.Duration, MaxLogs: c.MaxLogs, Logger: m.Logger,
+		Replay: c.Replay, Buffer: int64(c.Buffer), IdleStop: c.IdleStop.Duration, MaxLogs: c.MaxLogs, Groups: c.Groups(), Logger: m.Logger,
 	})
 	opts := web.Options{
 		Replay: c.Replay, AllowedOrigins: c.AllowedOrigins, AllowedHosts: allowedHosts(c),

@@ -13,10 +13,11 @@ import (
 
 // Options size every Log a Registry makes.
 type Options struct {
-	Replay   int           // lines a new viewer is sent; the ring holds at least this many
-	Buffer   int64         // ring byte budget
-	IdleStop time.Duration // stop a tail this long after its last viewer left
-	MaxLogs  int           // logs followed at once; 0: no limit
+	Replay   int                 // lines a new viewer is sent; the ring holds at least this many
+	Buffer   int64               // ring byte budget
+	IdleStop time.Duration       // stop a tail this long after its last viewer left
+	MaxLogs  int                 // logs followed at once; 0: no limit
+	Groups   map[string][]string // group name → member host names, in order
 	Logger   *slog.Logger
 }
 
@@ -38,10 +39,17 @@ type HostStater interface {
 
 // HostInfo describes a configured host.
 type HostInfo struct {
-	Name       string `json:"name"`
-	Remote     bool   `json:"remote"`
-	State      *State `json:"state,omitempty"` // remote hosts: the connection's condition
-	Reconnects uint64 `json:"reconnects,omitempty"`
+	Name       string   `json:"name"`
+	Remote     bool     `json:"remote"`
+	State      *State   `json:"state,omitempty"` // remote hosts: the connection's condition
+	Reconnects uint64   `json:"reconnects,omitempty"`
+	Groups     []string `json:"groups"` // the groups it is a member of
+}
+
+// GroupInfo describes a group of hosts.
+type GroupInfo struct {
+	Name  string   `json:"name"`
+	Hosts []string `json:"hosts"`
 }
 
 // Registry owns one Log, and one running Follow, per (host, path) that has
@@ -57,8 +65,8 @@ type Registry struct {
 
 	mu       sync.Mutex
 	logs     map[key]*entry
-	finished uint64 // lines read by logs that have stopped
-	changed chan struct{} // closed and replaced when a tail starts or has stopped
+	finished uint64        // lines read by logs that have stopped
+	changed  chan struct{} // closed and replaced when a tail starts or has stopped
 }
 
 type key struct{ host, path string }
@@ -84,7 +92,13 @@ func NewRegistry(sources map[string]Source, opts Options) *Registry {
 func (r *Registry) Hosts(context.Context) []HostInfo {
 	hosts := make([]HostInfo, 0, len(r.sources))
 	for n, src := range r.sources {
-		h := HostInfo{Name: n}
+		h := HostInfo{Name: n, Groups: []string{}}
+		for g, members := range r.opts.Groups {
+			if slices.Contains(members, n) {
+				h.Groups = append(h.Groups, g)
+			}
+		}
+		slices.Sort(h.Groups)
 		if hs, ok := src.(HostStater); ok {
 			st := hs.HostState()
 			h.Remote, h.State, h.Reconnects = true, &st, hs.Reconnects()
@@ -93,6 +107,16 @@ func (r *Registry) Hosts(context.Context) []HostInfo {
 	}
 	slices.SortFunc(hosts, func(a, b HostInfo) int { return strings.Compare(a.Name, b.Name) })
 	return hosts
+}
+
+// Groups describes the configured groups, sorted by name.
+func (r *Registry) Groups(context.Context) []GroupInfo {
+	groups := make([]GroupInfo, 0, len(r.opts.Groups))
+	for g, members := range r.opts.Groups {
+		groups = append(groups, GroupInfo{Name: g, Hosts: slices.Clone(members)})
+	}
+	slices.SortFunc(groups, func(a, b GroupInfo) int { return strings.Compare(a.Name, b.Name) })
+	return groups
 }
 
 func (r *Registry) source(host string) (Source, error) {

@@ -294,7 +294,12 @@ func TestShareLinks(t *testing.T) {
 		t.Fatal(h)
 	}
 	var m msg
-	if err := conn.ReadJSON(&m); err != nil || m.Type != "lines" || len(m.Lines) != 1 || m.Lines[0].Text != "two ERROR" {
+	err = conn.ReadJSON(&m)
+	for err == nil && m.Type == "status" {
+		m = msg{}
+		err = conn.ReadJSON(&m)
+	}
+	if err != nil || m.Type != "lines" || len(m.Lines) != 1 || m.Lines[0].Text != "two ERROR" {
 		t.Fatalf("shared view's first lines %+v %v: want the filtered line", m, err)
 	}
 	_, me := anon.do("GET", "/api/me?share="+url.QueryEscape(token), nil, nil)

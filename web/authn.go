@@ -45,6 +45,25 @@ func (g guarded) Hosts(ctx context.Context) []tailer.HostInfo {
 	return out
 }
 
+// Groups lists the groups with only the members id may see; a group with
+// none is not listed.
+func (g guarded) Groups(ctx context.Context) []tailer.GroupInfo {
+	id := auth.FromContext(ctx)
+	out := []tailer.GroupInfo{}
+	for _, gr := range g.Catalog.Groups(ctx) {
+		var members []string
+		for _, h := range gr.Hosts {
+			if g.rules.Host(id, h) {
+				members = append(members, h)
+			}
+		}
+		if len(members) > 0 {
+			out = append(out, tailer.GroupInfo{Name: gr.Name, Hosts: members})
+		}
+	}
+	return out
+}
+
 func (g guarded) List(ctx context.Context, host string) ([]tailer.FileInfo, error) {
 	id := auth.FromContext(ctx)
 	if !g.rules.Host(id, host) {
@@ -143,13 +162,18 @@ func (s *Server) setSession(w http.ResponseWriter, r *http.Request, value string
 	})
 }
 
+// audit writes one structured line for a sign-in, a failed sign-in, a
+// share link made, a log opened: who, from where, what.
 func (s *Server) audit(r *http.Request, event string, attrs ...any) {
-	id := auth.FromContext(r.Context())
+	s.audit2(auth.FromContext(r.Context()), s.auth.ClientIP(r), event, attrs...)
+}
+
+func (s *Server) audit2(id *auth.Identity, client, event string, attrs ...any) {
 	user := ""
 	if id != nil {
 		user = id.User
 	}
-	s.log.Info("audit", append([]any{"event", event, "user", user, "client", s.auth.ClientIP(r)}, attrs...)...)
+	s.log.Info("audit", append([]any{"event", event, "user", user, "client", client}, attrs...)...)
 }
 
 func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request) {
@@ -297,57 +321,57 @@ func parseTTL(s string) (time.Duration, error) {
 	return d, nil
 }
 
-// watchIdentity ends v's WebSocket when its identity ends: at its expiry
-// (session or share link), or at logout (endSession).
-func (s *Server) watchIdentity(v *viewer) {
-	id := v.id
+// watchIdentity ends a WebSocket when its identity ends: at its expiry
+// (session or share link), or at logout (endSession). The returned func
+// stops watching; call it when the WebSocket ends.
+func (s *Server) watchIdentity(id *auth.Identity, ms *melody.Session) func() {
 	if id == nil {
-		return
+		return func() {}
 	}
+	var expiry *time.Timer
 	if !id.Expires.IsZero() {
-		v.expiry = time.AfterFunc(time.Until(id.Expires), func() {
+		expiry = time.AfterFunc(time.Until(id.Expires), func() {
 			reason := "session expired"
 			if id.Share != nil {
 				reason = "share link expired"
 			}
-			_ = v.session.CloseWithMsg(melody.FormatCloseMessage(closeSignedOut, reason))
+			_ = ms.CloseWithMsg(melody.FormatCloseMessage(closeSignedOut, reason))
 		})
 	}
 	if id.Session != "" {
 		s.mu.Lock()
 		if s.sessions[id.Session] == nil {
-			s.sessions[id.Session] = map[*viewer]struct{}{}
+			s.sessions[id.Session] = map[*melody.Session]struct{}{}
 		}
-		s.sessions[id.Session][v] = struct{}{}
+		s.sessions[id.Session][ms] = struct{}{}
 		s.mu.Unlock()
 	}
-}
-
-func (s *Server) unwatchIdentity(v *viewer) {
-	if v.expiry != nil {
-		v.expiry.Stop()
-	}
-	if v.id != nil && v.id.Session != "" {
-		s.mu.Lock()
-		if m := s.sessions[v.id.Session]; m != nil {
-			delete(m, v)
-			if len(m) == 0 {
-				delete(s.sessions, v.id.Session)
+	return func() {
+		if expiry != nil {
+			expiry.Stop()
+		}
+		if id.Session != "" {
+			s.mu.Lock()
+			if m := s.sessions[id.Session]; m != nil {
+				delete(m, ms)
+				if len(m) == 0 {
+					delete(s.sessions, id.Session)
+				}
 			}
+			s.mu.Unlock()
 		}
-		s.mu.Unlock()
 	}
 }
 
 // endSession closes every WebSocket of a session.
 func (s *Server) endSession(session, reason string) {
 	s.mu.Lock()
-	var vs []*viewer
-	for v := range s.sessions[session] {
-		vs = append(vs, v)
+	var ms []*melody.Session
+	for m := range s.sessions[session] {
+		ms = append(ms, m)
 	}
 	s.mu.Unlock()
-	for _, v := range vs {
-		_ = v.session.CloseWithMsg(melody.FormatCloseMessage(closeSignedOut, reason))
+	for _, m := range ms {
+		_ = m.CloseWithMsg(melody.FormatCloseMessage(closeSignedOut, reason))
 	}
 }

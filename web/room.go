@@ -33,7 +33,7 @@ type viewer struct {
 	file    string
 	client  string         // address it is counted under (Server.reserve)
 	id      *auth.Identity // who is watching
-	expiry  *time.Timer    // ends the session when id expires
+	unwatch func()         // stops watching id's expiry and logout
 	query   url.Values     // the request's parameters, until placed
 	log     *tailer.Log
 	room    *room
@@ -255,22 +255,32 @@ func minPositive(a, b time.Duration) time.Duration {
 // seekStep continues v's look back until deadline. It reports whether the
 // look back is done (v.cursor then set).
 func (r *room) seekStep(v *viewer, first uint64, deadline time.Time) bool {
+	start, done := lookBack(r.log, v.seek, r.srv.opts.Replay, v.filter, first, &r.scratch, deadline)
+	if done {
+		v.cursor, v.seek = start, nil
+	}
+	return done
+}
+
+// lookBack continues sk's scan of l backwards, in slices that each hold the
+// Log's lock only briefly, for the want-th line from the end that f keeps.
+// It stops at deadline (done false: call again) or when found or at the
+// oldest line held (done true: start is where the view begins).
+func lookBack(l *tailer.Log, sk *seek, want int, f *filter.Filter, first uint64, scratch *[]tailer.Line, deadline time.Time) (start uint64, done bool) {
 	const slice = 256
-	sk := v.seek
-	want := r.srv.opts.Replay
 	for sk.below > first {
 		from := max(first, sk.below-min(sk.below, slice))
-		lines, held := r.log.Read(r.scratch[:0], from, int(sk.below-from))
-		r.scratch = lines
+		lines, held := l.Read((*scratch)[:0], from, int(sk.below-from))
+		*scratch = lines
 		if held > from { // the ring moved on meanwhile
 			first = held
 		}
 		for i := len(lines) - 1; i >= 0; i-- {
-			if v.filter.Keep(&lines[i]) {
+			if f.Keep(&lines[i]) {
 				if sk.found++; sk.found == want {
-					v.cursor, v.seek = lines[i].Seq, nil
+					seq := lines[i].Seq
 					clear(lines)
-					return true
+					return seq, true
 				}
 			}
 		}
@@ -281,11 +291,10 @@ func (r *room) seekStep(v *viewer, first uint64, deadline time.Time) bool {
 			break
 		}
 		if time.Now().After(deadline) {
-			return false
+			return 0, false
 		}
 	}
-	v.cursor, v.seek = max(sk.below, first), nil
-	return true
+	return max(sk.below, first), true
 }
 
 // canSend reports whether v may be sent another frame now.

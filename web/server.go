@@ -35,6 +35,7 @@ import (
 // All methods may be called concurrently.
 type Catalog interface {
 	Hosts(ctx context.Context) []tailer.HostInfo
+	Groups(ctx context.Context) []tailer.GroupInfo
 	List(ctx context.Context, host string) ([]tailer.FileInfo, error)
 	// Check reports whether (host, path) may be opened; it opens and starts
 	// nothing. Errors wrap tailer.ErrUnknownHost or tailer.ErrNotListed.
@@ -74,6 +75,9 @@ type Options struct {
 	BasePath  string
 	// MetricsPublic serves /metrics without authentication.
 	MetricsPublic bool
+	// ReorderWindow is how long a merged view holds a line back for
+	// earlier lines of other hosts (0: 250ms).
+	ReorderWindow time.Duration
 
 	FlushInterval time.Duration // 0: 15ms
 	MaxInflight   int           // 0: 4 frames per viewer
@@ -112,8 +116,9 @@ type Server struct {
 
 	mu       sync.Mutex
 	rooms    map[*tailer.Log]*room
-	clients  map[string]int                  // open (or opening) viewers per client address
-	sessions map[string]map[*viewer]struct{} // viewers per session id, to end them at logout
+	clients  map[string]int                          // open (or opening) viewers per client address
+	sessions map[string]map[*melody.Session]struct{} // WebSockets per session id, to end them at logout
+	merges   map[*mergeView]struct{}                 // merged views running
 	wg       sync.WaitGroup
 	closed   bool
 }
@@ -150,7 +155,7 @@ func New(cat Catalog, opts Options) *Server {
 	opts.BasePath = strings.TrimSuffix(opts.BasePath, "/")
 	s := &Server{
 		cat: guarded{Catalog: cat, rules: opts.Rules}, raw: cat, opts: opts, auth: opts.Auth, log: opts.Logger,
-		rooms: map[*tailer.Log]*room{}, clients: map[string]int{}, sessions: map[string]map[*viewer]struct{}{},
+		rooms: map[*tailer.Log]*room{}, clients: map[string]int{}, sessions: map[string]map[*melody.Session]struct{}{}, merges: map[*mergeView]struct{}{},
 	}
 
 	s.metrics = newMetrics(s)
@@ -176,6 +181,8 @@ func New(cat Catalog, opts Options) *Server {
 	m.HandleSentMessage(func(ms *melody.Session, _ []byte) {
 		if v := viewerOf(ms); v != nil && v.room != nil {
 			v.room.sent(v)
+		} else if mv := mergeOf(ms); mv != nil {
+			mv.sent()
 		}
 	})
 	m.HandleError(func(ms *melody.Session, err error) {
@@ -190,6 +197,7 @@ func New(cat Catalog, opts Options) *Server {
 	mux.HandleFunc("GET /ws", s.serveWS)
 	mux.HandleFunc("GET /api/hosts", s.serveHosts)
 	mux.HandleFunc("GET /api/files", s.serveFiles)
+	mux.HandleFunc("GET /api/groups", s.serveGroups)
 	mux.HandleFunc("GET /healthz", s.serveHealth)
 	mux.HandleFunc("POST /api/login", s.serveLogin)
 	mux.HandleFunc("POST /api/logout", s.serveLogout)
@@ -252,7 +260,12 @@ func (s *Server) Close() {
 	s.closed = true
 	rooms := s.rooms
 	s.rooms = map[*tailer.Log]*room{}
+	merges := s.merges
+	s.merges = map[*mergeView]struct{}{}
 	s.mu.Unlock()
+	for mv := range merges {
+		mv.end()
+	}
 	_ = s.m.CloseWithMsg(melody.FormatCloseMessage(melody.CloseGoingAway, "server shutting down"))
 	for _, r := range rooms {
 		close(r.stop)
@@ -280,6 +293,10 @@ func (s *Server) serveHosts(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) serveFiles(w http.ResponseWriter, r *http.Request) {
+	if g := r.URL.Query().Get("group"); g != "" {
+		s.serveGroupFiles(w, r, g)
+		return
+	}
 	host := r.URL.Query().Get("host")
 	ctx, cancel := context.WithTimeout(r.Context(), 15*time.Second)
 	defer cancel()
@@ -341,6 +358,10 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 			q.Set("case", boolParam(sh.Case))
 			q.Set("inv", boolParam(sh.Inv))
 		}
+	}
+	if q.Get("group") != "" || len(q["host"]) > 1 {
+		s.serveMergeWS(w, r, q)
+		return
 	}
 	host, file := q.Get("host"), q.Get("file")
 	if host == "" {
@@ -471,6 +492,11 @@ func (s *Server) place(ctx context.Context, v *viewer, l *tailer.Log, q url.Valu
 	v.seek = &seek{below: next}
 }
 
+func mergeOf(ms *melody.Session) *mergeView {
+	mv, _ := ms.Keys["merge"].(*mergeView)
+	return mv
+}
+
 func viewerOf(ms *melody.Session) *viewer {
 	v, _ := ms.Keys["viewer"].(*viewer)
 	return v
@@ -480,6 +506,10 @@ func viewerOf(ms *melody.Session) *viewer {
 // pump; frames written now wait in its buffer. It opens the log (the first
 // point where anything is started for this request) and places the viewer.
 func (s *Server) connect(ms *melody.Session) {
+	if mv := mergeOf(ms); mv != nil {
+		s.connectMerge(ms, mv)
+		return
+	}
 	v := viewerOf(ms)
 	v.session, v.out = ms, ms.Write
 	ctx, cancel := context.WithTimeout(auth.NewContext(context.Background(), v.id), 15*time.Second)
@@ -497,7 +527,7 @@ func (s *Server) connect(ms *melody.Session) {
 		return
 	}
 	v.log, v.release = l, release
-	s.watchIdentity(v)
+	v.unwatch = s.watchIdentity(v.id, ms)
 	s.audit(ms.Request, "open", "host", v.host, "file", v.file)
 	s.place(ctx, v, l, v.query)
 	v.query = nil
@@ -541,6 +571,10 @@ func (s *Server) roomFor(v *viewer) *room {
 }
 
 func (s *Server) disconnect(ms *melody.Session) {
+	if mv := mergeOf(ms); mv != nil {
+		s.disconnectMerge(mv)
+		return
+	}
 	v := viewerOf(ms)
 	if v == nil {
 		return
@@ -551,7 +585,9 @@ func (s *Server) disconnect(ms *melody.Session) {
 		close(r.stop)
 	}
 	s.mu.Unlock()
-	s.unwatchIdentity(v)
+	if v.unwatch != nil {
+		v.unwatch()
+	}
 	s.unreserve(v.client)
 	if v.release != nil {
 		v.release()
@@ -562,22 +598,27 @@ func (s *Server) disconnect(ms *melody.Session) {
 // wait in the viewer's bounded inbox for its room; a browser that sends more
 // than that is closed with 1008 (policy violation).
 func (s *Server) message(ms *melody.Session, data []byte) {
-	v := viewerOf(ms)
-	if v == nil || v.room == nil {
+	var post func(control) bool
+	var dropped *int
+	if v := viewerOf(ms); v != nil && v.room != nil {
+		post, dropped = v.post, &v.dropped
+	} else if mv := mergeOf(ms); mv != nil && mv.stop != nil {
+		post, dropped = mv.post, &mv.dropped
+	} else {
 		return
 	}
 	c := decodeMessage(data)
 	if c.err != nil && c.err.Code == "bad_filter" {
 		s.metrics.filterRejected.Inc()
 	}
-	if v.post(c) {
+	if post(c) {
 		return
 	}
 	// Say why, then, if it keeps sending, stop reading it at all.
-	if v.dropped++; v.dropped == 1 {
+	if *dropped++; *dropped == 1 {
 		s.log.Info("closing a viewer that floods messages", "remote", ms.Request.RemoteAddr)
 		_ = ms.CloseWithMsg(melody.FormatCloseMessage(melody.ClosePolicyViolation, "too many messages"))
-	} else if v.dropped > maxInbox {
+	} else if *dropped > maxInbox {
 		_ = ms.WebsocketConnection().Close()
 	}
 }
