@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -28,6 +29,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
+	"github.com/logviewer/logviewer/auth"
 	"github.com/logviewer/logviewer/sources/local"
 	"github.com/logviewer/logviewer/tailer"
 	"github.com/logviewer/logviewer/web"
@@ -435,6 +437,9 @@ type Server struct {
 	web  *web.Server
 	http *http.Server
 	done chan struct{}
+
+	mu    sync.Mutex
+	paths []string // every request's path, as the server got it
 }
 
 type serverOpts struct {
@@ -442,6 +447,10 @@ type serverOpts struct {
 	buffer int64
 	hosts  []string // host names; default: "local"
 	dir    string   // holds a directory per host; default: t.TempDir()
+
+	auth     *auth.Authenticator // nil: auth mode "none"
+	rules    *auth.Rules
+	basePath string // "/logs": the page is at /logs/
 }
 
 func startServer(t *testing.T, o serverOpts) *Server {
@@ -482,8 +491,15 @@ func (s *Server) serve(ln net.Listener) {
 		sources[h] = local.New([]string{filepath.Join(d, "*.log")}, local.Options{Poll: 50 * time.Millisecond})
 	}
 	s.reg = tailer.NewRegistry(sources, tailer.Options{Replay: s.opts.replay, Buffer: s.opts.buffer, IdleStop: time.Minute})
-	s.web = web.New(s.reg, web.Options{Replay: s.opts.replay})
-	s.http = &http.Server{Handler: s.web.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	s.web = web.New(s.reg, web.Options{Replay: s.opts.replay, Auth: s.opts.auth, Rules: s.opts.rules, BasePath: s.opts.basePath})
+	h := s.web.Handler()
+	record := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		s.paths = append(s.paths, r.URL.Path)
+		s.mu.Unlock()
+		h.ServeHTTP(w, r)
+	})
+	s.http = &http.Server{Handler: record, ReadHeaderTimeout: 10 * time.Second}
 	s.done = make(chan struct{})
 	go func(h *http.Server, done chan struct{}) {
 		defer close(done)
@@ -517,9 +533,16 @@ func (s *Server) restart() {
 	s.serve(ln)
 }
 
-// URL returns the page URL with the given query ("" for none).
+// requested returns the path of every request the server got so far.
+func (s *Server) requested() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.paths)
+}
+
+// URL returns the page URL (under the base path) with the given query ("" for none).
 func (s *Server) URL(query string) string {
-	u := "http://" + s.addr + "/"
+	u := "http://" + s.addr + s.opts.basePath + "/"
 	if query != "" {
 		u += "?" + query
 	}
