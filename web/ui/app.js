@@ -1,8 +1,14 @@
 // logviewer browser client. Protocol: README.md, "Protocol".
 //
 // Log text is only ever inserted as text nodes, never as HTML (render.js).
-// The page URL always names host, file and filter (a share link); `line`
-// and `log` point at one line while the server's ring still holds it.
+// The page URL always names host, file and filter (a link to the view);
+// `line` and `log` point at one line while the server's ring still holds it.
+//
+// Who is asking comes first: the page asks api/me, and shows the sign-in
+// form (or, for a share link that is no longer valid, why) in place of the
+// log until the server knows who it is. A shared view (?share=TOKEN) shows
+// the one log the token names; every request then carries the token.
+// Every URL is relative to the page: the server may run under a base path.
 
 import { Combo } from './combo.js';
 import { Conn } from './conn.js';
@@ -24,7 +30,21 @@ const el = {
   log: $('log'), lines: $('lines'), trimmed: $('trimmed'), empty: $('empty'), pill: $('pill'),
   conn: $('conn'), connText: $('conn-text'), source: $('source'), sourceText: $('source-text'),
   pending: $('pending'), skipped: $('skipped'), held: $('held'), rate: $('rate'), spark: $('spark'), toast: $('toast'),
+  share: $('share'), who: $('who'), whoName: $('who-name'), signout: $('signout'), banner: $('banner'),
+  gate: $('gate'), signin: $('signin'), signinWhy: $('signin-why'), signinFields: $('signin-fields'),
+  user: $('user'), password: $('password'), signinErr: $('signin-error'), signinBtn: $('signin-btn'), oidc: $('oidc'),
+  ended: $('ended'), endedTitle: $('ended-title'), endedMsg: $('ended-msg'),
+  shareDlg: $('share-dlg'), shareWhat: $('share-what'), shareErr: $('share-error'), shareOut: $('share-out'),
+  shareURL: $('share-url'), shareCopy: $('share-copy'), shareExp: $('share-exp'), shareMake: $('share-make'),
 };
+
+// The share token this page was opened with: it is the page's identity.
+const SHARE = new URLSearchParams(location.search).get('share') || '';
+
+/** withShare adds the page's share token to a relative URL. */
+function withShare(u) {
+  return SHARE ? u + (u.includes('?') ? '&' : '?') + 'share=' + encodeURIComponent(SHARE) : u;
+}
 
 const S = {
   host: '', file: '',
@@ -41,6 +61,10 @@ const S = {
   source: { code: '' }, rotated: null,
   filesHost: '', filesAt: 0,
   refused: '',       // the server's reason for refusing this view, once noted in the log
+  me: null,          // api/me: who this page is (null while signed out)
+  shared: null,      // the share's {host, file, q, re, case, inv} in a shared view
+  booted: false,     // the view in the URL has been set up (after the first sign-in)
+  gated: false,      // the sign-in form or an end message covers the page
 };
 
 const view = new LogView(el.log, el.lines, {
@@ -81,9 +105,20 @@ function specParams(q, f) {
 
 function pageURL(link) {
   const q = new URLSearchParams();
-  if (S.host) q.set('host', S.host);
-  if (S.file) q.set('file', S.file);
-  specParams(q, uiSpec());
+  if (SHARE) {
+    // The token names host and file; a filter other than the shared one is
+    // spelled out (an empty q too: "no filter").
+    q.set('share', SHARE);
+    const f = uiSpec();
+    if (S.shared && !sameSpec(f, shareSpec())) {
+      q.set('q', f.text);
+      specParams(q, f);
+    }
+  } else {
+    if (S.host) q.set('host', S.host);
+    if (S.file) q.set('file', S.file);
+    specParams(q, uiSpec());
+  }
   if (link) { q.set('line', String(link.seq)); q.set('log', link.log); }
   const s = q.toString();
   return location.pathname + (s ? '?' + s : '');
@@ -126,10 +161,16 @@ function age(iso) {
 
 // ---- hosts and files --------------------------------------------------------
 
+class HTTPError extends Error {
+  constructor(status, msg) { super(msg); this.status = status; }
+}
+
+/** getJSON fetches a relative API URL; a 401 ends the page's identity. */
 async function getJSON(url) {
-  const r = await fetch(url, { cache: 'no-store' });
+  const r = await fetch(withShare(url), { cache: 'no-store' });
   const body = await r.json().catch(() => ({}));
-  if (!r.ok) throw new Error(body.error || r.statusText);
+  if (r.status === 401) identityEnded(body.error || 'sign in first', body.mode);
+  if (!r.ok) throw new HTTPError(r.status, body.error || r.statusText);
   return body;
 }
 
@@ -164,6 +205,7 @@ async function loadFiles() {
     combo.setItems(files.map((f) => ({ value: f.path, label: f.path, meta: `${size(f.size)} · ${age(f.mtime)}` })),
       'No files match this host\'s globs');
   } catch (e) {
+    if (e.status === 401) return;
     combo.setItems([], 'Cannot list files: ' + e.message);
     setConn('error', 'cannot list files', e.message);
   }
@@ -355,7 +397,8 @@ function setPaused(p) {
 
 function wsURL() {
   if (!S.host || !S.file) return '';
-  const q = new URLSearchParams({ host: S.host, file: S.file });
+  // A share token alone names its log; the server fills in host and file.
+  const q = new URLSearchParams(SHARE ? { share: SHARE } : { host: S.host, file: S.file });
   specParams(q, S.active || uiSpec());
   if (!S.fresh) {
     if (S.logId) { q.set('log', S.logId); q.set('since', String(S.lastSeq)); }
@@ -371,7 +414,12 @@ const conn = new Conn({
   url: wsURL,
   message: handle,
   state: (kind, text, detail) => setConn(kind, text, detail),
+  ended: (reason) => identityEnded(reason),
   refused: (status, msg) => {
+    if (status === 401) {
+      identityEnded(msg);
+      return false;
+    }
     if (status === 400 && /regular expression|filter/i.test(msg)) {
       showFilterError(msg);
       setConn('error', 'filter refused', msg);
@@ -391,6 +439,9 @@ function connect() {
   conn.stop();
   S.logId = ''; S.lastSeq = 0; S.at = ''; S.fresh = true;
   S.active = uiSpec(); S.sent = null;
+  // Without a q of its own, a shared view gets the shared filter from the
+  // server; the view's own ("none") is sent once it is connected.
+  if (S.shared && !S.active.text && shareSpec().text) S.active = shareSpec();
   S.source = { code: '' }; S.rotated = null; S.refused = '';
   setSource();
   showFilterError('');
@@ -425,6 +476,10 @@ function handle(m) {
       }
       S.logId = m.log;
       setSource(m.state);
+      if (S.shared && !S.sent && !sameSpec(S.active, uiSpec())) {
+        S.sent = uiSpec();
+        conn.send({ type: 'filter', ...S.sent });
+      }
       break;
     }
     case 'lines': {
@@ -567,7 +622,7 @@ function keydown(e) {
   if (e.ctrlKey || e.metaKey || e.altKey) return;
   const t = e.target;
   if (e.key === 'Escape') {
-    if (el.help.open) return;
+    if (el.help.open || el.shareDlg.open || S.gated) return;
     if (t === el.filter || !typing(t)) {
       if (el.filter.value) { el.filter.value = ''; filterChanged(true); }
       else if (t === el.filter) el.filter.blur();
@@ -575,7 +630,7 @@ function keydown(e) {
     }
     return;
   }
-  if (typing(t) || el.help.open) return;
+  if (typing(t) || el.help.open || el.shareDlg.open || S.gated) return;
   if (e.key === ' ' && t instanceof HTMLButtonElement) return; // the button's own action
   switch (e.key) {
     case '/': el.filter.focus(); el.filter.select(); break;
@@ -649,11 +704,38 @@ async function start() {
   });
   document.addEventListener('keydown', keydown);
 
+  el.share.addEventListener('click', openShare);
+  el.shareMake.addEventListener('click', makeShare);
+  el.shareCopy.addEventListener('click', copyShare);
+  el.shareDlg.addEventListener('click', (e) => { if (e.target === el.shareDlg || e.target.closest('.close')) el.shareDlg.close(); });
+  el.signin.addEventListener('submit', signIn);
+  el.signout.addEventListener('click', signOut);
+
+  if (await identify()) await boot();
+}
+
+/** boot sets up the view the URL names, once the server knows who is asking. */
+async function boot() {
+  S.booted = true;
+  if (S.shared) {
+    // The one log of the share: no pickers, a banner saying what this is.
+    S.host = S.shared.host;
+    S.file = S.shared.file;
+    if (!new URLSearchParams(location.search).has('q')) {
+      const f = shareSpec();
+      el.filter.value = f.text;
+      press(el.re, f.regex); press(el.cas, f.case); press(el.inv, f.invert);
+    }
+    writeURL();
+    connect();
+    return;
+  }
+  const q = new URLSearchParams(location.search);
   let hosts = [];
   try {
     hosts = await loadHosts();
   } catch (e) {
-    setConn('error', 'cannot load hosts', e.message);
+    if (e.status !== 401) setConn('error', 'cannot load hosts', e.message);
     return;
   }
   const want = q.get('host') || '';
@@ -666,6 +748,291 @@ async function start() {
   connect();
   await loadFiles();
   if (S.host && !S.file && document.activeElement === document.body) el.file.focus();
+}
+
+// ---- identity ------------------------------------------------------------------------------
+
+const shareSpec = () => ({ text: S.shared.q || '', regex: !!S.shared.re, case: !!S.shared.case, invert: !!S.shared.inv });
+
+function when(iso) {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return '';
+  return d.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+}
+
+const cap = (msg) => msg.charAt(0).toUpperCase() + msg.slice(1);
+
+/**
+ * identify asks the server who this page is. It returns false when nobody
+ * (the sign-in form or the reason is shown instead).
+ */
+async function identify() {
+  let r, body;
+  try {
+    r = await fetch(withShare('api/me'), { cache: 'no-store' });
+    body = await r.json().catch(() => ({}));
+  } catch {
+    setConn('error', 'server unreachable', 'The server did not answer: reload the page to try again.');
+    return false;
+  }
+  if (r.status === 401) {
+    identityEnded(body.error || 'sign in first', body.mode);
+    return false;
+  }
+  if (!r.ok) {
+    setConn('error', 'cannot sign in', body.error || `HTTP ${r.status}`);
+    return false;
+  }
+  S.me = body;
+  S.shared = body.share || null;
+  showIdentity();
+  return true;
+}
+
+function showIdentity() {
+  const me = S.me;
+  const session = me.via === 'password' || me.via === 'oidc';
+  el.who.hidden = !(session || me.via === 'proxy');
+  el.whoName.textContent = me.user;
+  el.who.title = `Signed in as ${me.user}` + (me.groups && me.groups.length ? ` (${me.groups.join(', ')})` : '');
+  el.signout.hidden = !session;
+  // Mode none has no share links (everyone sees everything), and a shared
+  // view or a machine token cannot make them.
+  el.share.hidden = me.mode === 'none' || me.via === 'share' || me.via === 'token';
+  document.body.classList.toggle('shared', !!S.shared);
+  el.banner.hidden = !S.shared;
+  if (S.shared) {
+    el.banner.replaceChildren('Shared view of ', bold(S.shared.file), ' on ', bold(S.shared.host),
+      ', read-only', me.expires ? `, expires ${when(me.expires)}` : '', '.');
+  }
+}
+
+function bold(text) {
+  const b = document.createElement('b');
+  b.textContent = text;
+  return b;
+}
+
+/** gate covers the page with the sign-in form or an end message (which: '' uncovers). */
+function gate(which) {
+  S.gated = !!which;
+  el.gate.hidden = !which;
+  el.signin.hidden = which !== 'signin';
+  el.ended.hidden = which !== 'ended';
+  for (const e of [document.querySelector('header.top'), el.log, document.querySelector('footer.status'), el.pill]) e.inert = !!which;
+  if (which && el.shareDlg.open) el.shareDlg.close();
+  if (which && el.help.open) el.help.close();
+}
+
+// Why a view ended, as the server says it (a 4001 close reason or a 401 body).
+const ENDED = {
+  'signed out': 'You signed out (in this tab or another). Sign in to continue where you were.',
+  'session expired': 'Your session expired. Sign in to continue where you were.',
+};
+
+/**
+ * identityEnded stops the view because the server no longer knows who this
+ * is: a shared view says why for good (a link does not come back to life);
+ * otherwise the sign-in form shows, and signing in resumes the view.
+ */
+function identityEnded(reason, mode) {
+  conn.stop();
+  setConn('idle', 'signed out', reason);
+  if (SHARE) {
+    const expired = /expired/i.test(reason);
+    el.endedTitle.textContent = expired ? 'This share link has expired' : 'This share link does not work';
+    el.endedMsg.textContent = reason === 'share link expired'
+      ? 'The link this view was opened with has expired: ask whoever shared it for a new one.'
+      : cap(reason) + (/[.!]$/.test(reason) ? '' : '.');
+    gate('ended');
+    document.title = 'Share link ended — logviewer';
+    return;
+  }
+  if (S.gated && !el.signin.hidden) return; // already asking
+  S.me = null;
+  const why = ENDED[reason] || (S.booted && reason !== 'sign in first' ? cap(reason) + '.' : '');
+  el.signinWhy.textContent = why;
+  el.signinWhy.hidden = !why;
+  showSigninError('');
+  el.signinBtn.disabled = false;
+  el.signinBtn.textContent = 'Sign in';
+  if (mode === 'oidc') showOIDC();
+  else if (mode === 'proxy') {
+    el.endedTitle.textContent = 'Not signed in';
+    el.endedMsg.textContent = 'The proxy in front of logviewer signs you in: sign in there, then reload this page.';
+    gate('ended');
+    return;
+  }
+  gate('signin');
+  (el.user.value ? el.password : el.user).focus();
+}
+
+function showSigninError(msg) {
+  el.signinErr.textContent = msg;
+  el.signinErr.hidden = !msg;
+  if (msg) el.password.setAttribute('aria-invalid', 'true'); else el.password.removeAttribute('aria-invalid');
+}
+
+/** showOIDC replaces the password fields by a link to the identity provider. */
+function showOIDC() {
+  // The link is relative to the page; next (where the server sends the
+  // browser back to: this very view) is the path the browser is at, base
+  // path included, which the server accepts only under its base path.
+  el.oidc.href = 'auth/oidc/login?next=' + encodeURIComponent(location.pathname + location.search);
+  el.oidc.hidden = false;
+  el.signinFields.hidden = true;
+  el.signinWhy.textContent = 'This server signs you in through your organisation\'s identity provider.';
+  el.signinWhy.hidden = false;
+  el.oidc.focus();
+}
+
+let retryTimer = 0;
+async function signIn(e) {
+  e.preventDefault();
+  if (el.signinBtn.disabled) return;
+  showSigninError('');
+  el.signinBtn.disabled = true;
+  let r, body = {};
+  try {
+    r = await fetch('api/login', {
+      method: 'POST', cache: 'no-store', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ user: el.user.value, password: el.password.value }),
+    });
+    if (r.status !== 204) body = await r.json().catch(() => ({}));
+  } catch {
+    showSigninError('The server did not answer: try again.');
+    el.signinBtn.disabled = false;
+    return;
+  }
+  if (r.status === 204) {
+    el.password.value = '';
+    el.signinBtn.disabled = false;
+    await signedIn();
+    return;
+  }
+  if (r.status === 404) { // no password sign-in here: OIDC
+    showOIDC();
+    return;
+  }
+  if (r.status === 429) {
+    // Rate-limited: say so, and keep the button off until the wait is over.
+    const due = Date.now() + 1000 * (Number(r.headers.get('Retry-After')) || 10);
+    showSigninError('Too many failed sign-ins: wait a little before trying again.');
+    const tick = () => {
+      const left = Math.ceil((due - Date.now()) / 1000);
+      if (left <= 0) {
+        clearInterval(retryTimer);
+        el.signinBtn.disabled = false;
+        el.signinBtn.textContent = 'Sign in';
+        return;
+      }
+      el.signinBtn.textContent = `Try again in ${left}s`;
+    };
+    clearInterval(retryTimer);
+    retryTimer = setInterval(tick, 1000);
+    tick();
+    return;
+  }
+  el.signinBtn.disabled = false;
+  showSigninError(cap(body.error || `Sign-in failed (HTTP ${r.status})`) + '.');
+  el.password.focus();
+  el.password.select();
+}
+
+/** signedIn continues: to the URL's view the first time, else where the view was. */
+async function signedIn() {
+  if (!await identify()) return;
+  gate('');
+  if (!S.booted) {
+    await boot();
+    return;
+  }
+  // The same view, resumed after its last line (log + since): no hole.
+  // Another user may see other hosts: list them again.
+  try {
+    const hosts = await loadHosts();
+    el.host.value = hosts.includes(S.host) ? S.host : '';
+  } catch (e) {
+    if (e.status !== 401) setConn('error', 'cannot load hosts', e.message);
+    return;
+  }
+  if (S.host && S.file) conn.start();
+  else setConn('idle', S.host ? 'no file' : 'idle');
+  S.filesHost = '';
+  loadFiles();
+}
+
+async function signOut() {
+  conn.stop(); // the view ends now, whatever the network does
+  try {
+    await fetch('api/logout', { method: 'POST', cache: 'no-store', headers: { 'Content-Type': 'application/json' }, body: '{}' });
+  } catch { /* the cookie stays; the form shows anyway */ }
+  identityEnded('signed out');
+}
+
+// ---- share links -------------------------------------------------------------------------------
+
+function openShare() {
+  if (!S.host || !S.file) {
+    toast('Choose a file first: a link shares one log');
+    return;
+  }
+  const f = uiSpec();
+  el.shareWhat.textContent = `Anyone with the link sees ${S.file} on ${S.host}` +
+    (f.text ? `, filtered by “${f.text}”` : '') + ', live and read-only, without signing in, until it expires.';
+  el.shareOut.hidden = true;
+  el.shareURL.value = '';
+  showShareError('');
+  el.shareMake.disabled = false;
+  el.shareDlg.showModal();
+}
+
+function showShareError(msg) {
+  el.shareErr.textContent = msg;
+  el.shareErr.hidden = !msg;
+}
+
+async function makeShare() {
+  const f = uiSpec();
+  const ttl = el.shareDlg.querySelector('input[name=ttl]:checked').value;
+  showShareError('');
+  el.shareMake.disabled = true;
+  try {
+    const r = await fetch('api/share', {
+      method: 'POST', cache: 'no-store', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ host: S.host, file: S.file, q: f.text, re: f.regex, case: f.case, inv: f.invert, ttl }),
+    });
+    const body = await r.json().catch(() => ({}));
+    if (r.status === 401) { identityEnded(body.error || 'sign in first', body.mode); return; }
+    if (!r.ok) { showShareError(cap(body.error || `HTTP ${r.status}`)); return; }
+    el.shareURL.value = body.url;
+    el.shareExp.textContent = el.shareExp.dataset.expires = `Expires ${when(body.expires)}.`;
+    el.shareOut.hidden = false;
+    el.shareURL.focus();
+    el.shareURL.select();
+  } catch {
+    showShareError('The server did not answer: try again.');
+  } finally {
+    el.shareMake.disabled = false;
+  }
+}
+
+async function copyShare() {
+  const u = el.shareURL.value;
+  let ok = false;
+  try {
+    await navigator.clipboard.writeText(u);
+    ok = true;
+  } catch {
+    // No clipboard API (plain http on another name) or no permission: copy
+    // the selected text the old way.
+    el.shareURL.focus();
+    el.shareURL.select();
+    try { ok = document.execCommand('copy'); } catch { ok = false; }
+  }
+  el.shareCopy.textContent = ok ? 'Copied' : 'Copy';
+  if (!ok) el.shareExp.textContent = `${el.shareExp.dataset.expires} Press Ctrl+C (⌘C) to copy the selected link.`;
+  setTimeout(() => { el.shareCopy.textContent = 'Copy'; }, 2000);
 }
 
 start();

@@ -7,6 +7,12 @@
 // view it would allow, the server answers that it needs a WebSocket upgrade
 // (400, or 426), and then the view is fine and the WebSocket itself failed
 // (a proxy that does not pass upgrades, or a passing network error).
+//
+// A close with code 4001 means the identity behind the view has ended
+// (signed out, here or in another tab; the session or share link expired):
+// retrying cannot help, so the app is told and nothing is retried.
+
+const SIGNED_OUT = 4001; // the server's close code when an identity ends
 
 export class Conn {
   /**
@@ -15,7 +21,9 @@ export class Conn {
    *   message: (m: object) => void,
    *   state: (kind: string, text: string, detail?: string) => void,
    *   refused: (status: number, msg: string) => boolean,
-   * }} h refused returns true to keep retrying (slowly).
+   *   ended: (reason: string) => void,
+   * }} h refused returns true to keep retrying (slowly); ended is called
+   * on a 4001 close.
    */
   constructor(h) {
     this.h = h;
@@ -51,6 +59,10 @@ export class Conn {
     ws.onclose = (ev) => {
       if (this.ws !== ws) return;
       this.ws = null;
+      if (ev.code === SIGNED_OUT) {
+        this.h.ended(ev.reason || 'signed out');
+        return;
+      }
       if (hello) {
         this.why = ev.reason || 'connection closed';
         this.retry(150 + Math.random() * 250);
