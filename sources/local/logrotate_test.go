@@ -18,7 +18,7 @@ import (
 type rotationRun struct {
 	directives []string
 	reopen     bool // the writer reopens the path after each rotation (create mode)
-	behind     bool // the follower is held at a delivery while logrotate runs
+	behind     bool // the follower is held at a delivery while every other logrotate run (the 1st, 3rd…) runs
 	rotations  int
 	every      time.Duration
 	rate       int
@@ -51,9 +51,9 @@ func (r rotationRun) run(t *testing.T) sourcetest.RotationReport {
 
 	w := sourcetest.StartWriter(t, path, r.rate)
 	tick := time.NewTicker(r.every)
-	for range r.rotations {
+	for i := range r.rotations {
 		<-tick.C
-		if r.behind {
+		if r.behind && i%2 == 0 {
 			select {
 			case <-sink.Hold():
 			case <-time.After(10 * time.Second):
@@ -81,31 +81,26 @@ func (r rotationRun) run(t *testing.T) sourcetest.RotationReport {
 
 // TestLogrotateCopyTruncate: a writer holding one O_APPEND descriptor writes
 // 5,000 lines/s while logrotate copytruncate rotates (copy to app.log.1, then
-// truncate) nine times. Every line on disk at the end, in the live file and
-// every copy (app.log.1 plain, app.log.N.gz), must have reached the sink
-// exactly once and in order; only lines written between a copy and its
-// truncate, which are on no disk, may be missing.
+// truncate) nine times, once a second. Every line on disk at the end, in the
+// live file and every copy (app.log.1 plain, app.log.N.gz), must have reached
+// the sink exactly once and in order; only lines written between a copy and
+// its truncate, which are on no disk, may be missing.
+//
+// For five of the nine runs the follower is held at a delivery while
+// logrotate runs (a slow reader, made certain), so that the truncation cuts
+// lines it has not read: those must be read on from the copy, and the
+// truncated markers say so. The other four let the follower race the
+// truncation as it will.
 func TestLogrotateCopyTruncate(t *testing.T) {
 	rep := rotationRun{
 		directives: []string{"copytruncate", "rotate 30", "compress", "delaycompress"},
-		rotations:  9, every: time.Second, rate: 5000,
+		behind:     true, rotations: 9, every: time.Second, rate: 5000,
 	}.run(t)
 	if rep.Marks[tailer.MarkTruncated] < 9 {
 		t.Errorf("marks %v: want a truncated marker for each of the 9 rotations", rep.Marks)
 	}
-}
-
-// TestLogrotateCopyTruncateBehind: the same, with the follower held at a
-// delivery while each copytruncate runs, so that every truncation cuts
-// lines it has not read: they must come from the copy (app.log.1), and the
-// truncated markers must say so.
-func TestLogrotateCopyTruncateBehind(t *testing.T) {
-	rep := rotationRun{
-		directives: []string{"copytruncate", "rotate 30", "compress", "delaycompress"},
-		behind:     true, rotations: 6, every: 700 * time.Millisecond, rate: 5000,
-	}.run(t)
-	if rep.FromCopy < 6 {
-		t.Errorf("%d of 6 truncations were read on from the copy; marks %v", rep.FromCopy, rep.Marks)
+	if rep.FromCopy < 5 {
+		t.Errorf("%d truncations were read on from the copy, want at least the 5 where the follower was held", rep.FromCopy)
 	}
 }
 
