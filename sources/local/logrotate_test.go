@@ -37,6 +37,7 @@ func (r rotationRun) run(t *testing.T) sourcetest.RotationReport {
 	done := make(chan error, 1)
 	go func() { done <- src.Follow(ctx, path, 0, sink) }()
 	defer func() {
+		sink.Release() // a test that failed while holding the follower
 		cancel()
 		select {
 		case err := <-done:

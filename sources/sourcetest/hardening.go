@@ -387,6 +387,7 @@ func (s *suite) truncatedBehind(t *testing.T, copy string) {
 	done := make(chan error, 1)
 	go func() { done <- s.source(t, dir, 0).Follow(ctx, path, 1<<20, g) }()
 	defer func() {
+		g.Release() // a test that failed while holding the Source
 		cancel()
 		if err := <-done; !errors.Is(err, context.Canceled) {
 			t.Errorf("Follow returned %v, want context.Canceled", err)
