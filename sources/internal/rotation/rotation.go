@@ -18,6 +18,7 @@ package rotation
 import (
 	"bytes"
 	"compress/gzip"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -72,6 +73,10 @@ const (
 	// decompresses to reach the known bytes (a copy of a larger file is
 	// looked for in plain siblings only).
 	MaxGzipScan = 256 << 20
+	// MaxGzipCandidates is how many compressed siblings FindCopy
+	// decompresses at most: the newest ones, where a copy compressed
+	// right after it was made (compress without delaycompress) is.
+	MaxGzipCandidates = 2
 )
 
 // Candidates returns the entries that may be rotated copies of the file named
@@ -154,17 +159,20 @@ func FindCopy(fsys FS, dir, base string, off int64, known []byte) (*Copy, error)
 	if err != nil {
 		return nil, fmt.Errorf("list %s: %w", dir, err)
 	}
-	tried := 0
+	tried, gzTried := 0, 0
 	var firstErr error
 	for _, e := range Candidates(entries, base) {
 		if tried == MaxCandidates {
 			break
 		}
 		gz := isGzip(e.Name)
-		if !gz && e.Size < off || gz && off > MaxGzipScan {
-			continue // too short to hold what was delivered
+		if !gz && e.Size < off || gz && (off > MaxGzipScan || gzTried == MaxGzipCandidates) {
+			continue // too short to hold what was delivered, or too costly to look into
 		}
 		tried++
+		if gz {
+			gzTried++
+		}
 		c, err := match(fsys, path.Join(dir, e.Name), e, gz, off, known)
 		if err != nil && firstErr == nil && !errors.Is(err, ErrNotFound) {
 			firstErr = err
@@ -195,6 +203,15 @@ func match(fsys FS, name string, e Entry, gz bool, off int64, known []byte) (*Co
 		}
 		f.Close()
 		return nil, ErrNotFound
+	}
+	// The gzip trailer holds the content's size (modulo 4 GiB): a copy too
+	// short to reach off is not decompressed.
+	var isize [4]byte
+	if e.Size >= 18 && e.Size < 1<<32 {
+		if n, _ := f.ReadAt(isize[:], e.Size-4); n == 4 && int64(binary.LittleEndian.Uint32(isize[:])) < off {
+			f.Close()
+			return nil, ErrNotFound
+		}
 	}
 	zr, err := gzip.NewReader(io.NewSectionReader(f, 0, 1<<62))
 	if err == nil {

@@ -304,3 +304,17 @@ func TestOpenRegularRefuses(t *testing.T) {
 		t.Errorf("read %q, %v", b, err)
 	}
 }
+
+// TestFindCopyGzipTooShort: a compressed sibling whose trailer says it holds
+// less than the offset is not decompressed (this one would fail to).
+func TestFindCopyGzipTooShort(t *testing.T) {
+	old := numbered(1, 1000)
+	off := int64(len(old) / 2)
+	bogus := append([]byte{0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3}, bytes.Repeat([]byte{0xff}, 100)...)
+	bogus = append(bogus, 0, 0, 0, 0, 10, 0, 0, 0) // CRC, ISIZE = 10
+	m := &memFS{files: map[string]memFile{"/l/app.log.1.gz": {bogus, 0o644, time.Now()}}}
+	_, err := rotation.FindCopy(m, "/l", "app.log", off, old[off-64:off])
+	if err == nil || err.Error() != rotation.ErrNotFound.Error() {
+		t.Errorf("FindCopy = %v, want only ErrNotFound (the sibling was decompressed)", err)
+	}
+}
