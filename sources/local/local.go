@@ -557,7 +557,9 @@ func (w *follower) truncated(ctx context.Context, chunk []byte) {
 
 // fromCopy delivers the old content after w.delivered from the copy that a
 // rotation made of f (see rotation.FindCopy), and returns the offset its end
-// stands for and the copy's path.
+// stands for and the copy's path. Its lines carry the copy's identity (where
+// they now are) and their offsets in its content, which are the offsets
+// they had in f.
 func (w *follower) fromCopy(ctx context.Context) (int64, string, error) {
 	if w.real == "" || len(w.known) == 0 {
 		return 0, "", rotation.ErrNotFound
