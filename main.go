@@ -170,7 +170,7 @@ func (m *Main) Run() error {
 		Replay: c.Replay, Buffer: int64(c.Buffer), IdleStop: c.IdleStop.Duration, MaxLogs: c.MaxLogs, Groups: c.Groups(), Logger: m.Logger,
 	})
 	opts := web.Options{
-		Replay: c.Replay, AllowedOrigins: c.AllowedOrigins, AllowedHosts: allowedHosts(c),
+		Replay: c.Replay, AllowedOrigins: allowedOrigins(c), AllowedHosts: allowedHosts(c),
 		MaxViewersPerClient: c.MaxViewers, Logger: m.Logger,
 		Auth: authn, Rules: rules, PublicURL: c.PublicURL, BasePath: c.BasePath, MetricsPublic: c.MetricsPublic,
 	}
@@ -287,6 +287,19 @@ func allowedHosts(c *config.Config) []string {
 		hosts = append(hosts, u.Hostname())
 	}
 	return hosts
+}
+
+// allowedOrigins are the origins besides a request's own that may call the
+// API and open /ws: allowed_origins, and public_url's. Behind a proxy the
+// page's origin is public_url's whatever the request looks like here: a
+// proxy that ends TLS passes plain http, and nginx's usual
+// `proxy_set_header Host $host` drops the port.
+func allowedOrigins(c *config.Config) []string {
+	origins := slices.Clone(c.AllowedOrigins)
+	if u, err := url.Parse(c.PublicURL); err == nil && u.Scheme != "" && u.Host != "" {
+		origins = append(origins, u.Scheme+"://"+u.Host)
+	}
+	return origins
 }
 
 // raiseFileLimit raises the soft limit on open files to the hard limit:

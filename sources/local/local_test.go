@@ -79,3 +79,45 @@ func TestSharedInodeWakesEveryFollower(t *testing.T) {
 		t.Errorf("got %q", got)
 	}
 }
+
+// TestGlobThroughConfiguredSymlink: the directory a glob names may itself be
+// a symlink (as /var/log may be): its files are listed and followed, while a
+// symlink inside it that leads elsewhere is still refused.
+func TestGlobThroughConfiguredSymlink(t *testing.T) {
+	base, outside := t.TempDir(), t.TempDir()
+	real := filepath.Join(base, "real")
+	if err := os.Mkdir(real, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(real, filepath.Join(base, "logs")); err != nil {
+		t.Fatal(err)
+	}
+	sourcetest.Append(t, filepath.Join(real, "a.log"), "a\n")
+	sourcetest.Append(t, filepath.Join(outside, "b.log"), "SECRET\n")
+	if err := os.Symlink(filepath.Join(outside, "b.log"), filepath.Join(real, "b.log")); err != nil {
+		t.Fatal(err)
+	}
+	src := local.New([]string{filepath.Join(base, "logs", "*.log")}, local.Options{Poll: 50 * time.Millisecond})
+	files, err := src.List(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != 1 || files[0].Path != filepath.Join(base, "logs", "a.log") {
+		t.Fatalf("List = %+v, want only logs/a.log", files)
+	}
+	if err := src.Check(context.Background(), filepath.Join(base, "logs", "b.log")); !errors.Is(err, tailer.ErrNotListed) {
+		t.Errorf("Check(logs/b.log) = %v, want ErrNotListed", err)
+	}
+	sink := sourcetest.NewSink()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- src.Follow(ctx, files[0].Path, 10, sink) }()
+	sink.WaitTexts(t, 5*time.Second, 1)
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Errorf("Follow = %v", err)
+	}
+	if got := sink.Texts(); !slices.Equal(got, []string{"a"}) {
+		t.Errorf("got %q", got)
+	}
+}

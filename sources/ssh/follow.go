@@ -182,12 +182,15 @@ func (w *follower) setState(code, msg string) {
 
 // session is one run of the remote script (see tailScript).
 type session struct {
-	stdin  io.WriteCloser
-	events chan event
-	hint   chan struct{} // something was said on stderr: check the file now
-	free   chan []byte   // read buffers, handed back after use
-	done   chan struct{}
-	wg     sync.WaitGroup
+	stdin   io.WriteCloser
+	events  chan event
+	hint    chan struct{} // something was said on stderr: check the file now
+	free    chan []byte   // read buffers, handed back after use
+	done    chan struct{}
+	errDone chan struct{} // closed when stderr has ended
+	exited  chan struct{} // closed when the session ended; then exitErr is set
+	exitErr error
+	wg      sync.WaitGroup
 
 	mu      sync.Mutex
 	lastErr string // the last line written on stderr
@@ -209,7 +212,7 @@ func (w *follower) session(ctx context.Context, c *conn) error {
 		}
 		w.checked = true
 	}
-	if err := w.waitFile(ctx, c.sftp); err != nil {
+	if err := w.waitFile(ctx, c); err != nil {
 		return err
 	}
 	c, sess, err := w.src.openSession(ctx, c)
@@ -225,41 +228,44 @@ func (w *follower) session(ctx context.Context, c *conn) error {
 		sess.Close()
 		return err
 	}
-	if err := sess.Start(tailCommand(w.path, w.src.opts.TailInterval)); err != nil {
+	if err := sess.Start(remoteCommand); err != nil {
 		sess.Close()
 		return fmt.Errorf("start the remote script: %w", err)
 	}
-	rs := &session{stdin: stdin, events: make(chan event), hint: make(chan struct{}, 1), free: make(chan []byte, 4), done: make(chan struct{})}
+	rs := &session{stdin: stdin, events: make(chan event), hint: make(chan struct{}, 1), free: make(chan []byte, 4),
+		done: make(chan struct{}), errDone: make(chan struct{}), exited: make(chan struct{})}
 	for range cap(rs.free) {
 		rs.free <- make([]byte, 32<<10)
 	}
-	exited := make(chan error, 1)
 	rs.wg.Add(3)
 	go func() { defer rs.wg.Done(); rs.readStdout(stdout) }()
-	go func() { defer rs.wg.Done(); rs.readStderr(stderr, w) }()
-	go func() { defer rs.wg.Done(); exited <- sess.Wait() }()
+	go func() { defer rs.wg.Done(); defer close(rs.errDone); rs.readStderr(stderr, w) }()
+	go func() { defer rs.wg.Done(); rs.exitErr = sess.Wait(); close(rs.exited) }()
 	defer func() {
-		// End the script (it kills its process group when stdin ends) and
-		// wait until sshd reports that it exited.
+		// End the script (it kills its tail when stdin ends) and wait
+		// until sshd reports that it exited.
 		close(rs.done)
 		stdin.Close()
 		t := time.NewTimer(w.src.opts.CloseGrace)
 		select {
-		case <-exited:
+		case <-rs.exited:
 		case <-t.C:
 			c.close(fmt.Errorf("the remote script did not end within %s", w.src.opts.CloseGrace))
-			<-exited
+			<-rs.exited
 		}
 		t.Stop()
 		sess.Close()
 		rs.wg.Wait()
 	}()
 
+	if err := w.ready(ctx, c, rs); err != nil {
+		return err
+	}
 	answer, err := w.command(ctx, rs, "open", 0)
 	for err == nil {
 		var pid int
 		var ino uint64
-		if pid, ino, err = w.opened(ctx, c.sftp, answer); err != nil {
+		if pid, ino, err = w.opened(ctx, c, answer); err != nil {
 			break
 		}
 		if pid == 0 { // it was missing and is back
@@ -273,18 +279,25 @@ func (w *follower) session(ctx context.Context, c *conn) error {
 }
 
 // opened reads the script's answer to "open". It returns pid 0 when the file
-// did not exist (and now does).
-func (w *follower) opened(ctx context.Context, sc *sftp.Client, answer string) (pid int, ino uint64, err error) {
+// did not exist (and now does). What the script holds is followed only when
+// it resolves to one of the host's files (see allowed).
+func (w *follower) opened(ctx context.Context, c *conn, answer string) (pid int, ino uint64, err error) {
 	if pid, ino, ok := parseOpen(answer); ok {
-		return pid, ino, nil
+		err := w.allowed(c, pid)
+		if errors.Is(err, errDeleted) {
+			return 0, 0, w.waitFile(ctx, c)
+		}
+		return pid, ino, err
 	}
 	switch answer {
 	case "logviewer:missing":
-		return 0, 0, w.waitFile(ctx, sc)
+		return 0, 0, w.waitFile(ctx, c)
 	case "logviewer:unreadable":
 		return 0, 0, &errFollow{fmt.Errorf("%s on %s cannot be read (permission denied)", w.path, w.src.name)}
 	case "logviewer:notfile":
 		return 0, 0, &errFollow{fmt.Errorf("%s on %s is not a regular file", w.path, w.src.name)}
+	case "logviewer:lost":
+		return 0, 0, errors.New("the remote process that opened the file ended before the script took it over")
 	}
 	return 0, 0, fmt.Errorf("unexpected answer from the remote script: %.200q", answer)
 }
@@ -328,29 +341,70 @@ func (w *follower) followInode(ctx context.Context, rs *session, sc *sftp.Client
 
 // command sends a command to the script and, for "open", returns its
 // one-line answer. What came before the command's nonce line was the
-// previous tail's and is skipped.
+// previous tail's and is skipped. An "open" is two exchanges: a background
+// process opens the file ("held"), then the script takes it over ("hold"),
+// so that a FIFO swapped in cannot block the script (see tailScript).
 func (w *follower) command(ctx context.Context, rs *session, cmd string, start int64) (string, error) {
+	nonce, err := newNonce()
+	if err != nil {
+		return "", err
+	}
+	w.expect(nonce)
+	if _, err := fmt.Fprintf(rs.stdin, "%s %d %s\n", cmd, start+1, nonce); err != nil {
+		return "", fmt.Errorf("write to the remote script: %w", err)
+	}
+	switch cmd {
+	case "open":
+		answer, err := w.answer(ctx, rs, openTimeout)
+		if errors.Is(err, errNoAnswer) {
+			return "", fmt.Errorf("opening %s on %s did not finish within %s (a FIFO or device put in its place?)", w.path, w.src.name, openTimeout)
+		}
+		if err != nil || answer != "logviewer:held" {
+			return answer, err
+		}
+		return w.command(ctx, rs, "hold", 0)
+	case "hold":
+		return w.answer(ctx, rs, openTimeout)
+	}
+	return "", nil
+}
+
+// newNonce returns a line no file and no shell startup file will print.
+func newNonce() (string, error) {
 	var b [12]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return "", err
 	}
-	nonce := "logviewer:" + hex.EncodeToString(b[:])
+	return "logviewer:" + hex.EncodeToString(b[:]), nil
+}
+
+// expect makes the line nonce the start of the next answer.
+func (w *follower) expect(nonce string) {
 	w.await = append(w.await[:0], nonce+"\n"...)
 	w.carry = nil
-	if _, err := fmt.Fprintf(rs.stdin, "%s %d %s\n", cmd, start+1, nonce); err != nil {
-		return "", fmt.Errorf("write to the remote script: %w", err)
-	}
-	if cmd != "open" {
-		return "", nil
-	}
+}
+
+// errNoAnswer: the script did not answer in time.
+var errNoAnswer = errors.New("no answer from the remote script")
+
+// errEnded: the script ended before it answered.
+var errEnded = errors.New("the remote script ended")
+
+// answer returns the line that follows the awaited nonce line, waiting at
+// most within for it.
+func (w *follower) answer(ctx context.Context, rs *session, within time.Duration) (string, error) {
+	t := time.NewTimer(within)
+	defer t.Stop()
 	var answer []byte
 	for {
 		select {
 		case <-ctx.Done():
 			return "", ctx.Err()
+		case <-t.C:
+			return "", errNoAnswer
 		case ev := <-rs.events:
 			if ev.buf == nil {
-				return "", fmt.Errorf("the remote script ended: %v%s", ev.err, rs.stderrNote())
+				return "", fmt.Errorf("%w: %v%s", errEnded, ev.err, rs.stderrNote())
 			}
 			answer = append(answer, w.skip(ev.buf)...)
 			rs.free <- ev.buf[:cap(ev.buf)]
@@ -392,13 +446,19 @@ func (w *follower) restart(rs *session, rf *sftp.File, off int64) error {
 	return err
 }
 
-// waitFile waits, saying so, until the path exists.
-func (w *follower) waitFile(ctx context.Context, sc *sftp.Client) error {
+// waitFile waits, saying so, until the path exists. It refuses at once a
+// path that is not a regular file or resolves outside the host's files
+// (the script and allowed check again when it is opened).
+func (w *follower) waitFile(ctx context.Context, c *conn) error {
+	sc := c.sftp
 	for waiting := false; ; {
 		fi, err := sc.Stat(w.path)
 		if err == nil {
 			if !fi.Mode().IsRegular() {
 				return &errFollow{fmt.Errorf("%s on %s is not a regular file", w.path, w.src.name)}
+			}
+			if real, err := sc.RealPath(w.path); err == nil && !w.src.matches(real, c.home) {
+				return w.outside(real)
 			}
 			return nil
 		}

@@ -83,17 +83,6 @@ func TestShellQuote(t *testing.T) {
 	}
 }
 
-// TestScriptIsQuotable: the script can be single-quoted for any login shell.
-func TestScriptIsQuotable(t *testing.T) {
-	if strings.ContainsAny(tailScript, "'\\\n") {
-		t.Errorf("tailScript holds a single quote, backslash or newline")
-	}
-	cmd := tailCommand("/var/log/it's $(x).log", 200*time.Millisecond)
-	if !strings.HasSuffix(cmd, ` logviewer-tail '/var/log/it'\''s $(x).log' 0.200`) {
-		t.Errorf("command %q", cmd)
-	}
-}
-
 func TestResolve(t *testing.T) {
 	home := t.TempDir()
 	cfgFile := filepath.Join(home, "ssh_config")

@@ -1,10 +1,17 @@
-// Package sshtest starts a real OpenSSH sshd on a loopback port for tests, with
-// a temporary host key and an authorized client key, and provides a TCP proxy
-// whose connections a test can cut.
+// Package sshtest starts a real OpenSSH sshd (or Dropbear) on a loopback port
+// for tests, with a temporary host key and an authorized client key, and
+// provides a TCP proxy whose connections a test can cut.
 //
-// The sshd runs as the current user. When sshd is not installed the test is
-// skipped, unless the environment has CI=true: then it fails, so that a CI
-// machine without openssh-server cannot pass by skipping.
+// The server runs as the current user. When a tool it needs is not
+// installed the test is skipped, unless the environment has CI=true: then it
+// fails, so that a CI machine without openssh-server (dropbear-bin, busybox,
+// fish...) cannot pass by skipping.
+//
+// Another login shell, BusyBox tools and Dropbear's fixed
+// ~/.ssh/authorized_keys are had without touching the machine: the server
+// then runs as root in a private mount namespace, in which a copy of
+// /etc/passwd gives root that shell and the server's Dir as home (see
+// Config.Shell, Config.Bind).
 package sshtest
 
 import (
@@ -45,6 +52,12 @@ type Config struct {
 	LogLevel string
 	// Extra is appended to sshd_config.
 	Extra string
+	// Shell, when set, is the login shell of the user who logs in. The
+	// server then runs in a private mount namespace (see Namespace).
+	Shell string
+	// Bind, when set, lists files bound over others in that namespace:
+	// target path -> source path (see BusyBox).
+	Bind map[string]string
 }
 
 // Server is a running sshd.
@@ -63,6 +76,9 @@ type Server struct {
 	mu   sync.Mutex
 	logs strings.Builder
 }
+
+// namespaced reports whether cfg needs the private mount namespace.
+func (cfg Config) namespaced() bool { return cfg.Shell != "" || len(cfg.Bind) > 0 }
 
 // Require skips tb when sshd is missing, or fails it when CI=true.
 func Require(tb testing.TB) {
@@ -88,18 +104,17 @@ func StartWith(tb testing.TB, cfg Config) *Server {
 	if cfg.LogLevel == "" {
 		cfg.LogLevel = "VERBOSE"
 	}
+	if cfg.namespaced() {
+		RequireNamespace(tb)
+	}
 	if os.Geteuid() == 0 {
 		// sshd refuses to start without its privilege separation directory.
 		if err := os.MkdirAll("/run/sshd", 0o755); err != nil {
 			tb.Fatalf("create /run/sshd: %v", err)
 		}
 	}
-	u, err := user.Current()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	dir := tb.TempDir()
-	s := &Server{Host: "127.0.0.1", User: u.Username, Dir: dir}
+	s := newServer(tb)
+	dir := s.Dir
 
 	edPub, edKey, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -121,31 +136,53 @@ func StartWith(tb testing.TB, cfg Config) *Server {
 		tb.Fatal(err)
 	}
 	s.HostKeys = []xssh.PublicKey{s.HostKey, ecPub}
+	writeFile(tb, filepath.Join(dir, "authorized_keys"), s.clientKey(tb))
+
+	s.listen(tb, "sshd", func(port int) error { return s.start(tb, cfg, port) })
+	return s
+}
+
+// newServer makes the Server's directory; the current user logs in.
+func newServer(tb testing.TB) *Server {
+	tb.Helper()
+	u, err := user.Current()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return &Server{Host: "127.0.0.1", User: u.Username, Dir: tb.TempDir()}
+}
+
+// clientKey makes s.Identity and returns its authorized_keys line.
+func (s *Server) clientKey(tb testing.TB) string {
+	tb.Helper()
 	_, clientKey, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	s.Identity = filepath.Join(dir, "id_ed25519")
+	s.Identity = filepath.Join(s.Dir, "id_ed25519")
 	writeKey(tb, s.Identity, clientKey)
 	signer, err := xssh.NewSignerFromKey(clientKey)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	writeFile(tb, filepath.Join(dir, "authorized_keys"), string(xssh.MarshalAuthorizedKey(signer.PublicKey())))
+	return string(xssh.MarshalAuthorizedKey(signer.PublicKey()))
+}
 
+// listen starts the server on a free port (another one when the port was
+// taken meanwhile) and writes KnownHosts.
+func (s *Server) listen(tb testing.TB, what string, start func(port int) error) {
+	tb.Helper()
 	for attempt := 0; ; attempt++ {
-		port := freePort(tb)
-		err := s.start(tb, cfg, port)
+		err := start(freePort(tb))
 		if err == nil {
 			break
 		}
 		if attempt == 4 || !strings.Contains(err.Error(), "Address already in use") {
-			tb.Fatalf("start sshd: %v", err)
+			tb.Fatalf("start %s: %v", what, err)
 		}
 	}
-	s.KnownHosts = filepath.Join(dir, "known_hosts")
+	s.KnownHosts = filepath.Join(s.Dir, "known_hosts")
 	writeFile(tb, s.KnownHosts, knownhosts.Line([]string{s.Addr}, s.HostKey)+"\n")
-	return s
 }
 
 // SSHDConfig is the sshd_config of a test server listening on addr, with its
@@ -184,7 +221,18 @@ func (s *Server) start(tb testing.TB, cfg Config, port int) error {
 	writeFile(tb, conf, SSHDConfig(s.Addr, s.Dir, []string{filepath.Join(s.Dir, "host_ed25519"), filepath.Join(s.Dir, "host_ecdsa")},
 		cfg.MaxSessions, cfg.LogLevel, cfg.Extra))
 
-	cmd := exec.Command(SSHD, "-D", "-e", "-f", conf)
+	return s.run(tb, cfg, []string{SSHD, "-D", "-e", "-f", conf}, "Server listening on")
+}
+
+// run starts argv (in the private namespace that cfg asks for) and waits
+// until its stderr holds ready.
+func (s *Server) run(tb testing.TB, cfg Config, argv []string, ready string) error {
+	tb.Helper()
+	name := filepath.Base(argv[0])
+	if cfg.namespaced() {
+		argv = namespace(tb, s.Dir, cfg, argv)
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
 	// Its own process group, so that Stop also ends every session it forked.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stderr, err := cmd.StderrPipe()
@@ -194,7 +242,7 @@ func (s *Server) start(tb testing.TB, cfg Config, port int) error {
 	if err := cmd.Start(); err != nil {
 		return err
 	}
-	ready := make(chan struct{})
+	started := make(chan struct{})
 	exited := make(chan struct{})
 	go func() {
 		defer close(exited)
@@ -204,21 +252,21 @@ func (s *Server) start(tb testing.TB, cfg Config, port int) error {
 			s.mu.Lock()
 			s.logs.WriteString(sc.Text() + "\n")
 			s.mu.Unlock()
-			if !announced && strings.Contains(sc.Text(), "Server listening on") {
+			if !announced && strings.Contains(sc.Text(), ready) {
 				announced = true
-				close(ready)
+				close(started)
 			}
 		}
 	}()
 	select {
-	case <-ready:
+	case <-started:
 	case <-exited:
 		_ = cmd.Wait()
-		return fmt.Errorf("sshd exited: %s", s.Logs())
+		return fmt.Errorf("%s exited: %s", name, s.Logs())
 	case <-time.After(15 * time.Second):
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		_ = cmd.Wait()
-		return fmt.Errorf("sshd did not announce it was listening within 15s: %s", s.Logs())
+		return fmt.Errorf("%s did not announce it was listening within 15s: %s", name, s.Logs())
 	}
 	s.cmd = cmd
 	tb.Cleanup(func() {
@@ -233,7 +281,7 @@ func (s *Server) start(tb testing.TB, cfg Config, port int) error {
 		}
 		<-exited
 		if tb.Failed() {
-			tb.Logf("sshd %s log:\n%s", s.Addr, s.Logs())
+			tb.Logf("%s %s log:\n%s", name, s.Addr, s.Logs())
 		}
 	})
 	return nil
