@@ -14,12 +14,14 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/debug"
 	"slices"
 	"syscall"
 	"time"
 
 	"github.com/logviewer/logviewer/config"
+	"github.com/logviewer/logviewer/marks"
 	"github.com/logviewer/logviewer/sources/local"
 	"github.com/logviewer/logviewer/sources/ssh"
 	"github.com/logviewer/logviewer/tailer"
@@ -166,13 +168,25 @@ func (m *Main) Run() error {
 			return err
 		}
 	}
+	markStore, err := marks.Open(filepath.Join(stateDirPath(c), "marks.jsonl"))
+	if err != nil {
+		m.closeAll()
+		return err
+	}
 	m.reg = tailer.NewRegistry(sources, tailer.Options{
 		Replay: c.Replay, Buffer: int64(c.Buffer), IdleStop: c.IdleStop.Duration, MaxLogs: c.MaxLogs, Groups: c.Groups(), Logger: m.Logger,
+		Marks: func(host, path string) []tailer.Line {
+			var lines []tailer.Line
+			for _, mk := range markStore.List(func(mk *marks.Mark) bool { return mk.Applies(host, path) }) {
+				lines = append(lines, web.MarkLine(mk))
+			}
+			return lines
+		},
 	})
 	opts := web.Options{
 		Replay: c.Replay, AllowedOrigins: allowedOrigins(c), AllowedHosts: allowedHosts(c),
 		MaxViewersPerClient: c.MaxViewers, Logger: m.Logger,
-		Auth: authn, Rules: rules, PublicURL: c.PublicURL, BasePath: c.BasePath, MetricsPublic: c.MetricsPublic,
+		Auth: authn, Rules: rules, PublicURL: c.PublicURL, BasePath: c.BasePath, MetricsPublic: c.MetricsPublic, Marks: markStore,
 	}
 	if m.UIDir != "" {
 		opts.UI = os.DirFS(m.UIDir)

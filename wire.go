@@ -13,16 +13,22 @@ import (
 	"github.com/logviewer/logviewer/config"
 )
 
-// stateDir returns state_dir (default ~/.local/state/logviewer), created 0700.
-func stateDir(c *config.Config) (string, error) {
-	dir := c.StateDir
-	if dir == "" {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			return "", fmt.Errorf("state_dir: %w", err)
-		}
-		dir = filepath.Join(home, ".local", "state", "logviewer")
+// stateDirPath returns state_dir (default ~/.local/state/logviewer),
+// without creating it.
+func stateDirPath(c *config.Config) string {
+	if c.StateDir != "" {
+		return c.StateDir
 	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		home = os.TempDir()
+	}
+	return filepath.Join(home, ".local", "state", "logviewer")
+}
+
+// stateDir returns state_dir, created 0700.
+func stateDir(c *config.Config) (string, error) {
+	dir := stateDirPath(c)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", fmt.Errorf("state_dir: %w", err)
 	}

@@ -18,7 +18,10 @@ type Options struct {
 	IdleStop time.Duration       // stop a tail this long after its last viewer left
 	MaxLogs  int                 // logs followed at once; 0: no limit
 	Groups   map[string][]string // group name → member host names, in order
-	Logger   *slog.Logger
+	// Marks returns the inline lines (deploy marks) that belong in the log
+	// of (host, path), oldest first; called when the log is opened.
+	Marks  func(host, path string) []Line
+	Logger *slog.Logger
 }
 
 // Errors of Open.
@@ -73,6 +76,7 @@ type key struct{ host, path string }
 
 type entry struct {
 	log    *Log
+	sink   *markSink // the Source writes through it
 	refs   int
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -225,20 +229,25 @@ func (r *Registry) stopIdle(e *entry) {
 func (r *Registry) start(k key, src Source) *entry {
 	ctx, cancel := context.WithCancel(r.ctx)
 	e := &entry{log: NewLog(k.host, k.path, r.opts.Replay, r.opts.Buffer), cancel: cancel, done: make(chan struct{})}
+	var marks []Line
+	if r.opts.Marks != nil {
+		marks = r.opts.Marks(k.host, k.path)
+	}
+	e.sink = newMarkSink(e.log, marks)
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
 		defer close(e.done)
-		r.follow(ctx, src, e.log)
+		r.follow(ctx, src, e.log, e.sink)
 	}()
 	return e
 }
 
 // follow calls Follow until ctx ends, backing off after errors.
-func (r *Registry) follow(ctx context.Context, src Source, l *Log) {
+func (r *Registry) follow(ctx context.Context, src Source, l *Log, sink Sink) {
 	backoff := time.Second
 	for {
-		err := src.Follow(ctx, l.Path, r.opts.Replay, l)
+		err := src.Follow(ctx, l.Path, r.opts.Replay, sink)
 		if ctx.Err() != nil {
 			l.State(State{Code: StateStopped})
 			return

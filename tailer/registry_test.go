@@ -3,6 +3,7 @@ package tailer
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -124,5 +125,34 @@ func TestRegistryReleaseAfterCloseArmsNoTimer(t *testing.T) {
 		if e.idle != nil {
 			t.Fatalf("release after Close armed an idle timer for %v", k)
 		}
+	}
+}
+
+// TestMarksPlacedByTime: marks that exist when a log is opened go among
+// its first lines by the lines' own time; marks made later go in live.
+func TestMarksPlacedByTime(t *testing.T) {
+	at := func(s string) int64 { tm, _ := time.Parse(time.RFC3339, s); return tm.UnixMilli() }
+	l := NewLog("h", "/a.log", 10, 1<<20)
+	s := newMarkSink(l, []Line{
+		{Time: at("2026-11-28T08:00:01Z"), Offset: -1, Text: "deploy v1", Mark: "deploy"},
+		{Time: at("2026-11-28T08:00:05Z"), Offset: -1, Text: "deploy v2", Mark: "deploy"},
+	})
+	now := at("2026-11-28T09:00:00Z")
+	s.inject(Line{Time: at("2026-11-28T08:00:05Z"), Offset: -1, Text: "deploy v2", Mark: "deploy"}) // already pending: not twice
+	s.Lines([]Line{
+		{Time: now, Text: "2026-11-28T08:00:00Z a"},
+		{Time: now, Text: "2026-11-28T08:00:02Z b"},
+		{Time: now, Text: "no time c"},
+	})
+	s.inject(Line{Time: now, Offset: -1, Text: "deploy v3", Mark: "deploy"})
+	got, _ := l.Read(nil, 1, 100)
+	var texts []string
+	for _, g := range got {
+		texts = append(texts, g.Text)
+	}
+	// "c" has no time of its own: its receipt time (09:00) places it after v2.
+	want := "2026-11-28T08:00:00Z a|deploy v1|2026-11-28T08:00:02Z b|deploy v2|no time c|deploy v3"
+	if strings.Join(texts, "|") != want {
+		t.Fatalf("got  %s\nwant %s", strings.Join(texts, "|"), want)
 	}
 }

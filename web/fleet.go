@@ -146,6 +146,16 @@ func (s *Server) serveMergeWS(w http.ResponseWriter, r *http.Request, q url.Valu
 		s.httpError(w, http.StatusBadRequest, err.Error())
 		return
 	}
+	if from := q.Get("from"); from != "" {
+		if _, _, err := s.parseFrom(from); err != nil {
+			code := http.StatusBadRequest
+			if errors.Is(err, errNoMark) {
+				code = http.StatusNotFound
+			}
+			s.httpError(w, code, err.Error())
+			return
+		}
+	}
 	// The file must be one that at least one member may serve; members
 	// that cannot be reached now are tried again after the upgrade.
 	ctx, cancel := context.WithTimeout(r.Context(), 15*time.Second)

@@ -2,8 +2,13 @@ package web_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
@@ -13,6 +18,8 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/logviewer/logviewer/auth"
+	"github.com/logviewer/logviewer/marks"
 	"github.com/logviewer/logviewer/sources/local"
 	"github.com/logviewer/logviewer/sources/sourcetest"
 	"github.com/logviewer/logviewer/tailer"
@@ -63,19 +70,46 @@ type fleet struct {
 // has them all, plus "down", which cannot be reached, when withDown.
 func newFleet(t *testing.T, hosts []string, withDown bool, window time.Duration) *fleet {
 	t.Helper()
+	return newFleetWith(t, hosts, fleetOpts{withDown: withDown, window: window})
+}
+
+type fleetOpts struct {
+	withDown bool
+	window   time.Duration
+	marks    *marks.Store
+	auth     *auth.Authenticator
+	dirs     map[string]string // reuse these directories (a restart)
+}
+
+func newFleetWith(t *testing.T, hosts []string, o fleetOpts) *fleet {
+	t.Helper()
+	withDown, window := o.withDown, o.window
 	f := &fleet{dirs: map[string]string{}}
 	sources := map[string]tailer.Source{}
 	members := append([]string(nil), hosts...)
 	for _, h := range hosts {
-		f.dirs[h] = t.TempDir()
+		f.dirs[h] = o.dirs[h]
+		if f.dirs[h] == "" {
+			f.dirs[h] = t.TempDir()
+		}
 		sources[h] = rooted{local.New([]string{filepath.Join(f.dirs[h], "*.log")}, local.Options{Poll: 50 * time.Millisecond}), f.dirs[h]}
 	}
 	if withDown {
 		sources["down"] = unreachable{}
 		members = append(members, "down")
 	}
-	f.reg = tailer.NewRegistry(sources, tailer.Options{Replay: 100, Buffer: 8 << 20, IdleStop: time.Minute, Groups: map[string][]string{"all": members}})
-	srv := web.New(f.reg, web.Options{Replay: 100, ReorderWindow: window})
+	topts := tailer.Options{Replay: 100, Buffer: 8 << 20, IdleStop: time.Minute, Groups: map[string][]string{"all": members}}
+	if o.marks != nil {
+		topts.Marks = func(host, path string) []tailer.Line {
+			var lines []tailer.Line
+			for _, m := range o.marks.List(func(m *marks.Mark) bool { return m.Applies(host, path) }) {
+				lines = append(lines, web.MarkLine(m))
+			}
+			return lines
+		}
+	}
+	f.reg = tailer.NewRegistry(sources, topts)
+	srv := web.New(f.reg, web.Options{Replay: 100, ReorderWindow: window, Marks: o.marks, Auth: o.auth})
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() {
 		srv.Close()
@@ -93,6 +127,7 @@ func (f *fleet) write(t *testing.T, host, text string) {
 
 type mline struct {
 	Seq  uint64 `json:"seq"`
+	TS   int64  `json:"ts"`
 	Host string `json:"host"`
 	Text string `json:"text"`
 	Mark string `json:"mark"`
@@ -108,6 +143,8 @@ type mmsg struct {
 	Host    string            `json:"host"`
 	Lines   []mline           `json:"lines"`
 	State   tailer.State      `json:"state"`
+	From    uint64            `json:"from"`
+	To      uint64            `json:"to"`
 }
 
 type mclient struct {
@@ -154,7 +191,7 @@ func (c *mclient) lines(n int, states map[string]tailer.State) []mline {
 		}
 	}
 	if len(out) != n {
-		c.t.Fatalf("%d lines, want %d", len(out), n)
+		c.t.Fatalf("%d lines, want %d: %+v", len(out), n, out)
 	}
 	return out
 }
@@ -321,5 +358,90 @@ func TestGroupsAPI(t *testing.T) {
 	}
 	if code, _ := httpGet(t, f.url+"/api/files?group=nope"); code != 404 {
 		t.Fatalf("unknown group: %d", code)
+	}
+}
+
+// postMark posts a mark and returns the HTTP status and body.
+func (f *fleet) postMark(t *testing.T, token string, body string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", f.url+"/api/marks", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// TestDeployMarks: a CI token posts a mark for a group; it shows (once) in
+// an open merged view and in single views, in views opened later, survives
+// a restart, and from=mark:ID starts a view there.
+func TestDeployMarks(t *testing.T) {
+	dir := t.TempDir()
+	store, err := marks.Open(filepath.Join(dir, "marks.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256([]byte("ci-secret"))
+	authn := func() *auth.Authenticator {
+		return auth.New(auth.Options{Mode: auth.ModeNone, Tokens: auth.NewTokens([]auth.Token{
+			{Name: "ci", SHA256: hex.EncodeToString(sum[:]), Scopes: []string{"marks"}},
+			{Name: "reader", SHA256: strings.Repeat("0", 64), Scopes: []string{"read"}},
+		})})
+	}
+	f := newFleetWith(t, []string{"a", "b"}, fleetOpts{window: 100 * time.Millisecond, marks: store, auth: authn()})
+	// Lines with their own time, so that after a restart the mark is placed
+	// between them (lines without a time count as read at the restart).
+	stamp := func() string { return time.Now().UTC().Format(time.RFC3339Nano) }
+	f.write(t, "a", stamp()+" a before\n")
+	f.write(t, "b", stamp()+" b before\n")
+	c := f.dial(t, group())
+	c.next()
+	c.lines(2, nil)
+
+	if code, _ := f.postMark(t, "wrong", `{"text":"x","group":"all"}`); code != 401 {
+		t.Fatalf("wrong token: %d, want 401", code)
+	}
+	if code, body := f.postMark(t, "ci-secret", `{"text":"deploy v2","group":"nope"}`); code != 404 {
+		t.Fatalf("unknown group: %d %s", code, body)
+	}
+	code, body := f.postMark(t, "ci-secret", `{"text":"deploy v2","group":"all"}`)
+	var posted struct{ ID, TS string }
+	if code != 200 || json.Unmarshal([]byte(body), &posted) != nil || posted.ID == "" {
+		t.Fatalf("post: %d %s", code, body)
+	}
+	got := c.lines(1, nil)
+	if got[0].Mark != "deploy" || got[0].Text != "deploy v2" {
+		t.Fatalf("open merged view got %+v, want the mark once", got)
+	}
+	f.write(t, "a", stamp()+" a after\n")
+	if got := c.lines(1, nil); !strings.HasSuffix(got[0].Text, " a after") {
+		t.Fatalf("after the mark: %+v (a second copy of the mark?)", got)
+	}
+
+	// A single view opened later shows it between the lines.
+	code, list := httpGet(t, f.url+"/api/marks?group=all")
+	if code != 200 || !strings.Contains(string(list), posted.ID) {
+		t.Fatalf("/api/marks: %d %s", code, list)
+	}
+	f.reg.Close() // a restart: new logs, marks from the file
+	store2, err := marks.Open(filepath.Join(dir, "marks.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f2 := newFleetWith(t, []string{"a", "b"}, fleetOpts{window: 100 * time.Millisecond, marks: store2, auth: authn(), dirs: f.dirs})
+	c2 := f2.dial(t, url.Values{"host": {"a"}, "file": {app}, "from": {"mark:" + posted.ID}})
+	c2.next()
+	got = c2.lines(2, nil)
+	if got[0].Mark != "deploy" || !strings.HasSuffix(got[1].Text, " a after") {
+		t.Fatalf("from=mark after a restart: %+v, want the mark then the line after it", got)
+	}
+	if _, _, err := (&websocket.Dialer{}).Dial("ws"+strings.TrimPrefix(f2.url, "http")+"/ws?"+url.Values{"host": {"a"}, "file": {app}, "from": {"mark:nope"}}.Encode(), nil); err == nil {
+		t.Fatal("from=mark:nope accepted")
 	}
 }

@@ -86,6 +86,27 @@ type mergeView struct {
 	scratch   []tailer.Line
 	batch     []mergedLine
 	startedAt time.Time
+	marksSent []string // recent marks sent: a mark posted for a group is in every member's log, shown once
+}
+
+// maxMarksRemembered bounds marksSent.
+const maxMarksRemembered = 64
+
+// dupMark reports whether l is a mark already sent from another member (and
+// remembers it otherwise).
+func (mv *mergeView) dupMark(l *tailer.Line) bool {
+	if l.Mark == "" {
+		return false
+	}
+	k := l.Mark + "\x00" + strconv.FormatInt(l.Time, 10) + "\x00" + l.Text
+	if slices.Contains(mv.marksSent, k) {
+		return true
+	}
+	if len(mv.marksSent) == maxMarksRemembered {
+		mv.marksSent = mv.marksSent[1:]
+	}
+	mv.marksSent = append(mv.marksSent, k)
+	return false
 }
 
 type member struct {
@@ -415,6 +436,22 @@ func (mv *mergeView) replay() {
 	if resumed {
 		return
 	}
+	if from := mv.query.Get("from"); from != "" {
+		// Start every member at the mark or time; the lines from there
+		// are merged as they are read.
+		if ts, text, err := mv.srv.parseFrom(from); err == nil {
+			for _, m := range mv.members {
+				if m.log == nil {
+					continue
+				}
+				if seq, ok := firstFrom(m.log, ts, text, &mv.scratch); ok {
+					m.cursor = seq
+				}
+			}
+			mv.query.Del("from") // a filter change later replays as usual
+			return
+		}
+	}
 	want := mv.srv.opts.Replay
 	var all []mergedLine
 	for _, m := range mv.members {
@@ -430,7 +467,7 @@ func (mv *mergeView) replay() {
 				break
 			}
 			for _, l := range lines {
-				if mv.filter.Keep(&l) {
+				if mv.filter.Keep(&l) && !mv.dupMark(&l) {
 					all = append(all, m.keyed(l))
 				}
 			}
@@ -568,7 +605,7 @@ func (mv *mergeView) emit(now time.Time) time.Duration {
 				break
 			}
 		}
-		if mv.filter.Keep(&head.Line) {
+		if mv.filter.Keep(&head.Line) && !mv.dupMark(&head.Line) {
 			batch = append(batch, *head)
 			size += len(head.Text) + 64
 		}

@@ -24,6 +24,7 @@ import (
 
 	"github.com/logviewer/logviewer/auth"
 	"github.com/logviewer/logviewer/filter"
+	"github.com/logviewer/logviewer/marks"
 	"github.com/logviewer/logviewer/tailer"
 )
 
@@ -47,6 +48,8 @@ type Catalog interface {
 	// Stats returns how many logs are followed now and how many lines
 	// they read.
 	Stats() tailer.Stats
+	// Mark puts an inline line into every open log for which match is true.
+	Mark(match func(host, path string) bool, line tailer.Line)
 }
 
 var _ Catalog = (*tailer.Registry)(nil)
@@ -75,6 +78,8 @@ type Options struct {
 	BasePath  string
 	// MetricsPublic serves /metrics without authentication.
 	MetricsPublic bool
+	// Marks keeps deploy marks (nil: POST /api/marks answers 404).
+	Marks *marks.Store
 	// ReorderWindow is how long a merged view holds a line back for
 	// earlier lines of other hosts (0: 250ms).
 	ReorderWindow time.Duration
@@ -198,6 +203,8 @@ func New(cat Catalog, opts Options) *Server {
 	mux.HandleFunc("GET /api/hosts", s.serveHosts)
 	mux.HandleFunc("GET /api/files", s.serveFiles)
 	mux.HandleFunc("GET /api/groups", s.serveGroups)
+	mux.HandleFunc("GET /api/marks", s.serveMarks)
+	mux.HandleFunc("POST /api/marks", s.serveMarkPost)
 	mux.HandleFunc("GET /healthz", s.serveHealth)
 	mux.HandleFunc("POST /api/login", s.serveLogin)
 	mux.HandleFunc("POST /api/logout", s.serveLogout)
@@ -382,6 +389,16 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		s.httpError(w, http.StatusBadRequest, err.Error())
 		return
 	}
+	if from := q.Get("from"); from != "" {
+		if _, _, err := s.parseFrom(from); err != nil {
+			code := http.StatusBadRequest
+			if errors.Is(err, errNoMark) {
+				code = http.StatusNotFound
+			}
+			s.httpError(w, code, err.Error())
+			return
+		}
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), 15*time.Second)
 	err = s.cat.Check(ctx, host, file)
 	cancel()
@@ -483,6 +500,18 @@ func (s *Server) place(ctx context.Context, v *viewer, l *tailer.Log, q url.Valu
 	}
 	_, next := l.Bounds()
 	v.replayEnd = next
+	if from := q.Get("from"); from != "" {
+		// Start at a mark or a time (within the ring); what lies between
+		// there and now is replay. Not found: the ordinary start.
+		if ts, text, err := s.parseFrom(from); err == nil {
+			var scratch []tailer.Line
+			waitFirstLines(ctx, l)
+			if seq, ok := firstFrom(l, ts, text, &scratch); ok {
+				v.cursor = seq
+				return
+			}
+		}
+	}
 	if v.filter == nil {
 		v.cursor = l.StartFor(s.opts.Replay, nil)
 		return
