@@ -184,3 +184,23 @@ func keys(m map[int]string) []int {
 	}
 	return out
 }
+
+// TestGlobDirectoryIsSymlink: the directory a glob names may itself be a
+// symlink (as in sources/local): /srv/logs/*.log with /srv/logs -> /data
+// follows /srv/logs/app.log, which resolves to /data/app.log.
+func TestGlobDirectoryIsSymlink(t *testing.T) {
+	srv := sshtest.Start(t)
+	data, base := t.TempDir(), t.TempDir()
+	link := filepath.Join(base, "logs")
+	if err := os.Symlink(data, link); err != nil {
+		t.Fatal(err)
+	}
+	sourcetest.Append(t, filepath.Join(data, "app.log"), "one\n")
+	src := mustNew(t, srv.Entry("web", filepath.Join(link, "*.log")), nil, testOptions())
+	path := filepath.Join(link, "app.log")
+	sink, stop := follow(t, src, path, 10)
+	waitTexts(t, sink, "one")
+	sourcetest.Append(t, path, "two\n")
+	waitTexts(t, sink, "one", "two")
+	stop()
+}

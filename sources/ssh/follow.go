@@ -457,7 +457,7 @@ func (w *follower) waitFile(ctx context.Context, c *conn) error {
 			if !fi.Mode().IsRegular() {
 				return &errFollow{fmt.Errorf("%s on %s is not a regular file", w.path, w.src.name)}
 			}
-			if real, err := sc.RealPath(w.path); err == nil && !w.src.matches(real, c.home) {
+			if real, err := sc.RealPath(w.path); err == nil && !w.matchesReal(c, real) {
 				return w.outside(real)
 			}
 			return nil

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -246,13 +247,49 @@ func (w *follower) allowed(c *conn, pid int) error {
 	if err != nil {
 		return fmt.Errorf("readlink %s: %w", proc, err)
 	}
-	if w.src.matches(link, c.home) {
+	if w.matchesReal(c, link) {
 		return nil
 	}
-	if name, ok := strings.CutSuffix(link, " (deleted)"); ok && w.src.matches(name, c.home) {
+	if name, ok := strings.CutSuffix(link, " (deleted)"); ok && w.matchesReal(c, name) {
 		return errDeleted
 	}
 	return w.outside(link)
+}
+
+// matchesReal reports whether real, a path with every symlink resolved,
+// matches a glob: as written, or with the glob's directory part before its
+// first wildcard resolved through symlinks on the host, as sources/local
+// does (/var/log/app/*.log may name a directory that is a symlink; a
+// symlink inside it that leads elsewhere does not match).
+func (w *follower) matchesReal(c *conn, real string) bool {
+	if w.src.matches(real, c.home) {
+		return true
+	}
+	for _, g := range w.src.globs {
+		dir, rest := splitGlob(expandRemoteHome(g, c.home))
+		r, err := c.sftp.RealPath(dir)
+		if err != nil || r == dir {
+			continue
+		}
+		if ok, _ := path.Match(path.Join(r, rest), real); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// splitGlob splits an absolute glob before its first component with a
+// wildcard (before its last component when it has none).
+func splitGlob(g string) (dir, rest string) {
+	parts := strings.Split(g, "/")
+	i := len(parts) - 1
+	for j, p := range parts {
+		if hasMeta(p) {
+			i = j
+			break
+		}
+	}
+	return "/" + path.Join(parts[:i]...), path.Join(parts[i:]...)
 }
 
 // outside refuses a path that resolves to real, outside the host's files.

@@ -13,8 +13,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // TestRemoteCommandIsPlain: the command every login shell is given holds
@@ -52,12 +50,14 @@ type script struct {
 	stdin  io.WriteCloser
 	out    *bufio.Reader
 	nonces int
+	marker string // in the environment of the script and all it starts
 }
 
 func startScript(t *testing.T, text string, env []string) *script {
 	t.Helper()
 	cmd := exec.Command("/bin/sh", "-c", remoteCommand)
-	cmd.Env = env
+	marker := fmt.Sprintf("LOGVIEWER_TEST=%s-%d", t.Name(), time.Now().UnixNano())
+	cmd.Env = append(env, marker)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -70,18 +70,11 @@ func startScript(t *testing.T, text string, env []string) *script {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	s := &script{t: t, cmd: cmd, stdin: stdin, out: bufio.NewReader(stdout)}
+	s := &script{t: t, cmd: cmd, stdin: stdin, out: bufio.NewReader(stdout), marker: marker}
 	t.Cleanup(func() {
 		stdin.Close()
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			t.Errorf("the script did not end within 5s of its stdin")
-			cmd.Process.Kill()
-			<-done
-		}
+		cmd.Process.Kill()
+		cmd.Wait()
 	})
 	if _, err := io.WriteString(stdin, text); err != nil {
 		t.Fatal(err)
@@ -126,47 +119,41 @@ func (s *script) send(cmd string, start int) string {
 	return s.line()
 }
 
-// children returns the pids whose parent is pid and whose command name is
-// comm.
-func children(t *testing.T, pid int, comm string) []int {
-	t.Helper()
+// running returns the processes whose environment holds the script's marker
+// and their command names.
+func (s *script) running() map[int]string {
 	entries, _ := os.ReadDir("/proc")
-	var out []int
+	out := map[int]string{}
 	for _, e := range entries {
-		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
+		env, err := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
+		if err != nil || !strings.Contains("\x00"+string(env), "\x00"+s.marker+"\x00") {
 			continue
 		}
-		open, end := strings.IndexByte(string(stat), '('), strings.LastIndexByte(string(stat), ')')
-		if open < 0 || end < open {
-			continue
-		}
-		f := strings.Fields(string(stat[end+1:]))
-		if len(f) > 1 && f[1] == strconv.Itoa(pid) && string(stat[open+1:end]) == comm {
-			p, _ := strconv.Atoi(e.Name())
-			out = append(out, p)
-		}
+		comm, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "comm"))
+		pid, _ := strconv.Atoi(e.Name())
+		out[pid] = strings.TrimSpace(string(comm))
 	}
 	return out
 }
 
-// gone waits (with pidfds, not polling) until every pid has exited.
-func gone(t *testing.T, pids []int) {
-	t.Helper()
-	for _, pid := range pids {
-		fd, err := unix.PidfdOpen(pid, 0)
-		if err != nil {
-			continue // already reaped
-		}
-		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-		n, err := unix.Poll(fds, 5000)
-		for err == unix.EINTR {
-			n, err = unix.Poll(fds, 5000)
-		}
-		unix.Close(fd)
-		if n != 1 {
-			t.Errorf("process %d still runs 5s after it should have ended (%v)", pid, err)
-		}
+// end closes the script's stdin and checks that it and everything it
+// started have ended: the script waits for what it kills, so by the time
+// it has exited nothing may be left.
+func (s *script) end() {
+	s.t.Helper()
+	s.stdin.Close()
+	if l := s.line(); !strings.HasPrefix(l, "<EOF>") {
+		s.t.Fatalf("after stdin ended: %q", l)
+	}
+	done := make(chan struct{})
+	go func() { s.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		s.t.Fatalf("the script did not exit within 5s of the end of its stdin")
+	}
+	if left := s.running(); len(left) > 0 {
+		s.t.Errorf("still running after the script exited: %v", left)
 	}
 }
 
@@ -246,23 +233,18 @@ func TestScriptProtocol(t *testing.T) {
 			if l := s.line(); l != "again" {
 				t.Fatalf("tail: %q", l)
 			}
-			kids := children(t, s.cmd.Process.Pid, "tail")
-			if len(kids) != 1 {
-				t.Fatalf("%d tails run, want 1", len(kids))
+			if procs := s.running(); len(procs) != 2 {
+				t.Fatalf("running %v, want the script and its tail", procs)
 			}
-			s.stdin.Close()
-			if l := s.line(); !strings.HasPrefix(l, "<EOF>") {
-				t.Fatalf("after stdin ended: %q", l)
-			}
-			gone(t, append(kids, s.cmd.Process.Pid))
+			s.end()
 		})
 	}
 }
 
 // TestScriptFIFONeverBlocks: a FIFO swapped in between the script's test
 // and its open (made certain here by taking the test out) blocks only the
-// background opener: the script still answers the next command, and kills
-// the opener.
+// background opener: the script still answers the next command, and
+// nothing is left running once its stdin ends.
 func TestScriptFIFONeverBlocks(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "app.log")
@@ -286,22 +268,24 @@ func TestScriptFIFONeverBlocks(t *testing.T) {
 	if l := s.line(); l != "logviewer:nonce1" {
 		t.Fatalf("got %q", l)
 	}
+	// No writer will come: the opener blocks for ever, and cannot answer.
+	// The script answers the next command all the same, and kills it.
 	s.nonces = 1
-	// The script forks the opener after the nonce; once it has answered the
-	// next command the opener exists. (This tail fails: fd 3 is closed.)
-	s.send("tail", 1)
-	blocked := children(t, s.cmd.Process.Pid, "sh")
-	if len(blocked) != 1 {
-		t.Fatalf("%d subshells, want the one opener", len(blocked))
+	if a := s.send("hold", 1); a != "logviewer:lost" {
+		t.Fatalf("hold while the opener is blocked: %q", a)
 	}
-	if err := os.Remove(path); err != nil {
-		t.Fatal(err)
+	s.end()
+}
+
+func TestSplitGlob(t *testing.T) {
+	for _, c := range []struct{ g, dir, rest string }{
+		{"/var/log/app/*.log", "/var/log/app", "*.log"},
+		{"/logs/*/*.log", "/logs", "*/*.log"},
+		{"/var/log/syslog", "/var/log", "syslog"},
+		{"/*.log", "/", "*.log"},
+	} {
+		if dir, rest := splitGlob(c.g); dir != c.dir || rest != c.rest {
+			t.Errorf("splitGlob(%q) = %q, %q; want %q, %q", c.g, dir, rest, c.dir, c.rest)
+		}
 	}
-	if err := os.WriteFile(path, []byte("x\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if a := s.send("open", 1); a != "logviewer:held" {
-		t.Fatalf("the script did not answer while an opener was blocked: %q", a)
-	}
-	gone(t, blocked)
 }
