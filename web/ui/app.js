@@ -63,7 +63,7 @@ const S = {
   refused: '',       // the server's reason for refusing this view, once noted in the log
   me: null,          // api/me: who this page is (null while signed out)
   shared: null,      // the share's {host, file, q, re, case, inv} in a shared view
-  booted: false,     // the view in the URL has been set up (after the first sign-in)
+  booted: false,     // the view in the URL has been set up (signing in again resumes it)
   gated: false,      // the sign-in form or an end message covers the page
 };
 
@@ -716,7 +716,6 @@ async function start() {
 
 /** boot sets up the view the URL names, once the server knows who is asking. */
 async function boot() {
-  S.booted = true;
   if (S.shared) {
     // The one log of the share: no pickers, a banner saying what this is.
     S.host = S.shared.host;
@@ -727,6 +726,7 @@ async function boot() {
       press(el.re, f.regex); press(el.cas, f.case); press(el.inv, f.invert);
     }
     writeURL();
+    S.booted = true;
     connect();
     return;
   }
@@ -745,6 +745,7 @@ async function boot() {
   S.file = S.host ? q.get('file') || '' : '';
   combo.set(S.file);
   writeURL();
+  S.booted = true; // from now on, signing in again resumes this view
   connect();
   await loadFiles();
   if (S.host && !S.file && document.activeElement === document.body) el.file.focus();
