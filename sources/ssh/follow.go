@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/pkg/sftp"
 
+	"github.com/logviewer/logviewer/sources/internal/rotation"
 	"github.com/logviewer/logviewer/tailer"
 )
 
@@ -65,6 +67,9 @@ type follower struct {
 	batch  []tailer.Line
 	bend   int64  // offset just past the batch
 	bknown []byte // the bytes that end at bend
+	raw    []byte // tail's bytes from delivered on, as sent (about rawMax at most)
+	rawGap bool   // raw gave up on an over-long line and starts after delivered
+	seen   int64  // the largest size the inode was seen to have since delivered was set
 
 	await     []byte    // the nonce line after which the script's answer comes, until seen
 	carry     []byte    // the end of the bytes skipped so far, which may begin the nonce
@@ -327,7 +332,7 @@ func (w *follower) followInode(ctx context.Context, rs *session, sc *sftp.Client
 	if err != nil {
 		return "", err
 	}
-	start, err := w.startAt(rf, fi.Size(), ino)
+	start, err := w.startAt(sc, rf, fi.Size(), ino)
 	if err != nil {
 		return "", err
 	}
@@ -476,8 +481,11 @@ func (w *follower) waitFile(ctx context.Context, c *conn) error {
 }
 
 // startAt decides where on inode ino (size bytes, read through rf) to start,
-// putting a marker in the stream when lines may have been missed.
-func (w *follower) startAt(rf *sftp.File, size int64, ino uint64) (int64, error) {
+// putting a marker in the stream when lines may have been missed. When the
+// file was replaced or truncated while disconnected, the rest of the old
+// content is delivered from the sibling that holds it (the renamed file, or
+// a copytruncate's copy), if there is one.
+func (w *follower) startAt(sc *sftp.Client, rf *sftp.File, size int64, ino uint64) (int64, error) {
 	mode, lost := w.mode, w.lost
 	w.mode, w.lost = startResume, nil
 	switch mode {
@@ -495,8 +503,14 @@ func (w *follower) startAt(rf *sftp.File, size int64, ino uint64) (int64, error)
 		return 0, nil
 	}
 	if ino != w.ino {
+		text := "file replaced while disconnected: following the new file from its start"
+		if name, err := w.fromCopy(sc, nil); err == nil {
+			text = "file replaced while disconnected: the rest of the old file was read from " + name + "; following the new file from its start"
+		} else {
+			w.markSkipped(err)
+		}
 		w.ino = ino
-		w.mark(tailer.MarkRotated, "file replaced while disconnected: following the new file from its start")
+		w.mark(tailer.MarkRotated, text)
 		return 0, nil
 	}
 	ok := size >= w.delivered
@@ -507,7 +521,13 @@ func (w *follower) startAt(rf *sftp.File, size int64, ino uint64) (int64, error)
 		}
 	}
 	if !ok {
-		w.mark(tailer.MarkTruncated, "file truncated while disconnected: following it from its start")
+		text := "file truncated while disconnected: following it from its start"
+		if name, err := w.fromCopy(sc, nil); err == nil {
+			text = "file truncated while disconnected: the rest of its old content was read from the rotated copy " + name + "; following it from its start"
+		} else {
+			w.markSkipped(err)
+		}
+		w.mark(tailer.MarkTruncated, text)
 		return 0, nil
 	}
 	if lost != nil {
@@ -519,7 +539,8 @@ func (w *follower) startAt(rf *sftp.File, size int64, ino uint64) (int64, error)
 // setDelivered starts at off, reading the bytes before it for verification.
 func (w *follower) setDelivered(rf *sftp.File, off int64) error {
 	w.batch, w.partialAt = w.batch[:0], 0
-	w.delivered = off
+	w.raw, w.rawGap = w.raw[:0], false
+	w.delivered, w.seen = off, off
 	k := min(off, knownLen)
 	w.known = w.known[:0]
 	if k > 0 {
@@ -590,7 +611,7 @@ func (w *follower) consume(ctx context.Context, rs *session, sc *sftp.Client, rf
 		w.feed(rs, ev.buf)
 		// Take whatever else has arrived into the same batch.
 	more:
-		for len(w.batch) < 4096 {
+		for len(w.batch) < 4096 && len(w.raw) < rawMax {
 			select {
 			case ev := <-rs.events:
 				if ev.buf == nil {
@@ -613,7 +634,7 @@ func (w *follower) consume(ctx context.Context, rs *session, sc *sftp.Client, rf
 		if !ok {
 			// Rewritten behind tail's back: what tail sent is not what the
 			// file holds at those offsets.
-			if err := w.truncated(rs, rf); err != nil {
+			if err := w.truncated(rs, sc, rf); err != nil {
 				return "", err
 			}
 			continue
@@ -622,10 +643,142 @@ func (w *follower) consume(ctx context.Context, rs *session, sc *sftp.Client, rf
 	}
 }
 
-// truncated says so and follows the same inode again from its start.
-func (w *follower) truncated(rs *session, rf *sftp.File) error {
-	w.mark(tailer.MarkTruncated, "file truncated: following it from its start")
+// truncated handles a file that no longer holds what tail sent, or is
+// shorter than what was delivered, and follows the same inode again from its
+// start.
+//
+// When the file still holds the bytes just before the delivered offset, it
+// was rewritten (or cut) after it: what tail sent that it still holds is
+// delivered and tail goes on from there. Otherwise it was truncated: what
+// tail sent before it noticed is the old content (see oldPart), read before
+// the truncation, and is delivered; the rest of the old content comes from
+// the copy a copytruncate rotation made, when one is found; a skipped marker
+// says how many bytes were seen in the file and never read.
+func (w *follower) truncated(rs *session, sc *sftp.Client, rf *sftp.File) error {
+	raw := append([]byte(nil), w.raw...)
+	if w.rawGap {
+		raw = nil
+	}
+	w.raw, w.rawGap, w.batch = w.raw[:0], false, w.batch[:0]
+	w.sp.reset(w.delivered, w.known)
+	fi, err := rf.Stat()
+	if err != nil {
+		return err
+	}
+	size := fi.Size()
+	if w.delivered > 0 && size >= w.delivered {
+		ok, err := holds(rf, w.delivered-int64(len(w.known)), w.known)
+		if err != nil {
+			return err
+		}
+		if ok {
+			now := make([]byte, min(int64(len(raw)), size-w.delivered))
+			n, err := rf.ReadAt(now, w.delivered)
+			if n < len(now) && err != nil && err != io.EOF {
+				return err
+			}
+			same := 0
+			for same < n && raw[same] == now[same] {
+				same++
+			}
+			w.push(raw[:same])
+			w.mark(tailer.MarkTruncated, fmt.Sprintf("file rewritten after offset %d: following it from there", w.delivered))
+			return w.restart(rs, rf, w.delivered)
+		}
+	}
+	q, err := oldPart(raw, w.delivered, rf, size)
+	if err != nil {
+		return err
+	}
+	old := raw[:q]
+	w.seen = max(w.seen, w.delivered+int64(len(old)))
+	name, err := w.fromCopy(sc, old)
+	if err == nil {
+		if w.seen > w.delivered {
+			w.mark(tailer.MarkSkipped, fmt.Sprintf("%d bytes written after the rotated copy %s was made and before the file was truncated were never read; they are on no disk", w.seen-w.delivered, name))
+		}
+		w.mark(tailer.MarkTruncated, "file truncated: the rest of its old content was read from the rotated copy "+name+"; following it from its start")
+	} else {
+		w.push(old) // a line begun before the truncation is counted as skipped
+		w.markSkipped(err)
+		w.mark(tailer.MarkTruncated, "file truncated: following it from its start")
+	}
 	return w.restart(rs, rf, 0)
+}
+
+// fromCopy delivers the old content after the delivered offset from the
+// sibling that holds it (see findCopy), then the bytes of more (what tail
+// sent of the old content from the delivered offset on) that go past the
+// copy's end, if they continue it; else a last line without newline in the
+// copy (which nobody will finish). It returns the copy's name.
+func (w *follower) fromCopy(sc *sftp.Client, more []byte) (string, error) {
+	c, err := w.findCopy(sc)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	name := path.Base(c.Path)
+	w.sp.reset(w.delivered, w.known)
+	w.batch = w.batch[:0]
+	start, off := w.delivered, w.delivered
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := c.Read(buf)
+		w.push(buf[:n])
+		off += int64(n)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			w.mark(tailer.MarkSkipped, fmt.Sprintf("reading the rotated copy %s failed after %d bytes: %v", name, off, err))
+			break
+		}
+	}
+	recent := w.sp.recent
+	if k := off - start; k <= int64(len(more)) {
+		n := min(int64(len(recent)), k)
+		if bytes.Equal(recent[int64(len(recent))-n:], more[k-n:k]) {
+			w.push(more[k:])
+			return name, nil
+		}
+	}
+	w.sp.flush(w.add)
+	w.bend, w.bknown = w.sp.knownEnd, append(w.bknown[:0], w.sp.known...)
+	if len(w.batch) > 0 {
+		w.commit()
+	}
+	return name, nil
+}
+
+// push feeds b, the bytes that follow those fed so far, to the splitter and
+// delivers the whole lines in it; a last line without newline stays in the
+// splitter.
+func (w *follower) push(b []byte) {
+	for len(b) > 0 {
+		n := min(len(b), 64<<10)
+		w.sp.feed(b[:n], w.add)
+		w.bend, w.bknown = w.sp.knownEnd, append(w.bknown[:0], w.sp.known...)
+		if len(w.batch) >= 1024 {
+			w.commit()
+		}
+		b = b[n:]
+	}
+	if len(w.batch) > 0 {
+		w.commit()
+	}
+}
+
+// markSkipped says how many bytes the inode was seen to hold past the
+// delivered offset that cannot be delivered, with the reason err.
+func (w *follower) markSkipped(err error) {
+	if w.seen <= w.delivered {
+		return
+	}
+	why := "no rotated copy of them was found"
+	if !errors.Is(err, rotation.ErrNotFound) {
+		why = err.Error()
+	}
+	w.mark(tailer.MarkSkipped, fmt.Sprintf("%d bytes were truncated before they were read (%s)", w.seen-w.delivered, why))
 }
 
 // feed hands a chunk of the tail's bytes to the splitter.
@@ -633,6 +786,12 @@ func (w *follower) feed(rs *session, buf []byte) {
 	if data := w.skip(buf); len(data) > 0 {
 		w.lastData, w.stalls = time.Now(), 0
 		w.sp.feed(data, w.add)
+		if !w.rawGap {
+			w.raw = append(w.raw, data...)
+			if len(w.raw) > 2*rawMax { // one line longer than that: give up
+				w.raw, w.rawGap = w.raw[:0], true
+			}
+		}
 		w.bend = w.sp.knownEnd
 		w.bknown = append(w.bknown[:0], w.sp.known...)
 	}
@@ -672,6 +831,15 @@ func (w *follower) commit() {
 	}
 	w.sink.Lines(w.batch)
 	w.batch = w.batch[:0]
+	if k := w.bend - w.delivered; k <= int64(len(w.raw)) && !w.rawGap {
+		w.raw = w.raw[:copy(w.raw, w.raw[k:])]
+		if cap(w.raw) > 4*rawMax/8 && len(w.raw) < rawMax/16 {
+			w.raw = append([]byte(nil), w.raw...) // give back a large buffer
+		}
+	} else {
+		w.raw = w.raw[:0]
+		w.rawGap = w.sp.off != w.bend // raw starts at delivered again only between lines
+	}
 	w.delivered = w.bend
 	w.known = append(w.known[:0], w.bknown...)
 }
@@ -699,11 +867,14 @@ func (w *follower) check(ctx context.Context, rs *session, sc *sftp.Client, rf *
 	go func() { defer wg.Done(); link, errLink = sc.ReadLink(proc) }()
 	go func() { defer wg.Done(); real, errReal = sc.RealPath(w.path) }()
 	wg.Wait()
+	if errSize == nil {
+		w.seen = max(w.seen, size)
+	}
 	switch {
 	case errSize != nil:
 		return "", errSize
 	case size < w.delivered:
-		return "", w.truncated(rs, rf)
+		return "", w.truncated(rs, sc, rf)
 	case errLink != nil:
 		return "", fmt.Errorf("readlink %s: %w", proc, errLink)
 	case errReal != nil && !errors.Is(errReal, os.ErrNotExist):
@@ -721,7 +892,7 @@ func (w *follower) check(ctx context.Context, rs *session, sc *sftp.Client, rf *
 		return "", w.restart(rs, rf, w.delivered)
 	}
 	// Rotated or removed: read what is left of the old inode, then move on.
-	if err := w.drain(rf); err != nil {
+	if err := w.drain(ctx, rf); err != nil {
 		return "", err
 	}
 	if answer == "logviewer:missing" {
@@ -766,36 +937,49 @@ func (w *follower) stalled(rs *session, rf *sftp.File, size int64) error {
 	return w.restart(rs, rf, w.delivered)
 }
 
-// drain reads the rest of the inode from the delivered offset, including a
-// last line without newline (nobody will finish it: the file was rotated).
-func (w *follower) drain(rf *sftp.File) error {
+// drain reads the rest of the inode from the delivered offset: until it has
+// not grown for a poll interval (its writer may append until it reopens the
+// path), for at most rotateLinger; then a last line without newline too
+// (nobody will finish it: the file was rotated).
+func (w *follower) drain(ctx context.Context, rf *sftp.File) error {
 	w.sp.reset(w.delivered, w.known)
 	w.batch = w.batch[:0]
+	w.raw, w.rawGap = w.raw[:0], false
 	buf := make([]byte, 64<<10)
+	deadline := time.Now().Add(rotateLinger)
 	for off := w.delivered; ; {
 		n, err := rf.ReadAt(buf, off)
-		if n > 0 {
-			w.sp.feed(buf[:n], w.add)
-			off += int64(n)
-			w.bend, w.bknown = w.sp.knownEnd, append(w.bknown[:0], w.sp.known...)
-			if len(w.batch) >= 1024 {
-				w.commit()
-			}
-		}
-		if err == io.EOF || (err == nil && n == 0) {
-			w.sp.flush(w.add)
-			w.bend, w.bknown = w.sp.knownEnd, append(w.bknown[:0], w.sp.known...)
-			if len(w.batch) > 0 {
-				w.commit()
-			}
-			return nil
-		}
-		if err != nil {
+		w.push(buf[:n])
+		off += int64(n)
+		if err != nil && err != io.EOF {
 			w.batch = w.batch[:0]
 			return fmt.Errorf("read %s: %w", w.path, err)
 		}
+		if n == len(buf) {
+			continue
+		}
+		// At its end. Its writer may append until it reopens the path:
+		// read on while it grows.
+		if time.Now().Before(deadline) {
+			if err := sleep(ctx, w.src.opts.Poll); err != nil {
+				return err
+			}
+			if fi, err := rf.Stat(); err == nil && fi.Size() > off {
+				continue
+			}
+		}
+		w.sp.flush(w.add)
+		w.bend, w.bknown = w.sp.knownEnd, append(w.bknown[:0], w.sp.known...)
+		if len(w.batch) > 0 {
+			w.commit()
+		}
+		return nil
 	}
 }
+
+// rotateLinger bounds how long a rotated-away file is read on while it
+// still grows.
+const rotateLinger = 5 * time.Second
 
 func (w *follower) mark(kind, text string) {
 	w.sink.Lines([]tailer.Line{{Time: time.Now().UnixMilli(), File: w.ino, Offset: -1, Text: text, Mark: kind}})

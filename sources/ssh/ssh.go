@@ -21,11 +21,18 @@
 //   - rotation and removal: every Poll the path is resolved (realpath) and
 //     compared with the held inode's name (readlink /proc/PID/fd/3); when they
 //     differ the script opens the path again at once, the rest of the old
-//     inode is read over SFTP, and the new file is followed from its start;
+//     inode is read over SFTP (until it has stopped growing: its writer may
+//     append until it reopens the path), and the new file is followed from
+//     its start;
 //   - truncation: before a batch of lines is delivered, the bytes just before
 //     and at the end of the batch are read back and compared; a mismatch, or
-//     a size below the delivered offset, means the file was rewritten, so the
-//     batch is dropped and tail restarts on the same inode from 0.
+//     a size below the delivered offset, means the file was truncated. What
+//     tail sent before it noticed is the old content (read before the
+//     truncation) and is delivered; then the copy a copytruncate rotation
+//     made (app.log.1, app.log-DATE, plain or gzip; found over SFTP by the
+//     bytes last delivered, see sources/internal/rotation) gives the rest of
+//     the old content, and tail restarts on the same inode from 0. Where no
+//     copy is found a "skipped" marker says how many bytes were never read.
 //
 // So Line.File is the remote inode and Line.Offset the exact byte offset in
 // it, across rotations, truncations and reconnects alike.
