@@ -142,16 +142,26 @@ func (f *Filter) Keep(l *tailer.Line) bool {
 	if f == nil || l.Mark != "" {
 		return true
 	}
-	var m bool
+	return f.match(l.Text) != f.invert
+}
+
+// KeepTagged is Keep for a line shown with a tag (a merged view's host):
+// the filter matches the tag too, as if it were written before the text.
+func (f *Filter) KeepTagged(l *tailer.Line, tag string) bool {
+	if f == nil || l.Mark != "" {
+		return true
+	}
+	return (f.match(tag) || f.match(l.Text)) != f.invert
+}
+
+func (f *Filter) match(s string) bool {
 	switch {
 	case f.re != nil:
-		m = f.re.MatchString(l.Text)
+		return f.re.MatchString(s)
 	case f.fold:
-		m = containsFold(l.Text, f.text)
-	default:
-		m = strings.Contains(l.Text, f.text)
+		return containsFold(s, f.text)
 	}
-	return m != f.invert
+	return strings.Contains(s, f.text)
 }
 
 // KeepFunc returns Keep as a func, or nil (every line) for the nil Filter.

@@ -134,7 +134,11 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (*http.Req
 		msg = err.Error()
 	}
 	w.Header().Set("WWW-Authenticate", `Bearer realm="logviewer"`)
-	s.httpError(w, http.StatusUnauthorized, msg)
+	// The mode tells the page which sign-in to offer (a form, a link to
+	// the identity provider, or "sign in at the proxy").
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusUnauthorized)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": msg, "mode": s.auth.Mode()})
 	return r, false
 }
 
@@ -230,6 +234,9 @@ func (s *Server) serveMe(w http.ResponseWriter, r *http.Request) {
 	}
 	if !id.Expires.IsZero() {
 		out["expires"] = id.Expires.UTC().Format(time.RFC3339)
+	}
+	if sh := s.auth.Shares(); sh != nil {
+		out["share_max_ttl"] = sh.MaxTTL().String()
 	}
 	if id.Share != nil {
 		out["share"] = map[string]any{"host": id.Share.Host, "file": id.Share.File, "q": id.Share.Q, "re": id.Share.Re, "case": id.Share.Case, "inv": id.Share.Inv}

@@ -266,13 +266,20 @@ func TestMergedViewEveryLineOnceInOrderPerHost(t *testing.T) {
 			f.write(t, h, fmt.Sprintf("%s line %d\n", h, i))
 		}
 	}
-	got := c.lines(n*len(hosts), nil)
 	next := map[string]int{}
-	for _, l := range got {
-		if want := fmt.Sprintf("%s line %d", l.Host, next[l.Host]); l.Text != want {
-			t.Fatalf("from %s got %q, want %q: lost, repeated or out of order", l.Host, l.Text, want)
+	for total := 0; total < n*len(hosts); {
+		_ = c.conn.SetReadDeadline(time.Now().Add(timeout))
+		var m mmsg
+		if err := c.conn.ReadJSON(&m); err != nil {
+			t.Fatalf("after %d lines (per host %v): %v", total, next, err)
 		}
-		next[l.Host]++
+		for _, l := range m.Lines {
+			if want := fmt.Sprintf("%s line %d", l.Host, next[l.Host]); l.Text != want {
+				t.Fatalf("from %s got %q, want %q: lost, repeated or out of order", l.Host, l.Text, want)
+			}
+			next[l.Host]++
+			total++
+		}
 	}
 }
 
@@ -443,5 +450,18 @@ func TestDeployMarks(t *testing.T) {
 	}
 	if _, _, err := (&websocket.Dialer{}).Dial("ws"+strings.TrimPrefix(f2.url, "http")+"/ws?"+url.Values{"host": {"a"}, "file": {app}, "from": {"mark:nope"}}.Encode(), nil); err == nil {
 		t.Fatal("from=mark:nope accepted")
+	}
+}
+
+// TestMergedFilterMatchesHost: in a merged view the filter matches the host
+// tag too.
+func TestMergedFilterMatchesHost(t *testing.T) {
+	f := newFleet(t, []string{"alpha", "beta"}, false, 50*time.Millisecond)
+	f.write(t, "alpha", "one\n")
+	f.write(t, "beta", "two\n")
+	c := f.dial(t, group("q", "beta"))
+	c.next()
+	if got := c.lines(1, nil); got[0].Host != "beta" || got[0].Text != "two" {
+		t.Fatalf("filter by host: %+v", got)
 	}
 }

@@ -48,7 +48,25 @@ const (
 	// openRetry is how long a member that could not be opened waits
 	// before the next try.
 	openRetry = 5 * time.Second
+	// replayWait bounds how long a new merged view waits for its members
+	// to open and read their first lines before it sends the replay (an
+	// empty file or a slow host makes it wait that long).
+	replayWait = time.Second
 )
+
+// ready reports whether m has been opened and has read its first lines (or
+// will not: it failed, its file does not exist).
+func (m *member) ready() bool {
+	switch {
+	case m.gone || (m.err != nil && !m.opening):
+		return true
+	case m.log == nil:
+		return false
+	}
+	first, next := m.log.Bounds()
+	code := m.log.Status().Code
+	return next > first || code == tailer.StateWaiting || code == tailer.StateError || code == tailer.StateStopped
+}
 
 // mergeView is one browser's merged view.
 type mergeView struct {
@@ -328,11 +346,11 @@ func (mv *mergeView) step(now time.Time) time.Duration {
 		}
 	}
 	if mv.replaying {
-		// Wait (a little) for every member's first open, so that the
-		// replay is of the merged stream.
-		waiting := slices.ContainsFunc(mv.members, func(m *member) bool { return m.opening && m.err == nil && m.log == nil })
-		if waiting && now.Sub(mv.startedAt) < 2*time.Second {
-			return minPositive(due, 2*time.Second-now.Sub(mv.startedAt))
+		// Wait (a little) for every member's first open and first lines,
+		// so that the replay is of the merged stream.
+		waiting := slices.ContainsFunc(mv.members, func(m *member) bool { return !m.ready() })
+		if waiting && now.Sub(mv.startedAt) < replayWait {
+			return minPositive(due, replayWait-now.Sub(mv.startedAt))
 		}
 		if !mv.canSend() {
 			return due
@@ -459,7 +477,8 @@ func (mv *mergeView) replay() {
 			continue
 		}
 		f, next := m.log.Bounds()
-		start, _ := lookBack(m.log, &seek{below: next}, want, mv.filter, f, &mv.scratch, time.Now().Add(time.Hour))
+		keep := func(l *tailer.Line) bool { return mv.filter.KeepTagged(l, m.host) }
+		start, _ := lookBack(m.log, &seek{below: next}, want, keep, f, &mv.scratch, time.Now().Add(time.Hour))
 		for from := start; from < next; {
 			lines, held := m.log.Read(mv.scratch[:0], from, int(min(next-from, 4096)))
 			mv.scratch = lines
@@ -467,7 +486,7 @@ func (mv *mergeView) replay() {
 				break
 			}
 			for _, l := range lines {
-				if mv.filter.Keep(&l) && !mv.dupMark(&l) {
+				if mv.filter.KeepTagged(&l, m.host) && !mv.dupMark(&l) {
 					all = append(all, m.keyed(l))
 				}
 			}
@@ -605,7 +624,7 @@ func (mv *mergeView) emit(now time.Time) time.Duration {
 				break
 			}
 		}
-		if mv.filter.Keep(&head.Line) && !mv.dupMark(&head.Line) {
+		if mv.filter.KeepTagged(&head.Line, head.host) && !mv.dupMark(&head.Line) {
 			batch = append(batch, *head)
 			size += len(head.Text) + 64
 		}

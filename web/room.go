@@ -255,7 +255,7 @@ func minPositive(a, b time.Duration) time.Duration {
 // seekStep continues v's look back until deadline. It reports whether the
 // look back is done (v.cursor then set).
 func (r *room) seekStep(v *viewer, first uint64, deadline time.Time) bool {
-	start, done := lookBack(r.log, v.seek, r.srv.opts.Replay, v.filter, first, &r.scratch, deadline)
+	start, done := lookBack(r.log, v.seek, r.srv.opts.Replay, v.filter.KeepFunc(), first, &r.scratch, deadline)
 	if done {
 		v.cursor, v.seek = start, nil
 	}
@@ -265,8 +265,9 @@ func (r *room) seekStep(v *viewer, first uint64, deadline time.Time) bool {
 // lookBack continues sk's scan of l backwards, in slices that each hold the
 // Log's lock only briefly, for the want-th line from the end that f keeps.
 // It stops at deadline (done false: call again) or when found or at the
-// oldest line held (done true: start is where the view begins).
-func lookBack(l *tailer.Log, sk *seek, want int, f *filter.Filter, first uint64, scratch *[]tailer.Line, deadline time.Time) (start uint64, done bool) {
+// oldest line held (done true: start is where the view begins). keep nil
+// keeps every line.
+func lookBack(l *tailer.Log, sk *seek, want int, keep func(*tailer.Line) bool, first uint64, scratch *[]tailer.Line, deadline time.Time) (start uint64, done bool) {
 	const slice = 256
 	for sk.below > first {
 		from := max(first, sk.below-min(sk.below, slice))
@@ -276,7 +277,7 @@ func lookBack(l *tailer.Log, sk *seek, want int, f *filter.Filter, first uint64,
 			first = held
 		}
 		for i := len(lines) - 1; i >= 0; i-- {
-			if f.Keep(&lines[i]) {
+			if keep == nil || keep(&lines[i]) {
 				if sk.found++; sk.found == want {
 					seq := lines[i].Seq
 					clear(lines)

@@ -359,7 +359,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		sh := id.Share
 		q.Set("host", sh.Host)
 		q.Set("file", sh.File)
-		if q.Get("q") == "" && sh.Q != "" {
+		if !q.Has("q") && sh.Q != "" { // q= (empty) means: the viewer cleared the shared filter
 			q.Set("q", sh.Q)
 			q.Set("re", boolParam(sh.Re))
 			q.Set("case", boolParam(sh.Case))

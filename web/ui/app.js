@@ -400,6 +400,9 @@ function wsURL() {
   // A share token alone names its log; the server fills in host and file.
   const q = new URLSearchParams(SHARE ? { share: SHARE } : { host: S.host, file: S.file });
   specParams(q, S.active || uiSpec());
+  // A shared view whose viewer cleared the shared filter says so: an empty
+  // q means "no filter" to the server (no q: the shared one).
+  if (SHARE && !q.has('q') && clearedShared()) q.set('q', '');
   if (!S.fresh) {
     if (S.logId) { q.set('log', S.logId); q.set('since', String(S.lastSeq)); }
     if (S.at) q.set('at', S.at);
@@ -441,7 +444,7 @@ function connect() {
   S.active = uiSpec(); S.sent = null;
   // Without a q of its own, a shared view gets the shared filter from the
   // server; the view's own ("none") is sent once it is connected.
-  if (S.shared && !S.active.text && shareSpec().text) S.active = shareSpec();
+  if (S.shared && !S.active.text && shareSpec().text && !clearedShared()) S.active = shareSpec();
   S.source = { code: '' }; S.rotated = null; S.refused = '';
   setSource();
   showFilterError('');
@@ -753,6 +756,8 @@ async function boot() {
 
 // ---- identity ------------------------------------------------------------------------------
 
+/** clearedShared: the page's URL says the shared filter was cleared (q=). */
+const clearedShared = () => new URLSearchParams(location.search).has('q') && !new URLSearchParams(location.search).get('q');
 const shareSpec = () => ({ text: S.shared.q || '', regex: !!S.shared.re, case: !!S.shared.case, invert: !!S.shared.inv });
 
 function when(iso) {
