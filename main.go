@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"slices"
+	"sync"
 	"syscall"
 	"time"
 
@@ -96,6 +97,10 @@ type Main struct {
 	reg    *tailer.Registry
 	closer []func() error
 	errc   chan error
+
+	// handlers counts requests being served, WebSockets included:
+	// http.Server.Shutdown does not wait for hijacked connections.
+	handlers sync.WaitGroup
 }
 
 // NewMain returns a Main with default settings.
@@ -213,7 +218,7 @@ func (m *Main) Run() error {
 			"addr", ln.Addr().String())
 	}
 	m.http = &http.Server{
-		Handler:           m.web.Handler(),
+		Handler:           m.counted(m.web.Handler()),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       m.IdleTimeout,
 		MaxHeaderBytes:    64 << 10,
@@ -273,12 +278,32 @@ func (m *Main) Close() error {
 		m.web.Close()
 	}
 	if m.http != nil {
-		err = m.http.Shutdown(ctx)
+		if err = m.http.Shutdown(ctx); err == nil {
+			// web.Close only queued the viewers' close frames; each
+			// WebSocket's handler returns once its frame is written. Wait,
+			// or a process that exits next would drop them (browsers would
+			// see 1006, not 1001).
+			done := make(chan struct{})
+			go func() { m.handlers.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-ctx.Done():
+			}
+		}
 	}
 	if m.reg != nil {
 		m.reg.Close()
 	}
 	return errors.Join(err, m.closeAll())
+}
+
+// counted wraps h so that Close can wait for every request in progress.
+func (m *Main) counted(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		m.handlers.Add(1)
+		defer m.handlers.Done()
+		h.ServeHTTP(w, r)
+	})
 }
 
 func (m *Main) closeAll() error {
