@@ -177,7 +177,8 @@ func loginShell(sc *sftp.Client, user string) string {
 // ready sends the script and reads its first line: ready, or the tool it
 // lacks. When the session ends without a word of the script's, the login
 // shell did not run remoteCommand: that is said, naming the shell, and
-// retrying cannot help.
+// retrying cannot help. When the script is only slow to speak (startup
+// files of a loaded host), the follower retries.
 func (w *follower) ready(ctx context.Context, c *conn, rs *session) error {
 	nonce, err := newNonce()
 	if err != nil {
@@ -231,6 +232,9 @@ func (w *follower) noScript(c *conn, rs *session, err error) error {
 	shell := loginShell(c.sftp, w.src.ep.user)
 	if shell == "" {
 		shell = "unknown"
+	}
+	if errors.Is(err, errNoAnswer) {
+		return fmt.Errorf("the login shell of %s on %s (%s) has not run %q within %s%s", w.src.ep.user, w.src.name, shell, remoteCommand, w.src.ep.connect, rs.stderrNote())
 	}
 	return &errFollow{fmt.Errorf("the login shell of %s on %s (%s) did not run %q%s", w.src.ep.user, w.src.name, shell, remoteCommand, rs.stderrNote())}
 }
