@@ -22,6 +22,11 @@ import (
 // script's test refuses what is there now.
 const openTimeout = 10 * time.Second
 
+// readyTimeout bounds the wait for the script's first words: the login
+// shell runs its startup files first (bash reads ~/.bashrc for sshd), which
+// can take seconds on a loaded host. Past it the follower retries.
+const readyTimeout = 30 * time.Second
+
 // remoteCommand is the command of every follow session. sshd hands it to
 // the login shell of the remote user, which may be sh, bash, dash, zsh,
 // BusyBox sh, fish, csh or tcsh: each quotes and expands differently (fish
@@ -188,7 +193,7 @@ func (w *follower) ready(ctx context.Context, c *conn, rs *session) error {
 	if _, err := io.WriteString(rs.stdin, tailScript(w.path, w.src.opts.TailInterval, nonce)); err != nil {
 		return fmt.Errorf("write the remote script: %w", err)
 	}
-	answer, err := w.answer(ctx, rs, w.src.ep.connect)
+	answer, err := w.answer(ctx, rs, readyTimeout)
 	switch {
 	case errors.Is(err, errEnded) || errors.Is(err, errNoAnswer):
 		return w.noScript(c, rs, err)
@@ -234,7 +239,7 @@ func (w *follower) noScript(c *conn, rs *session, err error) error {
 		shell = "unknown"
 	}
 	if errors.Is(err, errNoAnswer) {
-		return fmt.Errorf("the login shell of %s on %s (%s) has not run %q within %s%s", w.src.ep.user, w.src.name, shell, remoteCommand, w.src.ep.connect, rs.stderrNote())
+		return fmt.Errorf("the login shell of %s on %s (%s) has not run %q within %s%s", w.src.ep.user, w.src.name, shell, remoteCommand, readyTimeout, rs.stderrNote())
 	}
 	return &errFollow{fmt.Errorf("the login shell of %s on %s (%s) did not run %q%s", w.src.ep.user, w.src.name, shell, remoteCommand, rs.stderrNote())}
 }
