@@ -118,6 +118,11 @@ func TestRules(t *testing.T) {
 	if !(*Rules)(nil).File(alice, "db-1", "/x") || !NewRules(nil).Host(bob, "anything") {
 		t.Fatal("no rules: everyone sees everything")
 	}
+	marksOnly := &Identity{Via: ViaToken, User: "token:ci", Scopes: []string{"marks"}}
+	reader := &Identity{Via: ViaToken, User: "token:r", Scopes: []string{"read"}}
+	if NewRules(nil).Host(marksOnly, "h") || NewRules(nil).File(marksOnly, "h", "/x") || !NewRules(nil).File(reader, "h", "/x") {
+		t.Fatal("a token reads logs only with the read scope")
+	}
 	r := NewRules([]Rule{
 		{Groups: []string{"ops"}, Hosts: []string{"*"}},
 		{Groups: []string{"dev"}, Hosts: []string{"web-*"}, Files: []string{"/srv/app/log/*"}},
@@ -138,6 +143,7 @@ func TestRules(t *testing.T) {
 		{&Identity{Via: ViaShare, Share: &Share{Host: "web-01", File: "/srv/app/log/a.log"}}, "web-01", "/srv/app/log/a.log", true, true},
 		{&Identity{Via: ViaShare, Share: &Share{Host: "web-01", File: "/srv/app/log/a.log"}}, "web-01", "/srv/app/log/b.log", true, false},
 		{&Identity{Via: ViaShare, Share: &Share{Host: "web-01", File: "/srv/app/log/a.log"}}, "web-02", "/srv/app/log/a.log", false, false},
+		{&Identity{Via: ViaToken, User: "token:ci", Scopes: []string{"marks"}}, "db-1", "/etc/x", false, false},
 	} {
 		if h, f := r.Host(tt.id, tt.host), r.File(tt.id, tt.host, tt.file); h != tt.host0 || f != tt.ok {
 			t.Errorf("%+v on %s %s: host %v file %v, want %v %v", tt.id, tt.host, tt.file, h, f, tt.host0, tt.ok)
@@ -174,6 +180,10 @@ func TestIdentifyAndClientIP(t *testing.T) {
 	}
 	if _, err := a.Identify(req("127.0.0.1:5000", map[string]string{"Authorization": "Bearer nope"}, "")); !errors.Is(err, ErrBadToken) {
 		t.Fatalf("bad token: %v", err)
+	}
+	// Basic auth forwarded by a proxy is not a token: the mode decides.
+	if id, err := a.Identify(req("127.0.0.2:5000", map[string]string{"Authorization": "Basic YWxpY2U6eA==", "Remote-User": "alice"}, "")); err != nil || id == nil || id.User != "alice" {
+		t.Fatalf("basic auth through the proxy: %+v %v", id, err)
 	}
 	tok, _ := shares.Make(Share{Host: "h", File: "/f"}, time.Minute, now)
 	if id, err := a.Identify(req("127.0.0.1:1", nil, "?share="+tok)); err != nil || id.Share == nil {

@@ -91,11 +91,9 @@ func (a *Authenticator) Identify(r *http.Request) (*Identity, error) {
 		}
 		return id, nil
 	}
-	if h := r.Header.Get("Authorization"); h != "" {
-		scheme, secret, _ := strings.Cut(h, " ")
-		if !strings.EqualFold(scheme, "Bearer") {
-			return nil, ErrBadToken
-		}
+	// A Bearer token is a machine caller. Other schemes (Basic, from a
+	// proxy doing basic auth) are not ours: the mode decides.
+	if scheme, secret, _ := strings.Cut(r.Header.Get("Authorization"), " "); strings.EqualFold(scheme, "Bearer") {
 		if id := a.o.Tokens.Check(strings.TrimSpace(secret)); id != nil {
 			return id, nil
 		}

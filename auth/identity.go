@@ -74,9 +74,10 @@ type Rules struct {
 // NewRules returns the rules in config order.
 func NewRules(rules []Rule) *Rules { return &Rules{rules: rules} }
 
-// Host reports whether id may see host at all.
+// Host reports whether id may see host at all. A token sees logs only with
+// the "read" scope (a CI token for marks reads nothing).
 func (r *Rules) Host(id *Identity, host string) bool {
-	if id == nil {
+	if id == nil || (id.Via == ViaToken && !slices.Contains(id.Scopes, "read")) {
 		return false
 	}
 	if id.Share != nil {
@@ -90,7 +91,7 @@ func (r *Rules) Host(id *Identity, host string) bool {
 
 // File reports whether id may see file on host.
 func (r *Rules) File(id *Identity, host, file string) bool {
-	if id == nil {
+	if id == nil || (id.Via == ViaToken && !slices.Contains(id.Scopes, "read")) {
 		return false
 	}
 	if id.Share != nil {
