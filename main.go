@@ -11,22 +11,15 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"runtime/debug"
-	"slices"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/logviewer/logviewer/app"
 	"github.com/logviewer/logviewer/config"
-	"github.com/logviewer/logviewer/marks"
-	"github.com/logviewer/logviewer/sources/local"
-	"github.com/logviewer/logviewer/sources/ssh"
-	"github.com/logviewer/logviewer/tailer"
-	"github.com/logviewer/logviewer/web"
 )
 
 // version is set with -ldflags "-X main.version=…"; otherwise build info is used.
@@ -90,13 +83,11 @@ type Main struct {
 	// IdleTimeout closes keep-alive connections idle this long (default 2m).
 	IdleTimeout time.Duration
 
-	ln     net.Listener
-	certs  *certs // nil: plain HTTP
-	http   *http.Server
-	web    *web.Server
-	reg    *tailer.Registry
-	closer []func() error
-	errc   chan error
+	ln    net.Listener
+	certs *certs // nil: plain HTTP
+	http  *http.Server
+	app   *app.App
+	errc  chan error
 
 	// handlers counts requests being served, WebSockets included:
 	// http.Server.Shutdown does not wait for hijacked connections.
@@ -150,75 +141,37 @@ func (m *Main) Run() error {
 	} else {
 		m.Logger.Debug("open-files limit", "n", n)
 	}
-	sources := map[string]tailer.Source{}
-	for _, h := range c.Hosts {
-		src, closer, err := newSource(h, c, m.Logger)
-		if err != nil {
-			m.closeAll()
-			return fmt.Errorf("host %s: %w", h.Name, err)
-		}
-		sources[h.Name] = src
-		if closer != nil {
-			m.closer = append(m.closer, closer)
-		}
-	}
-	authn, rules, err := newAuth(c)
-	if err != nil {
-		m.closeAll()
-		return err
-	}
+	var err error
 	if c.TLSCert != "" {
 		if m.certs, err = loadCerts(c.TLSCert, c.TLSKey); err != nil {
-			m.closeAll()
 			return err
 		}
 	}
-	markStore, err := marks.Open(filepath.Join(stateDirPath(c), "marks.jsonl"))
-	if err != nil {
-		m.closeAll()
-		return err
-	}
-	m.reg = tailer.NewRegistry(sources, tailer.Options{
-		Replay: c.Replay, Buffer: int64(c.Buffer), IdleStop: c.IdleStop.Duration, MaxLogs: c.MaxLogs, Groups: c.Groups(), Logger: m.Logger,
-		Marks: func(host, path string) []tailer.Line {
-			var lines []tailer.Line
-			for _, mk := range markStore.List(func(mk *marks.Mark) bool { return mk.Applies(host, path) }) {
-				lines = append(lines, web.MarkLine(mk))
-			}
-			return lines
-		},
-	})
-	opts := web.Options{
-		Replay: c.Replay, AllowedOrigins: allowedOrigins(c), AllowedHosts: allowedHosts(c),
-		MaxViewersPerClient: c.MaxViewers, Logger: m.Logger,
-		Auth: authn, Rules: rules, PublicURL: c.PublicURL, BasePath: c.BasePath, MetricsPublic: c.MetricsPublic, Marks: markStore,
-	}
+	opts := app.Options{Logger: m.Logger}
 	if m.UIDir != "" {
 		opts.UI = os.DirFS(m.UIDir)
 	}
-	m.web = web.New(m.reg, opts)
+	if m.app, err = app.New(c, opts); err != nil {
+		return err
+	}
 
 	ln, err := net.Listen("tcp", c.Listen)
 	if err != nil {
-		m.web.Close()
-		m.reg.Close()
-		m.closeAll()
+		m.app.Close()
 		return fmt.Errorf("listen: %w", err)
 	}
 	m.ln = ln
 	if !loopback(ln.Addr()) && c.Auth.Mode == config.AuthNone {
 		if !c.Auth.InsecureNoAuth {
 			ln.Close()
-			m.web.Close()
-			m.reg.Close()
-			m.closeAll()
+			m.app.Close()
 			return fmt.Errorf("listen %s is not loopback and auth.mode is \"none\": anyone who can reach it could read these logs; set auth.mode (see README, \"Running it for a team\"), or auth.insecure_no_auth = true if something in front authenticates", ln.Addr())
 		}
 		m.Logger.Warn("listening on a non-loopback address without authentication (auth.insecure_no_auth): anyone who can reach it can read these logs",
 			"addr", ln.Addr().String())
 	}
 	m.http = &http.Server{
-		Handler:           m.counted(m.web.Handler()),
+		Handler:           m.counted(m.app.Handler()),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       m.IdleTimeout,
 		MaxHeaderBytes:    64 << 10,
@@ -244,18 +197,6 @@ func (m *Main) Reload() error {
 	return m.certs.reload()
 }
 
-// newSource makes the Source for one [[host]]; the func closes it.
-func newSource(h config.Host, c *config.Config, logger *slog.Logger) (tailer.Source, func() error, error) {
-	if h.Remote() {
-		src, err := ssh.New(h, c.Hosts, ssh.Options{MaxLineBytes: c.MaxLineBytes, Logger: logger.With("host", h.Name)})
-		if err != nil {
-			return nil, nil, err
-		}
-		return src, src.Close, nil
-	}
-	return local.New(h.Files, local.Options{MaxLineBytes: c.MaxLineBytes}), nil, nil
-}
-
 // URL returns the address the server listens on.
 func (m *Main) URL() string {
 	scheme := "http"
@@ -274,8 +215,8 @@ func (m *Main) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var err error
-	if m.web != nil {
-		m.web.Close()
+	if m.app != nil {
+		m.app.Web.Close() // close frames first; the tails stop below
 	}
 	if m.http != nil {
 		if err = m.http.Shutdown(ctx); err == nil {
@@ -291,10 +232,10 @@ func (m *Main) Close() error {
 			}
 		}
 	}
-	if m.reg != nil {
-		m.reg.Close()
+	if m.app != nil {
+		err = errors.Join(err, m.app.Close())
 	}
-	return errors.Join(err, m.closeAll())
+	return err
 }
 
 // counted wraps h so that Close can wait for every request in progress.
@@ -304,41 +245,6 @@ func (m *Main) counted(h http.Handler) http.Handler {
 		defer m.handlers.Done()
 		h.ServeHTTP(w, r)
 	})
-}
-
-func (m *Main) closeAll() error {
-	var errs []error
-	for _, c := range m.closer {
-		errs = append(errs, c())
-	}
-	m.closer = nil
-	return errors.Join(errs...)
-}
-
-// allowedHosts are the Host names the server answers to besides loopback
-// names and IP addresses: allowed_hosts, and the listen address's name.
-func allowedHosts(c *config.Config) []string {
-	hosts := slices.Clone(c.AllowedHosts)
-	if h, _, err := net.SplitHostPort(c.Listen); err == nil && h != "" {
-		hosts = append(hosts, h)
-	}
-	if u, err := url.Parse(c.PublicURL); err == nil && u.Hostname() != "" {
-		hosts = append(hosts, u.Hostname())
-	}
-	return hosts
-}
-
-// allowedOrigins are the origins besides a request's own that may call the
-// API and open /ws: allowed_origins, and public_url's. Behind a proxy the
-// page's origin is public_url's whatever the request looks like here: a
-// proxy that ends TLS passes plain http, and nginx's usual
-// `proxy_set_header Host $host` drops the port.
-func allowedOrigins(c *config.Config) []string {
-	origins := slices.Clone(c.AllowedOrigins)
-	if u, err := url.Parse(c.PublicURL); err == nil && u.Scheme != "" && u.Host != "" {
-		origins = append(origins, u.Scheme+"://"+u.Host)
-	}
-	return origins
 }
 
 // raiseFileLimit raises the soft limit on open files to the hard limit:

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"net"
 	"net/http"
 	"os"
@@ -11,20 +10,17 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/logviewer/logviewer/app"
 	"github.com/logviewer/logviewer/config"
-	"github.com/logviewer/logviewer/sources/local"
-	"github.com/logviewer/logviewer/tailer"
-	"github.com/logviewer/logviewer/web"
 )
 
-// inprocSystem runs logviewer's packages inside this process, wired as
-// main.go wires them, so that -cpuprofile and -memprofile see the server's
+// inprocSystem runs logviewer's packages inside this process, wired by app
+// as main.go wires them, so that -cpuprofile and -memprofile see the server's
 // hot paths. Its CPU and RSS figures include the viewers and the writer.
 type inprocSystem struct {
 	url string
 	hs  *http.Server
-	web *web.Server
-	reg *tailer.Registry
+	app *app.App
 }
 
 func startInproc(dir string) (system, error) {
@@ -36,24 +32,18 @@ func startInproc(dir string) (system, error) {
 	if err != nil {
 		return nil, err
 	}
-	sources := map[string]tailer.Source{}
-	for _, h := range c.Hosts {
-		if h.Remote() {
-			return nil, errors.New("-inproc: remote hosts are not wired here")
-		}
-		sources[h.Name] = local.New(h.Files, local.Options{MaxLineBytes: c.MaxLineBytes})
-	}
-	reg := tailer.NewRegistry(sources, tailer.Options{Replay: c.Replay, Buffer: int64(c.Buffer), IdleStop: c.IdleStop.Duration})
-	w := web.New(reg, web.Options{Replay: c.Replay, AllowedOrigins: c.AllowedOrigins})
-	ln, err := net.Listen("tcp", c.Listen)
+	a, err := app.New(c, app.Options{})
 	if err != nil {
-		w.Close()
-		reg.Close()
 		return nil, err
 	}
-	hs := &http.Server{Handler: w.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	ln, err := net.Listen("tcp", c.Listen)
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	hs := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = hs.Serve(ln) }()
-	return &inprocSystem{url: "http://" + ln.Addr().String(), hs: hs, web: w, reg: reg}, nil
+	return &inprocSystem{url: "http://" + ln.Addr().String(), hs: hs, app: a}, nil
 }
 
 func (s *inprocSystem) name() string { return "logviewer (in-process)" }
@@ -66,15 +56,15 @@ func (s *inprocSystem) dial(ctx context.Context, file string, t *track, i int, s
 func (s *inprocSystem) stop() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	s.web.Close()
+	s.app.Web.Close()
 	_ = s.hs.Shutdown(ctx)
-	s.reg.Close()
+	_ = s.app.Close()
 }
 
 // ringNext samples where the ring of file is: the seq its next line gets.
 // It is for -timeline, which tells the source's lag from the fan-out's.
 func (s *inprocSystem) ringNext(ctx context.Context, file string) (func() uint64, func(), error) {
-	l, release, err := s.reg.Open(ctx, "local", file)
+	l, release, err := s.app.Registry.Open(ctx, "local", file)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -1,13 +1,10 @@
-package main
+package app
 
 import (
-	"crypto/tls"
-	"errors"
 	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
-	"sync/atomic"
 
 	"github.com/logviewer/logviewer/auth"
 	"github.com/logviewer/logviewer/config"
@@ -15,7 +12,7 @@ import (
 
 // stateDirPath returns state_dir (default ~/.local/state/logviewer),
 // without creating it.
-func stateDirPath(c *config.Config) string {
+func StateDirPath(c *config.Config) string {
 	if c.StateDir != "" {
 		return c.StateDir
 	}
@@ -28,7 +25,7 @@ func stateDirPath(c *config.Config) string {
 
 // stateDir returns state_dir, created 0700.
 func stateDir(c *config.Config) (string, error) {
-	dir := stateDirPath(c)
+	dir := StateDirPath(c)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", fmt.Errorf("state_dir: %w", err)
 	}
@@ -104,30 +101,3 @@ func newAuth(c *config.Config) (*auth.Authenticator, *auth.Rules, error) {
 	return auth.New(o), auth.NewRules(rules), nil
 }
 
-// certs holds the TLS certificate, re-read on SIGHUP without dropping
-// connections: new handshakes get the new one.
-type certs struct {
-	certFile, keyFile string
-	cur               atomic.Pointer[tls.Certificate]
-}
-
-func loadCerts(certFile, keyFile string) (*certs, error) {
-	c := &certs{certFile: certFile, keyFile: keyFile}
-	return c, c.reload()
-}
-
-func (c *certs) reload() error {
-	cert, err := tls.LoadX509KeyPair(c.certFile, c.keyFile)
-	if err != nil {
-		return fmt.Errorf("tls_cert/tls_key: %w", err)
-	}
-	c.cur.Store(&cert)
-	return nil
-}
-
-func (c *certs) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-	if cert := c.cur.Load(); cert != nil {
-		return cert, nil
-	}
-	return nil, errors.New("no certificate")
-}
