@@ -46,6 +46,12 @@ type options struct {
 	cpuProfile string
 	memProfile string
 	heapPrefix string
+
+	// fleet scenarios 8 and 9 (fleet.go)
+	mergeHosts   int
+	mergeLatRate float64
+	remoteLogs   int
+	remoteHosts  int
 }
 
 type bench struct {
@@ -121,9 +127,13 @@ func parseFlags(args []string) (options, error) {
 	fs.Float64Var(&o.cpuRate, "cpu-rate", 20000, "lines/s at which scenario 4 compares CPU")
 	fs.Float64Var(&o.at, "at", 0, "scenario 1: one trial at this rate instead of a search (for diagnosis)")
 	fs.StringVar(&o.timeline, "timeline", "", "write a CSV per scenario-1 trial to this `directory`: writer, ring (with -inproc), slowest and fastest viewer, every ms")
-	fs.BoolVar(&o.frontail, "frontail", true, "install frontail with npm and compare (scenario 8)")
+	fs.BoolVar(&o.frontail, "frontail", true, "install frontail with npm and compare (scenarios 1, 2 and 4)")
 	fs.BoolVar(&o.inproc, "inproc", false, "run logviewer's packages inside this process (for profiles; CPU and RSS then include the viewers)")
-	only := fs.String("only", "", "comma-separated scenarios to run (1-7); default all")
+	fs.IntVar(&o.mergeHosts, "merge-hosts", 20, "hosts of the merged view in scenario 8")
+	fs.Float64Var(&o.mergeLatRate, "merge-lat-rate", 1000, "lines/s written for scenario 8's latency (each delivered once per host)")
+	fs.IntVar(&o.remoteLogs, "remote-logs", 200, "remote logs followed in scenario 9")
+	fs.IntVar(&o.remoteHosts, "remote-hosts", 4, "[[host]] entries (one sshd) that scenario 9's logs are spread over")
+	only := fs.String("only", "", "comma-separated scenarios to run (1-9); default all")
 	fs.StringVar(&o.bin, "bin", "", "use this logviewer binary instead of building one")
 	fs.StringVar(&o.out, "o", "", "also write the markdown table to this `file`")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of this process to `file` (with -inproc: the server's)")
@@ -182,9 +192,24 @@ func parseFlags(args []string) (options, error) {
 		if !set["frontail"] {
 			o.frontail = false
 		}
+		if !set["merge-hosts"] {
+			o.mergeHosts = 5
+		}
+		if !set["merge-lat-rate"] {
+			o.mergeLatRate = 500
+		}
+		if !set["remote-logs"] {
+			o.remoteLogs = 20
+		}
+		if !set["remote-hosts"] {
+			o.remoteHosts = 2
+		}
 	}
 	if o.runs < 1 {
 		return o, errors.New("-runs must be at least 1")
+	}
+	if o.mergeHosts < 1 || o.remoteLogs < 1 || o.remoteHosts < 1 || o.remoteHosts > o.remoteLogs {
+		return o, errors.New("-merge-hosts, -remote-logs and -remote-hosts must be at least 1, and -remote-hosts at most -remote-logs")
 	}
 	return o, nil
 }
@@ -280,6 +305,8 @@ func (b *bench) run() error {
 		{"3", b.scenarioIdle},
 		{"5", b.scenarioFiles},
 		{"6", b.scenarioSSH},
+		{"8", b.scenarioMerge},
+		{"9", b.scenarioRemoteIdle},
 	}
 	for _, s := range steps {
 		if !b.want(s.id) {
