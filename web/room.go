@@ -157,9 +157,9 @@ func (r *room) run() {
 			// back at once, after checking stop.
 			r.poke()
 		}
-		if flushIn > 0 {
-			// A flush is due: more lines until then change nothing, so do
-			// not wake for them.
+		if flushIn > 0 && !r.anyIdle(viewers) {
+			// A flush is due and every viewer has frames in flight: more
+			// lines until then change nothing, so do not wake for them.
 			changed = nil
 		}
 		if wait := minPositive(flushIn, dueIn); wait > 0 {
@@ -183,8 +183,10 @@ func (r *room) pump(viewers []*viewer, now time.Time) (flushIn, dueIn time.Durat
 	o := &r.srv.opts
 	first, next := r.log.Bounds()
 	state := r.log.Status()
-	// Batch: send new lines at once when the last flush is long enough ago or
-	// enough lines are waiting; otherwise let them gather.
+	// Nagle turned around: a viewer with nothing in flight is sent new lines
+	// at once (a quiet log has no batching delay). While its frames are in
+	// flight, lines gather until the last flush is FlushInterval ago or a
+	// batch is full, so a busy log is sent in batches.
 	flush := now.Sub(r.lastFlush) >= o.FlushInterval || next-r.flushed >= uint64(o.MaxBatch)
 	var cache map[frameKey]frame
 	held := false
@@ -208,7 +210,7 @@ func (r *room) pump(viewers []*viewer, now time.Time) (flushIn, dueIn time.Durat
 			continue
 		}
 		for v.cursor < next && r.canSend(v) {
-			if !flush && v.cursor >= v.replayEnd {
+			if !flush && v.cursor >= v.replayEnd && v.inflight.Load() > 0 {
 				held = true
 				break
 			}
@@ -296,6 +298,17 @@ func lookBack(l *tailer.Log, sk *seek, want int, keep func(*tailer.Line) bool, f
 		}
 	}
 	return max(sk.below, first), true
+}
+
+// anyIdle reports whether a viewer has nothing in flight (new lines would
+// go to it at once).
+func (r *room) anyIdle(viewers []*viewer) bool {
+	for _, v := range viewers {
+		if v.inflight.Load() == 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // canSend reports whether v may be sent another frame now.
@@ -440,8 +453,10 @@ func (r *room) send(v *viewer, data []byte) {
 }
 
 // sent is called by melody after a frame was written to v's connection.
+// The room is woken when v was held back by flow control, and when v has
+// nothing in flight any more (new lines may go to it at once).
 func (r *room) sent(v *viewer) {
-	if v.inflight.Add(-1) == int32(r.srv.opts.MaxInflight)-1 {
-		r.poke() // v was held back by flow control
+	if n := v.inflight.Add(-1); n == int32(r.srv.opts.MaxInflight)-1 || n == 0 {
+		r.poke()
 	}
 }
