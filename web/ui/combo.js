@@ -15,7 +15,7 @@ export class Combo {
     this.input = input;
     this.list = list;
     this.onPick = onPick;
-    this.items = [];   // {value, label, meta, search}
+    this.items = [];   // {value, label, meta, title?, search}
     this.shown = [];
     this.active = -1;
     this.value = '';
@@ -74,6 +74,7 @@ export class Combo {
       const meta = document.createElement('span');
       meta.className = 'opt-meta';
       meta.textContent = it.meta || '';
+      if (it.title) li.title = it.title;
       li.append(name, meta);
       frag.append(li);
     });

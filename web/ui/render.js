@@ -173,28 +173,70 @@ export function fill(parent, text, opts) {
 }
 
 const MARKS = {
-  rotated: '⟳', truncated: '✂', removed: '⌫', resumed: '↺', gap: '⚠', note: 'ℹ',
+  rotated: '⟳', truncated: '✂', removed: '⌫', resumed: '↺', skipped: '⚠', gap: '⚠', note: 'ℹ', deploy: '⚑',
 };
 
-function clock(ts) {
+// ---- hosts ------------------------------------------------------------------
+
+const HOST_COLOURS = 10; // .hc0 … .hc9 in style.css, each ≥ 4.5:1 in both themes
+
+/**
+ * hostColour is a host's colour class: the same for a name wherever it is
+ * shown (every group, every page), from a hash of the name.
+ */
+export function hostColour(name) {
+  let h = 0x811c9dc5; // FNV-1a
+  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193);
+  return 'hc' + ((h >>> 0) % HOST_COLOURS);
+}
+
+/** hostTag is the coloured name of a line's host. */
+export function hostTag(host) {
+  const t = document.createElement('span');
+  t.className = 'ht ' + hostColour(host);
+  t.textContent = host;
+  return t;
+}
+
+/** deployText is the words of a deploy mark's divider: "deploy v1.2.3 · by ci · 08:01:02". */
+export function deployText(rec) {
+  const what = /^deploy\b/i.test(rec.text) ? rec.text : 'deploy ' + rec.text;
+  return what + (rec.by ? ` · by ${rec.by}` : '') + (rec.ts ? ` · ${clock(rec.ts, false)}` : '');
+}
+
+function clock(ts, ms = true) {
   const d = new Date(ts);
   const p = (n, w = 2) => String(n).padStart(w, '0');
-  return `${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}.${p(d.getMilliseconds(), 3)}`;
+  return `${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}` + (ms ? `.${p(d.getMilliseconds(), 3)}` : '');
 }
 
 /**
- * lineNode renders a record: {seq, ts, text, mark?, lvl, n}. mark is a
- * server marker (rotated, truncated…), or 'gap' / 'note' made by the client.
+ * lineNode renders a record: {seq, ts, text, mark?, lvl, n, host?}. mark is
+ * a server marker (rotated, truncated…, or a deploy mark: a divider across
+ * the view), or 'gap' / 'note' made by the client. host (a merged view) is
+ * shown as a coloured tag before the text.
  */
 export function lineNode(rec, opts) {
   const d = document.createElement('div');
   d.dataset.n = rec.n;
+  if (rec.mark === 'deploy') {
+    d.className = 'ln sp deploy';
+    if (opts.target === rec.n) d.classList.add('target');
+    if (rec.id) d.dataset.mark = rec.id;
+    const t = document.createElement('span');
+    t.className = 'tx';
+    t.textContent = `${MARKS.deploy} ${deployText(rec)}`;
+    d.title = `Deploy mark${rec.by ? ' by ' + rec.by : ''}, ${new Date(rec.ts).toLocaleString()}` +
+      (rec.id ? ': click to copy a link that opens this log here' : '');
+    d.append(t);
+    return d;
+  }
   if (rec.mark) {
     d.className = 'ln sp ' + (rec.mark === 'gap' || rec.mark === 'note' ? rec.mark : 'marker m-' + rec.mark);
     if (opts.target === rec.n) d.classList.add('target');
     const t = document.createElement('span');
     t.className = 'tx';
-    t.textContent = `${MARKS[rec.mark] || '•'} ${rec.text}` + (rec.ts ? ` · ${clock(rec.ts)}` : '');
+    t.textContent = `${MARKS[rec.mark] || '•'} ${rec.host ? rec.host + ': ' : ''}${rec.text}` + (rec.ts ? ` · ${clock(rec.ts)}` : '');
     d.append(t);
     return d;
   }
@@ -203,10 +245,15 @@ export function lineNode(rec, opts) {
   if (opts.target === rec.n) d.classList.add('target');
   const g = document.createElement('span');
   g.className = 'gut';
-  g.title = `${clock(rec.ts)} · #${rec.seq} · copy a link to this line`;
+  g.title = `${clock(rec.ts)} · ${rec.host ? rec.host + ' ' : ''}#${rec.seq} · copy a link to this line`;
   const t = document.createElement('span');
   t.className = 'tx';
   fill(t, rec.text, opts);
-  d.append(g, t);
+  if (rec.host) {
+    d.dataset.host = rec.host;
+    d.append(g, hostTag(rec.host), t);
+  } else {
+    d.append(g, t);
+  }
   return d;
 }

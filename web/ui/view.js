@@ -31,7 +31,9 @@ export class LogView {
     this.marks = 0;   // of which markers, gaps and notes
     this.trimmed = 0;
     this.follow = true;
-    this.render = { re: null, json: false, wrap: false, target: -1 };
+    // hide: null, or a predicate over records: those it accepts are held
+    // but not drawn (a merged view's hidden hosts).
+    this.render = { re: null, json: false, wrap: false, target: -1, hide: null, hostW: 0 };
     this.lineH = 0;
     this.charW = 0;
     this.raf = 0;
@@ -68,12 +70,18 @@ export class LogView {
     const cols = Math.max(10, Math.floor(this.textW / this.charW));
     let rows = 0;
     for (const r of c.recs) {
+      if (this.hidden(r)) continue;
       let n = 1;
       if (json && !r.mark) n = jsonRows(r.text);
-      else if (wrap) n = Math.max(1, Math.ceil(r.text.length / cols));
+      else if (wrap) n = Math.max(1, Math.ceil((r.text.length + (r.host ? this.render.hostW + 1 : 0)) / cols));
       rows += n;
     }
     return rows * this.lineH;
+  }
+
+  /** hidden reports whether record r is held but not drawn. */
+  hidden(r) {
+    return !!this.render.hide && this.render.hide(r);
   }
 
   // ---- content --------------------------------------------------------------
@@ -93,8 +101,8 @@ export class LogView {
       }
       c.recs.push(r);
       if (r.mark) this.marks++;
-      if (this.shown.has(c)) c.el.append(lineNode(r, this.render));
-      else grown.add(c);
+      if (!this.shown.has(c)) grown.add(c);
+      else if (!this.hidden(r)) c.el.append(lineNode(r, this.render));
     }
     for (const g of grown) g.el.style.height = this.estimate(g) + 'px';
     this.box.append(fresh);
@@ -121,7 +129,7 @@ export class LogView {
         continue;
       }
       for (const r of c.recs.splice(0, drop)) if (r.mark) this.marks--;
-      if (this.shown.has(c)) for (let i = 0; i < drop; i++) c.el.firstChild.remove();
+      if (this.shown.has(c)) this.fill(c); // hidden records have no node: draw it again
       else c.el.style.height = this.estimate(c) + 'px';
       drop = 0;
     }
@@ -154,7 +162,7 @@ export class LogView {
 
   fill(c) {
     const f = document.createDocumentFragment();
-    for (const r of c.recs) f.append(lineNode(r, this.render));
+    for (const r of c.recs) if (!this.hidden(r)) f.append(lineNode(r, this.render));
     c.el.style.height = '';
     c.el.replaceChildren(f);
   }
@@ -275,8 +283,12 @@ export class LogView {
     if (old && r) old.replaceWith(lineNode(r, this.render));
   }
 
-  /** reveal scrolls record number n (rec.n) to the middle of the view and marks it. */
-  reveal(n) {
+  /**
+   * reveal scrolls record number n (rec.n) to the middle of the view (or,
+   * with top, to the top: where a view opened at a deploy mark starts) and
+   * marks it.
+   */
+  reveal(n, top = false) {
     const c = this.chunkOf(n);
     if (!c) return false;
     this.setFollow(false);
@@ -286,10 +298,11 @@ export class LogView {
     const el = c.el.querySelector(`[data-n="${n}"]`);
     if (!el) return false;
     el.classList.add('target');
-    this.sc.scrollTop = el.offsetTop - this.sc.clientHeight / 2;
+    const at = () => el.offsetTop - (top ? 4 : this.sc.clientHeight / 2);
+    this.sc.scrollTop = at();
     this.lastTop = this.sc.scrollTop;
     this.paint();
-    const again = el.offsetTop - this.sc.clientHeight / 2; // estimates above may have changed
+    const again = at(); // estimates above may have changed
     if (Math.abs(again - this.sc.scrollTop) > 1) this.sc.scrollTop = again;
     this.lastTop = this.sc.scrollTop;
     this.paint();
