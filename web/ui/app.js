@@ -1,8 +1,12 @@
 // logviewer browser client. Protocol: README.md, "Protocol".
 //
 // Log text is only ever inserted as text nodes, never as HTML (render.js).
-// The page URL always names host, file and filter (a link to the view);
-// `line` and `log` point at one line while the server's ring still holds it.
+// The page URL always names host (or group), file and filter (a link to the
+// view); `line` and `log` point at one line while the server's ring still
+// holds it. A group's view (a merged view) also names the hosts hidden
+// (`hide=a,b`) or shown alone (`solo=a`): that is the browser's choice, the
+// server sends every host's lines. `from=mark:ID` (or a time) opens the view
+// there.
 //
 // Who is asking comes first: the page asks api/me, and shows the sign-in
 // form (or, for a share link that is no longer valid, why) in place of the
@@ -12,18 +16,20 @@
 
 import { Combo } from './combo.js';
 import { Conn } from './conn.js';
-import { level, matcher } from './render.js';
-import { fmt, Rate } from './spark.js';
+import { hostColour, level, matcher } from './render.js';
+import { fmt, Rate, short } from './spark.js';
 import { LogView } from './view.js';
 
 const MAX_HELD = 100000;    // lines the view keeps (older ones are dropped)
 const MAX_PENDING = 200000; // lines kept while paused
 const LINK_CONTEXT = 200;   // lines fetched before a linked line
 const PROTOCOL = 1;         // the hello's v this page understands
+const RATE_SECONDS = 5;     // a host chip's lines/s is the mean over this many seconds
+const MARKS_EVERY = 2000;   // ms between two listings of deploy marks (for who posted them)
 
 const $ = (id) => document.getElementById(id);
 const el = {
-  host: $('host'), file: $('file'), fileList: $('file-list'),
+  host: $('host'), hostLbl: $('host-lbl'), file: $('file'), fileList: $('file-list'), chips: $('chips'),
   filter: $('filter'), re: $('re'), cas: $('case'), inv: $('inv'), ferr: $('filter-error'),
   pause: $('pause'), wrap: $('wrap'), json: $('json'), top: $('top'), bottom: $('bottom'),
   theme: $('theme'), helpBtn: $('help-btn'), help: $('help'),
@@ -48,6 +54,24 @@ function withShare(u) {
 
 const S = {
   host: '', file: '',
+  group: '',         // a group's merged view ('': one host's)
+  members: [],       // the merged view's hosts (its hello)
+  logs: {},          // host → log id, and
+  seqs: {},          // host → the last seq held: the resume vector
+  sure: new Set(),   // hosts whose log the last hello confirmed: their lines at or below seqs are repeats
+  hide: new Set(),   // hosts whose lines are held but not shown
+  solo: '',          // the one host shown ('' : all but hide)
+  chips: new Map(),  // host → {el, state, counts}
+  seenMarks: [],     // deploy marks shown in this merged view (a reconnect may send one again)
+  from: '',          // the URL's from= (mark:ID or a time) while the view is the one it opened
+  fromPending: false, // reveal where the view starts when its first lines arrive
+  revealTop: false,
+  markInfo: new Map(), // `${ts}\0${text}` → {id, by}: the deploy marks listed
+  markRecs: [],      // deploy-mark records still waiting for who posted them
+  marksAt: 0, marksTimer: 0,
+  groups: [],        // api/groups
+  hostInfo: [],      // api/hosts
+  hostsAt: 0,
   active: null,      // the filter the server applies to this view
   sent: null,        // a filter sent and not yet confirmed by a reset
   logId: '', lastSeq: 0, at: '', fresh: true,
@@ -115,9 +139,13 @@ function pageURL(link) {
       specParams(q, f);
     }
   } else {
-    if (S.host) q.set('host', S.host);
+    if (S.group) q.set('group', S.group);
+    else if (S.host) q.set('host', S.host);
     if (S.file) q.set('file', S.file);
     specParams(q, uiSpec());
+    if (S.group && S.solo) q.set('solo', S.solo);
+    else if (S.group && S.hide.size) q.set('hide', [...S.hide].join(','));
+    if (S.from) q.set('from', S.from);
   }
   if (link) { q.set('line', String(link.seq)); q.set('log', link.log); }
   const s = q.toString();
@@ -127,7 +155,8 @@ function pageURL(link) {
 function writeURL() {
   history.replaceState(null, '', pageURL(S.link));
   const base = S.file ? S.file.slice(S.file.lastIndexOf('/') + 1) : '';
-  document.title = (S.paused ? 'Paused · ' : '') + (base ? `${base} · ${S.host} — logviewer` : 'logviewer');
+  const where = S.group ? `${S.group} (group)` : S.host;
+  document.title = (S.paused ? 'Paused · ' : '') + (base ? `${base} · ${where} — logviewer` : 'logviewer');
 }
 
 // ---- small UI helpers -------------------------------------------------------
@@ -181,27 +210,112 @@ function option(value, text) {
   return o;
 }
 
-async function loadHosts() {
-  const hosts = await getJSON('api/hosts');
-  el.host.replaceChildren(option('', hosts.length ? 'Choose a host…' : 'No hosts configured'));
-  for (const h of hosts) {
-    const bad = h.state && !['following', 'connected', 'starting'].includes(h.state.code);
-    el.host.append(option(h.name, h.name + (bad ? ` (${h.state.code})` : '')));
-  }
-  return hosts.map((h) => h.name);
+const GROUP = 'group:'; // the value prefix of a group's option in the host picker
+
+/** unhealthy is a host's trouble ('' when it is fine): a remote host's connection state. */
+const unhealthy = (h) => (h && h.state && !['following', 'connected', 'starting'].includes(h.state.code) ? h.state.code : '');
+
+/** groupLabel says how many members a group has and how many are healthy. */
+function groupLabel(g) {
+  const info = new Map(S.hostInfo.map((h) => [h.name, h]));
+  const bad = g.hosts.filter((h) => unhealthy(info.get(h)));
+  const n = g.hosts.length;
+  return {
+    text: `▦ ${g.name} (${n} host${n === 1 ? '' : 's'}, ${n - bad.length} healthy)`,
+    title: `Group ${g.name}: ${g.hosts.join(', ')}` +
+      (bad.length ? `. Not healthy: ${bad.map((h) => `${h} (${unhealthy(info.get(h))})`).join(', ')}` : ''),
+  };
 }
 
-const combo = new Combo(el.file, el.fileList, (path) => { S.file = path; S.link = null; writeURL(); connect(); });
+/**
+ * loadHosts lists groups (when there are any) and hosts in the picker;
+ * groups come first, in their own section, with their health.
+ */
+async function loadHosts() {
+  const [hosts, groups] = await Promise.all([getJSON('api/hosts'), getJSON('api/groups').catch((e) => {
+    if (e.status === 401) throw e;
+    return []; // an older server: no groups
+  })]);
+  S.hostInfo = hosts;
+  S.groups = groups.filter((g) => g.hosts.length);
+  el.host.replaceChildren(option('', hosts.length ? (S.groups.length ? 'Choose a host or group…' : 'Choose a host…') : 'No hosts configured'));
+  const hostOpts = hosts.map((h) => {
+    const bad = unhealthy(h);
+    return option(h.name, h.name + (bad ? ` (${bad})` : ''));
+  });
+  if (S.groups.length) {
+    const og = document.createElement('optgroup');
+    og.label = 'Groups (one file on every member)';
+    for (const g of S.groups) {
+      const o = option(GROUP + g.name, '');
+      o.className = 'grp';
+      o.dataset.group = g.name;
+      const l = groupLabel(g);
+      o.textContent = l.text;
+      o.title = l.title;
+      og.append(o);
+    }
+    const oh = document.createElement('optgroup');
+    oh.label = 'Hosts';
+    oh.append(...hostOpts);
+    el.host.append(og, oh);
+  } else {
+    el.host.append(...hostOpts);
+  }
+  S.hostsAt = Date.now();
+  return { hosts: hosts.map((h) => h.name), groups: S.groups.map((g) => g.name) };
+}
+
+/** refreshHealth updates the groups' health in place (the picker may be open). */
+async function refreshHealth() {
+  if (!S.groups.length || Date.now() - S.hostsAt < 5000) return;
+  S.hostsAt = Date.now();
+  try { S.hostInfo = await getJSON('api/hosts'); } catch { return; }
+  for (const o of el.host.querySelectorAll('option.grp')) {
+    const g = S.groups.find((x) => x.name === o.dataset.group);
+    if (!g) continue;
+    const l = groupLabel(g);
+    o.textContent = l.text;
+    o.title = l.title;
+  }
+}
+
+/** pickerValue is the picker's value for the current view. */
+const pickerValue = () => (S.group ? GROUP + S.group : S.host);
+
+function showPicked() {
+  el.host.value = pickerValue();
+  const o = el.host.selectedOptions[0];
+  el.host.title = (o && o.title) || '';
+  el.host.parentElement.classList.toggle('is-group', !!S.group);
+  el.hostLbl.textContent = S.group ? 'Group' : 'Host';
+}
+
+const combo = new Combo(el.file, el.fileList, (path) => { S.file = path; S.link = null; S.from = ''; writeURL(); connect(); });
 
 async function loadFiles() {
-  if (!S.host) { combo.setItems([], 'Choose a host first'); return; }
-  if (S.filesHost !== S.host) combo.setItems([], 'Loading…');
-  const host = S.host;
-  S.filesHost = host;
+  if (!S.host && !S.group) { combo.setItems([], 'Choose a host first'); return; }
+  const which = pickerValue();
+  if (S.filesHost !== which) combo.setItems([], 'Loading…');
+  S.filesHost = which;
   S.filesAt = Date.now();
   try {
+    if (S.group) {
+      // The union of the members' files, each saying on how many it is.
+      const { files, hosts, errors } = await getJSON('api/files?group=' + encodeURIComponent(S.group));
+      if (which !== pickerValue()) return;
+      const failed = Object.entries(errors || {}).map(([h, msg]) => `${h} could not be listed: ${msg}`);
+      combo.setItems(files.map((f) => ({
+        value: f.path, label: f.path,
+        meta: `on ${f.hosts}/${hosts.length} hosts · ${size(f.size)} · ${age(f.mtime)}`,
+        title: (f.missing && f.missing.length ? `Missing on ${f.missing.join(', ')}` : `On every host of ${S.group}`) +
+          (failed.length ? '\n' + failed.join('\n') : ''),
+      })), failed.length ? failed.join('; ') : 'No files match the globs of this group\'s hosts');
+      return;
+    }
+    const host = S.host;
     const { files } = await getJSON('api/files?host=' + encodeURIComponent(host));
-    if (host !== S.host) return;
+    if (which !== pickerValue()) return;
     combo.setItems(files.map((f) => ({ value: f.path, label: f.path, meta: `${size(f.size)} · ${age(f.mtime)}` })),
       'No files match this host\'s globs');
   } catch (e) {
@@ -239,6 +353,163 @@ function setSource(st) {
   el.source.title = msg || '';
   el.source.hidden = !text;
   updateEmpty();
+}
+
+// ---- a merged view's hosts ----------------------------------------------------
+
+const CHIP_STATE = {
+  starting: 'starting', following: '', waiting: 'no such file', connecting: 'connecting',
+  reconnecting: 'reconnecting', error: 'error', stopped: 'stopped',
+};
+
+/** hostHidden is the view's predicate over records: a line of a host not shown. */
+const hostHidden = (r) => !!r.host && (S.solo ? r.host !== S.solo : S.hide.has(r.host));
+
+/** showHosts applies hide/solo to the view, the chips and the URL. */
+function showHosts() {
+  const on = S.group && (S.solo || S.hide.size);
+  view.options({ hide: on ? hostHidden : null });
+  for (const [h, c] of S.chips) {
+    const shown = S.solo ? h === S.solo : !S.hide.has(h);
+    c.el.classList.toggle('off', !shown);
+    c.el.classList.toggle('solo', S.solo === h);
+    press(c.main, shown);
+    c.main.title = chipTitle(h, c) + (shown ? '\nClick to hide its lines' : '\nClick to show its lines') + '; double-click or Alt+click to show only this host';
+    press(c.solo, S.solo === h);
+    c.solo.setAttribute('aria-label', S.solo === h ? `Show every host again (now only ${h})` : `Show only ${h}`);
+    c.solo.title = c.solo.getAttribute('aria-label');
+  }
+  el.chips.querySelector('.chips-all').hidden = !on;
+  updateEmpty();
+  writeURL();
+}
+
+function chipTitle(h, c) {
+  const st = c.state || { code: 'starting' };
+  return `${h}: ${st.code}${st.msg ? ' — ' + st.msg : ''}`;
+}
+
+/** makeChips shows a chip per member of the merged view (its hello's hosts). */
+function makeChips(hosts) {
+  const keep = new Map(S.chips);
+  S.chips = new Map();
+  const frag = document.createDocumentFragment();
+  for (const h of hosts) {
+    const old = keep.get(h);
+    const c = old || { state: null, counts: new Array(RATE_SECONDS + 1).fill(0), sec: 0 };
+    if (!old) {
+      c.el = document.createElement('span');
+      c.el.className = 'chip';
+      c.el.dataset.host = h;
+      c.main = document.createElement('button');
+      c.main.type = 'button';
+      c.main.className = 'chip-main';
+      const dot = document.createElement('i');
+      dot.className = 'dot';
+      const nm = document.createElement('span');
+      nm.className = 'nm ' + hostColour(h);
+      nm.textContent = h;
+      c.stateEl = document.createElement('span');
+      c.stateEl.className = 'cst';
+      c.rateEl = document.createElement('span');
+      c.rateEl.className = 'crate';
+      c.rateEl.textContent = '0/s';
+      c.main.append(dot, nm, c.stateEl, c.rateEl);
+      c.solo = document.createElement('button');
+      c.solo.type = 'button';
+      c.solo.className = 'chip-solo';
+      c.solo.textContent = '◎';
+      c.el.append(c.main, c.solo);
+    }
+    S.chips.set(h, c);
+    frag.append(c.el);
+    hostState(h, c.state || { code: 'starting' });
+  }
+  const all = document.createElement('button');
+  all.type = 'button';
+  all.className = 'btn chips-all';
+  all.textContent = 'Show all hosts';
+  frag.append(all);
+  el.chips.replaceChildren(frag);
+  el.chips.hidden = !hosts.length;
+  el.lines.style.setProperty('--hostw', String(Math.max(0, ...hosts.map((h) => h.length))));
+  view.render.hostW = Math.max(0, ...hosts.map((h) => h.length));
+  showHosts();
+}
+
+function clearChips() {
+  S.chips = new Map();
+  el.chips.replaceChildren();
+  el.chips.hidden = true;
+}
+
+/** hostState shows a member's state (a status frame with host). */
+function hostState(h, st) {
+  const c = S.chips.get(h);
+  if (!c) return;
+  c.state = st;
+  c.el.dataset.state = st.code;
+  c.stateEl.textContent = CHIP_STATE[st.code] ?? st.code;
+  c.stateEl.hidden = !c.stateEl.textContent;
+  c.main.title = chipTitle(h, c);
+  groupSource();
+}
+
+/** groupSource sums the members' states up in the status bar. */
+function groupSource() {
+  const states = [...S.chips.values()].map((c) => (c.state ? c.state.code : 'starting'));
+  const n = states.length;
+  if (!n) return;
+  const count = (code) => states.filter((x) => x === code).length;
+  const worst = ['error', 'stopped', 'reconnecting', 'waiting', 'connecting', 'starting'].find((code) => count(code));
+  const following = count('following');
+  const troubled = [...S.chips].filter(([, c]) => c.state && !['following', 'starting'].includes(c.state.code))
+    .map(([h, c]) => `${h}: ${c.state.code}${c.state.msg ? ' (' + c.state.msg + ')' : ''}`);
+  setSource({ code: worst && worst !== 'starting' ? worst : following === n ? 'following' : 'starting', msg: '' });
+  el.sourceText.textContent = `${following}/${n} hosts following` + (worst && worst !== 'starting' ? ` · ${count(worst)} ${SOURCE[worst] || worst}` : '');
+  el.source.title = troubled.join('\n');
+}
+
+/** countHost adds live lines to a member's lines/s. */
+function countHost(h, n) {
+  const c = S.chips.get(h);
+  if (!c) return;
+  rollHost(c);
+  c.counts[RATE_SECONDS] += n;
+}
+
+function rollHost(c) {
+  const now = Math.floor(Date.now() / 1000);
+  if (c.sec === now) return;
+  const steps = Math.min(RATE_SECONDS + 1, now - c.sec);
+  for (let i = 0; i < steps; i++) { c.counts.shift(); c.counts.push(0); }
+  c.sec = now;
+}
+
+setInterval(() => {
+  for (const c of S.chips.values()) {
+    rollHost(c);
+    let sum = 0;
+    for (let i = 0; i < RATE_SECONDS; i++) sum += c.counts[i];
+    const r = sum / RATE_SECONDS;
+    c.rateEl.textContent = `${r > 0 && r < 10 ? r.toFixed(1) : short(Math.round(r))}/s`;
+  }
+}, 1000);
+
+function toggleHost(h) {
+  if (S.solo) {
+    // Leaving solo: the others were hidden; now the clicked one changes too.
+    S.hide = new Set(S.members.filter((x) => x !== S.solo));
+    S.solo = '';
+  }
+  if (S.hide.has(h)) S.hide.delete(h); else S.hide.add(h);
+  showHosts();
+}
+
+function soloHost(h) {
+  S.solo = S.solo === h ? '' : h;
+  if (!S.solo) S.hide.clear();
+  showHosts();
 }
 
 function updateHeld() {
@@ -284,7 +555,7 @@ function updateEmpty() {
   el.empty.hidden = !empty;
   if (!empty) return;
   let msg;
-  if (!S.host) msg = 'Choose a host, then a file to follow it live.';
+  if (!S.host && !S.group) msg = S.groups.length ? 'Choose a host or a group, then a file to follow it live.' : 'Choose a host, then a file to follow it live.';
   else if (!S.file) msg = 'Choose a file to follow (type to search).';
   else if (el.conn.dataset.state === 'error') msg = el.conn.title || el.connText.textContent;
   else if (S.source.code === 'waiting') msg = `Waiting for ${S.file} to appear…`;
@@ -324,8 +595,10 @@ function filterChanged(now) {
 
 // ---- records --------------------------------------------------------------------
 
-function rec(seq, ts, text, mark) {
-  return { n: ++S.n, seq, ts, text, mark: mark || '', lvl: mark ? '' : level(text) };
+function rec(seq, ts, text, mark, host) {
+  const r = { n: ++S.n, seq, ts, text, mark: mark || '', lvl: mark ? '' : level(text) };
+  if (host) r.host = host;
+  return r;
 }
 
 function note(text, mark = 'note') {
@@ -358,7 +631,7 @@ function flush() {
   const recs = S.queue.length === 1 ? S.queue[0] : S.queue.flat();
   S.queue = [];
   view.append(recs);
-  if (S.revealN >= 0 && view.reveal(S.revealN)) S.revealN = -1;
+  if (S.revealN >= 0 && view.reveal(S.revealN, S.revealTop)) { S.revealN = -1; S.revealTop = false; }
   updateHeld();
   updateEmpty();
 }
@@ -396,14 +669,24 @@ function setPaused(p) {
 // ---- connection -----------------------------------------------------------------
 
 function wsURL() {
-  if (!S.host || !S.file) return '';
+  if (!(S.host || S.group) || !S.file) return '';
   // A share token alone names its log; the server fills in host and file.
-  const q = new URLSearchParams(SHARE ? { share: SHARE } : { host: S.host, file: S.file });
+  const q = new URLSearchParams(SHARE ? { share: SHARE } : S.group ? { group: S.group, file: S.file } : { host: S.host, file: S.file });
   specParams(q, S.active || uiSpec());
   // A shared view whose viewer cleared the shared filter says so: an empty
   // q means "no filter" to the server (no q: the shared one).
   if (SHARE && !q.has('q') && clearedShared()) q.set('q', '');
-  if (!S.fresh) {
+  if (S.fresh && S.from && !S.link) q.set('from', S.from);
+  if (!S.fresh && S.group) {
+    // Resume by the vector: each host after the last line held from it.
+    const since = [], logs = [];
+    for (const h of S.members) {
+      if (!S.logs[h]) continue;
+      logs.push(`${h}:${S.logs[h]}`);
+      if (S.seqs[h] !== undefined) since.push(`${h}:${S.seqs[h]}`);
+    }
+    if (since.length) { q.set('since', since.join(',')); q.set('log', logs.join(',')); }
+  } else if (!S.fresh) {
     if (S.logId) { q.set('log', S.logId); q.set('since', String(S.lastSeq)); }
     if (S.at) q.set('at', S.at);
   }
@@ -441,6 +724,9 @@ const conn = new Conn({
 function connect() {
   conn.stop();
   S.logId = ''; S.lastSeq = 0; S.at = ''; S.fresh = true;
+  S.members = []; S.logs = {}; S.seqs = {}; S.sure = new Set(); S.seenMarks = []; S.markRecs = [];
+  S.fromPending = !!S.from; S.revealTop = false;
+  clearChips();
   S.active = uiSpec(); S.sent = null;
   // Without a q of its own, a shared view gets the shared filter from the
   // server; the view's own ("none") is sent once it is connected.
@@ -448,19 +734,48 @@ function connect() {
   S.source = { code: '' }; S.rotated = null; S.refused = '';
   setSource();
   showFilterError('');
-  view.options({ re: matcher(S.active), target: -1 });
+  view.options({ re: matcher(S.active), target: -1, hide: null });
   clearView();
   if (S.link && S.link.log) {
     // Resume just before the linked line, on the log session it came from.
     S.logId = S.link.log; S.lastSeq = Math.max(0, S.link.seq - LINK_CONTEXT - 1); S.fresh = false;
   }
-  if (!S.host || !S.file) { setConn('idle', S.host ? 'no file' : 'idle'); return; }
+  if (!(S.host || S.group) || !S.file) { setConn('idle', S.host || S.group ? 'no file' : 'idle'); return; }
   conn.start();
+}
+
+/** helloMerged starts (or resumes) a merged view. */
+function helloMerged(m) {
+  const had = view.count > 0 || S.pending.length > 0;
+  if (m.v !== PROTOCOL) toast(`The server speaks protocol v${m.v}, this page v${PROTOCOL}: reload the page.`);
+  setConn('live', 'connected', `${m.hosts.length} hosts`);
+  S.refused = '';
+  // A host whose log is the one we hold lines of: what comes again at or
+  // below its seq is a repeat (a resume the server could not honour for
+  // every host replays the merged stream). Any other host starts afresh.
+  S.sure = new Set();
+  const logs = m.logs || {};
+  for (const h of m.hosts) {
+    if (!logs[h]) continue; // not open yet: its log is named when it is
+    if (S.logs[h] === logs[h] && S.seqs[h] !== undefined) S.sure.add(h);
+    else delete S.seqs[h];
+    S.logs[h] = logs[h];
+  }
+  S.members = m.hosts.slice();
+  if (!m.resumed && had) {
+    if (S.fresh) clearView();
+    else if (S.sure.size < m.hosts.length) {
+      note('Reconnected, but not every host could continue where it was: lines below start afresh for those hosts (some may be missing).', 'gap');
+    }
+  }
+  makeChips(m.hosts);
+  groupSource();
 }
 
 function handle(m) {
   switch (m.type) {
     case 'hello': {
+      if (m.merged) { helloMerged(m); break; }
       const prev = S.logId;
       const had = view.count > 0 || S.pending.length > 0;
       if (m.v !== PROTOCOL) toast(`The server speaks protocol v${m.v}, this page v${PROTOCOL}: reload the page.`);
@@ -488,6 +803,7 @@ function handle(m) {
     case 'lines': {
       const ls = m.lines;
       if (!ls.length) break;
+      if (S.members.length) { mergedLines(m); break; }
       S.lastSeq = ls[ls.length - 1].seq;
       if (m.at) S.at = m.at;
       S.fresh = false;
@@ -497,7 +813,7 @@ function handle(m) {
         const l = ls[i];
         const r = rec(l.seq, l.ts, l.text, l.mark);
         recs[i] = r;
-        if (l.mark) markSeen(l.mark);
+        if (l.mark) markSeen(l.mark, r);
         else live++;
         if (S.link && !S.link.done && !r.mark && r.seq >= S.link.seq) {
           S.link.done = true;
@@ -506,11 +822,13 @@ function handle(m) {
         }
       }
       if (!m.replay) rate.add(live);
+      fromStart(recs);
       receive(recs, !!m.replay);
       break;
     }
     case 'gap':
-      S.lastSeq = m.to;
+      if (m.host) { S.seqs[m.host] = m.to; S.sure.delete(m.host); }
+      else S.lastSeq = m.to;
       if (S.link && !S.link.done) {
         if (m.to < S.link.seq) break; // only context before the linked line is gone
         note(`Line #${S.link.seq} of the link is no longer held by the server.`);
@@ -518,14 +836,14 @@ function handle(m) {
       }
       S.skipped += m.to - m.from + 1;
       updateSkipped();
-      if (S.lastGap && S.lastGap.seq === m.from - 1 && S.lastGap.n === S.n) {
+      if (S.lastGap && S.lastGap.seq === m.from - 1 && S.lastGap.n === S.n && S.lastGap.host === m.host) {
         // Right after another gap: one row for both.
         S.lastGap.size += m.to - m.from + 1;
         S.lastGap.seq = m.to;
         S.lastGap.text = gapText(S.lastGap.size);
         view.redraw(S.lastGap.n);
       } else {
-        const r = rec(m.to, Date.now(), gapText(m.to - m.from + 1), 'gap');
+        const r = rec(m.to, Date.now(), gapText(m.to - m.from + 1), 'gap', m.host);
         r.size = m.to - m.from + 1;
         S.lastGap = r;
         S.gapN = r.n;
@@ -533,12 +851,14 @@ function handle(m) {
       }
       break;
     case 'status':
-      setSource(m.state);
+      if (m.host) hostState(m.host, m.state);
+      else setSource(m.state);
       break;
     case 'reset':
       if (S.sent) S.active = S.sent;
       S.sent = null;
       S.fresh = true; // until the re-filtered replay arrives, a reconnect starts over
+      S.seqs = {}; S.sure = new Set(); S.seenMarks = []; S.markRecs = [];
       showFilterError('');
       view.options({ re: matcher(S.active), target: -1 });
       clearView();
@@ -554,7 +874,43 @@ function handle(m) {
   }
 }
 
-function markSeen(mark) {
+/** mergedLines takes a lines frame of a merged view: every line has its host. */
+function mergedLines(m) {
+  const recs = [];
+  for (const l of m.lines) {
+    const h = l.host;
+    if (S.sure.has(h) && l.seq <= S.seqs[h]) continue; // held already
+    S.seqs[h] = l.seq;
+    if (l.mark === 'deploy') {
+      // A mark posted for a group is in every member's log: shown once.
+      const k = `${l.ts}\0${l.text}`;
+      if (S.seenMarks.includes(k)) continue;
+      S.seenMarks.push(k);
+      if (S.seenMarks.length > 256) S.seenMarks.shift();
+    }
+    const r = rec(l.seq, l.ts, l.text, l.mark, h);
+    if (l.mark) markSeen(l.mark, r);
+    else if (!m.replay) countHost(h, 1);
+    recs.push(r);
+  }
+  S.fresh = false;
+  if (!m.replay) rate.add(recs.filter((r) => !r.mark).length);
+  fromStart(recs);
+  receive(recs, !!m.replay);
+}
+
+/** fromStart: a view opened at a deploy mark (from=) starts there, at the top. */
+function fromStart(recs) {
+  if (!S.fromPending || !recs.length) return;
+  S.fromPending = false;
+  const at = recs.find((r) => r.mark === 'deploy') || recs[0];
+  S.revealN = at.n;
+  S.revealTop = true;
+}
+
+function markSeen(mark, r) {
+  if (mark === 'deploy') { deployMark(r); return; }
+  if (S.group) return; // a member's rotation shows as its marker line
   if (mark === 'rotated' || mark === 'truncated') {
     S.rotated = { at: Date.now(), what: mark };
     setSource();
@@ -562,10 +918,72 @@ function markSeen(mark) {
   }
 }
 
+// ---- deploy marks -----------------------------------------------------------------
+
+const markKey = (ts, text) => `${ts}\0${text}`;
+
+/** deployMark fills in who posted a mark and its id (for a link), listing the marks when it is not known yet. */
+function deployMark(r) {
+  const info = S.markInfo.get(markKey(r.ts, r.text));
+  if (info) { r.by = info.by; r.id = info.id; return; }
+  S.markRecs.push(r);
+  if (S.marksTimer) return;
+  S.marksTimer = setTimeout(listMarks, Math.max(0, S.marksAt + MARKS_EVERY - Date.now()));
+}
+
+async function listMarks() {
+  S.marksAt = Date.now();
+  const q = S.group ? 'group=' + encodeURIComponent(S.group) : 'host=' + encodeURIComponent(S.host);
+  let list = [];
+  try { list = await getJSON('api/marks?' + q); } catch { /* shown without who */ }
+  S.marksTimer = 0;
+  for (const m of list) S.markInfo.set(markKey(m.ts, m.text), { by: m.by || '', id: m.id });
+  const waiting = S.markRecs;
+  S.markRecs = [];
+  for (const r of waiting) {
+    const info = S.markInfo.get(markKey(r.ts, r.text));
+    if (!info) continue;
+    r.by = info.by;
+    r.id = info.id;
+    view.redraw(r.n);
+  }
+}
+
+/** copyMarkLink copies a link that opens this view at the deploy mark. */
+async function copyMarkLink(lineEl) {
+  const id = lineEl.dataset.mark;
+  if (!id || SHARE) return;
+  const q = new URLSearchParams();
+  if (S.group) q.set('group', S.group); else q.set('host', S.host);
+  q.set('file', S.file);
+  q.set('from', 'mark:' + id);
+  const url = new URL(location.pathname + '?' + q, location.href).href;
+  try {
+    await navigator.clipboard.writeText(url);
+    toast('Link to this log from the deploy mark copied');
+  } catch {
+    toast(url);
+  }
+}
+
 // ---- line links -------------------------------------------------------------------
 
 async function copyLink(lineEl) {
   const seq = Number(lineEl.dataset.seq), n = Number(lineEl.dataset.n);
+  const host = lineEl.dataset.host;
+  if (host) {
+    // A line of a merged view: the link opens its host's own view at it.
+    if (!seq || !S.logs[host]) return;
+    const q = new URLSearchParams({ host, file: S.file, line: String(seq), log: S.logs[host] });
+    const url = new URL(location.pathname + '?' + q, location.href).href;
+    try {
+      await navigator.clipboard.writeText(url);
+      toast(`Link to line #${seq} on ${host} copied`);
+    } catch {
+      toast(url);
+    }
+    return;
+  }
   if (!seq || !S.logId) return;
   S.link = { seq, log: S.logId, done: true };
   writeURL();
@@ -666,15 +1084,39 @@ async function start() {
   dark.addEventListener('change', showTheme);
 
   el.host.addEventListener('change', async () => {
-    S.host = el.host.value; S.file = ''; S.link = null;
+    const o = el.host.selectedOptions[0];
+    S.group = (o && o.dataset.group) || '';
+    S.host = S.group ? '' : el.host.value;
+    S.file = ''; S.link = null; S.from = '';
+    S.hide = new Set(); S.solo = '';
+    showPicked();
     combo.set('');
     writeURL();
     connect();
     await loadFiles();
-    if (S.host) el.file.focus();
+    if (S.host || S.group) el.file.focus();
   });
-  // Sizes and ages go stale: list the files again when the list is reopened.
-  el.file.addEventListener('focus', () => { if (S.host && Date.now() - S.filesAt > 5000) loadFiles(); });
+  // Health and sizes and ages go stale: list them again when a picker is reopened.
+  el.host.addEventListener('focus', refreshHealth);
+  el.file.addEventListener('focus', () => { if ((S.host || S.group) && Date.now() - S.filesAt > 5000) loadFiles(); });
+  // Host chips: click hides or shows a host's lines; double-click,
+  // Alt+click or the ◎ button shows that host alone.
+  el.chips.addEventListener('click', (e) => {
+    if (e.target.closest('.chips-all')) { S.solo = ''; S.hide.clear(); showHosts(); return; }
+    const chip = e.target.closest('.chip');
+    if (!chip) return;
+    const h = chip.dataset.host;
+    if (e.target.closest('.chip-solo') || e.altKey) soloHost(h);
+    else if (e.detail < 2) toggleHost(h); // the second click of a double-click is the dblclick's
+  });
+  el.chips.addEventListener('dblclick', (e) => {
+    const chip = e.target.closest('.chip');
+    if (!chip || e.target.closest('.chip-solo')) return;
+    // The first click hid the host: solo shows it alone (whatever it was).
+    S.hide.delete(chip.dataset.host);
+    S.solo = chip.dataset.host;
+    showHosts();
+  });
   el.filter.addEventListener('input', () => filterChanged(false));
   el.filter.addEventListener('keydown', (e) => { if (e.key === 'Enter') filterChanged(true); });
   for (const b of [el.re, el.cas, el.inv]) {
@@ -699,6 +1141,8 @@ async function start() {
   el.lines.addEventListener('click', (e) => {
     const g = e.target.closest('.gut');
     if (g) copyLink(g.parentElement);
+    const d = e.target.closest('.ln.deploy');
+    if (d) copyMarkLink(d);
   });
   // A mouse click leaves focus on the button; give it back so space pauses.
   document.addEventListener('click', (e) => {
@@ -734,24 +1178,31 @@ async function boot() {
     return;
   }
   const q = new URLSearchParams(location.search);
-  let hosts = [];
+  let hosts = [], groups = [];
   try {
-    hosts = await loadHosts();
+    ({ hosts, groups } = await loadHosts());
   } catch (e) {
     if (e.status !== 401) setConn('error', 'cannot load hosts', e.message);
     return;
   }
+  const wantGroup = q.get('group') || '';
   const want = q.get('host') || '';
-  S.host = hosts.includes(want) ? want : hosts.length === 1 ? hosts[0] : '';
-  el.host.value = S.host;
-  if (want && !S.host) toast(`No host named “${want}”`);
-  S.file = S.host ? q.get('file') || '' : '';
+  S.group = groups.includes(wantGroup) ? wantGroup : '';
+  if (wantGroup && !S.group) toast(`No group named “${wantGroup}”`);
+  S.host = S.group || wantGroup ? '' : hosts.includes(want) ? want : hosts.length === 1 && !groups.length ? hosts[0] : '';
+  if (want && !S.host && !S.group) toast(`No host named “${want}”`);
+  showPicked();
+  S.file = S.host || S.group ? q.get('file') || '' : '';
+  const list = (k) => q.getAll(k).flatMap((v) => v.split(',')).filter(Boolean);
+  S.hide = new Set(S.group ? list('hide') : []);
+  S.solo = S.group ? q.get('solo') || '' : '';
+  S.from = S.file ? q.get('from') || '' : '';
   combo.set(S.file);
   writeURL();
   S.booted = true; // from now on, signing in again resumes this view
   connect();
   await loadFiles();
-  if (S.host && !S.file && document.activeElement === document.body) el.file.focus();
+  if ((S.host || S.group) && !S.file && document.activeElement === document.body) el.file.focus();
 }
 
 // ---- identity ------------------------------------------------------------------------------
@@ -956,14 +1407,14 @@ async function signedIn() {
   // The same view, resumed after its last line (log + since): no hole.
   // Another user may see other hosts: list them again.
   try {
-    const hosts = await loadHosts();
-    el.host.value = hosts.includes(S.host) ? S.host : '';
+    await loadHosts();
+    showPicked(); // a host or group this user may not see shows as none; the server says why
   } catch (e) {
     if (e.status !== 401) setConn('error', 'cannot load hosts', e.message);
     return;
   }
-  if (S.host && S.file) conn.start();
-  else setConn('idle', S.host ? 'no file' : 'idle');
+  if ((S.host || S.group) && S.file) conn.start();
+  else setConn('idle', S.host || S.group ? 'no file' : 'idle');
   S.filesHost = '';
   loadFiles();
 }
@@ -979,6 +1430,10 @@ async function signOut() {
 // ---- share links -------------------------------------------------------------------------------
 
 function openShare() {
+  if (S.group) {
+    toast('A share link shows one host\'s log: to share this group\'s view with people who can sign in, copy the page address');
+    return;
+  }
   if (!S.host || !S.file) {
     toast('Choose a file first: a link shares one log');
     return;
