@@ -30,6 +30,7 @@ import (
 	"github.com/chromedp/chromedp/kb"
 
 	"github.com/logviewer/logviewer/auth"
+	"github.com/logviewer/logviewer/marks"
 	"github.com/logviewer/logviewer/sources/local"
 	"github.com/logviewer/logviewer/tailer"
 	"github.com/logviewer/logviewer/web"
@@ -451,6 +452,12 @@ type serverOpts struct {
 	auth     *auth.Authenticator // nil: auth mode "none"
 	rules    *auth.Rules
 	basePath string // "/logs": the page is at /logs/
+
+	groups map[string][]string // group name → member hosts
+	// rooted serves each host's directory as "/": every host has
+	// "/app.log" (see rooted), as a fleet's hosts do.
+	rooted bool
+	marks  *marks.Store // deploy marks (nil: none kept)
 }
 
 func startServer(t *testing.T, o serverOpts) *Server {
@@ -488,10 +495,24 @@ func startServer(t *testing.T, o serverOpts) *Server {
 func (s *Server) serve(ln net.Listener) {
 	sources := map[string]tailer.Source{}
 	for h, d := range s.hosts {
-		sources[h] = local.New([]string{filepath.Join(d, "*.log")}, local.Options{Poll: 50 * time.Millisecond})
+		var src tailer.Source = local.New([]string{filepath.Join(d, "*.log")}, local.Options{Poll: 50 * time.Millisecond})
+		if s.opts.rooted {
+			src = rooted{src: src.(*local.Source), dir: d}
+		}
+		sources[h] = src
 	}
-	s.reg = tailer.NewRegistry(sources, tailer.Options{Replay: s.opts.replay, Buffer: s.opts.buffer, IdleStop: time.Minute})
-	s.web = web.New(s.reg, web.Options{Replay: s.opts.replay, Auth: s.opts.auth, Rules: s.opts.rules, BasePath: s.opts.basePath})
+	topts := tailer.Options{Replay: s.opts.replay, Buffer: s.opts.buffer, IdleStop: time.Minute, Groups: s.opts.groups}
+	if st := s.opts.marks; st != nil {
+		topts.Marks = func(host, path string) []tailer.Line {
+			var lines []tailer.Line
+			for _, m := range st.List(func(m *marks.Mark) bool { return m.Applies(host, path) }) {
+				lines = append(lines, web.MarkLine(m))
+			}
+			return lines
+		}
+	}
+	s.reg = tailer.NewRegistry(sources, topts)
+	s.web = web.New(s.reg, web.Options{Replay: s.opts.replay, Auth: s.opts.auth, Rules: s.opts.rules, BasePath: s.opts.basePath, Marks: s.opts.marks})
 	h := s.web.Handler()
 	record := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
