@@ -112,7 +112,7 @@ func (a *App) Close() error {
 // newSource makes the Source for one [[host]]; the func closes it.
 func newSource(h config.Host, c *config.Config, logger *slog.Logger) (tailer.Source, func() error, error) {
 	if h.Remote() {
-		src, err := ssh.New(h, c.Hosts, ssh.Options{MaxLineBytes: c.MaxLineBytes, Logger: logger.With("host", h.Name)})
+		src, err := ssh.New(h, c.Hosts, ssh.Options{MaxLineBytes: c.MaxLineBytes, MaxConns: h.MaxConns, Logger: logger.With("host", h.Name)})
 		if err != nil {
 			return nil, nil, err
 		}

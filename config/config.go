@@ -80,6 +80,7 @@ type Host struct {
 	Connect       Duration `toml:"connect_timeout"`
 	Keepalive     Duration `toml:"keepalive"`
 	InsecureKeys  bool     `toml:"insecure_ignore_host_key"`
+	MaxConns      int      `toml:"max_connections"` // SSH connections to the host (each carries up to sshd's MaxSessions logs)
 
 	index int // the [[host]] table it came from (a range makes several hosts of one)
 }
@@ -339,6 +340,9 @@ func (c *Config) validate() error {
 		}
 		if seen[h.Name] {
 			return bad(key("name"), "host %q is defined twice", h.Name)
+		}
+		if h.MaxConns < 0 || h.MaxConns > 1024 {
+			return bad(key("max_connections"), "must be between 1 and 1024, not %d", h.MaxConns)
 		}
 		for _, g := range h.Groups {
 			if !validHostName(g) {
