@@ -580,6 +580,7 @@ function filterChanged(now) {
   clearTimeout(filterTimer);
   filterTimer = setTimeout(() => {
     S.link = null;
+    S.from = ''; // the view no longer starts at the mark: it replays what matches
     writeURL();
     const f = uiSpec();
     if (!S.file) return;
