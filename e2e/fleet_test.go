@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/chromedp/cdproto/cdp"
@@ -254,6 +255,16 @@ func TestGroupChipsHideSoloAndSharedURL(t *testing.T) {
 	// "Show all hosts" undoes it.
 	p.click(`#chips .chips-all`)
 	p.waitFor(hostLinesJS("web-01")+`.length === 4 && `+hostLinesJS("web-02")+`.length === 4`, "every host shown again")
+
+	// The server's filter matches the host too; the view starts over with what matches.
+	p.typeInto("#filter", "web-02")
+	p.waitFor(hostLinesJS("web-01")+`.length === 0 && JSON.stringify(`+hostLinesJS("web-02")+`) === '["two 1","two 2","two 3","two 4"]'`, "filtered to web-02's lines")
+	appendLines(t, s.path("web-02", "app.log"), "two", 5, 5)
+	appendLines(t, s.path("web-01", "app.log"), "one", 5, 5)
+	p.waitFor(lastVisibleIs("two 5"), "web-02's live line through the filter")
+	if q := pageQuery(t, p); q.Get("q") != "web-02" || q.Get("group") != "web" {
+		t.Errorf("filtered group view, URL %v", q)
+	}
 }
 
 // postMark posts a deploy mark as a CI job does and returns its id.
@@ -360,4 +371,97 @@ func TestMergedViewReconnectResumesByVector(t *testing.T) {
 	if len(specials) != 0 {
 		t.Errorf("the resumed view noted %q, want nothing (it resumed exactly)", specials)
 	}
+}
+
+// cuttable wraps a host's source so that a test can report the host's
+// state as a remote source does when its connection drops and comes back.
+type cuttable struct {
+	tailer.Source
+	mu    sync.Mutex
+	sinks []tailer.Sink
+}
+
+// lockedSink passes a Source's calls on one at a time with the test's.
+type lockedSink struct {
+	c    *cuttable
+	sink tailer.Sink
+}
+
+func (l lockedSink) Lines(lines []tailer.Line) {
+	l.c.mu.Lock()
+	defer l.c.mu.Unlock()
+	l.sink.Lines(lines)
+}
+
+func (l lockedSink) State(s tailer.State) {
+	l.c.mu.Lock()
+	defer l.c.mu.Unlock()
+	l.sink.State(s)
+}
+
+func (c *cuttable) Follow(ctx context.Context, p string, n int, sink tailer.Sink) error {
+	c.mu.Lock()
+	c.sinks = append(c.sinks, sink)
+	c.mu.Unlock()
+	return c.Source.Follow(ctx, p, n, lockedSink{c, sink})
+}
+
+// state reports s to every log the host follows.
+func (c *cuttable) state(s tailer.State) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, sink := range c.sinks {
+		sink.State(s)
+	}
+}
+
+func TestGroupChipShowsEachHostsState(t *testing.T) {
+	st, err := marks.Open("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := map[string]*cuttable{}
+	s := startServer(t, serverOpts{
+		replay: 100, hosts: []string{"web-01", "web-02"}, rooted: true, marks: st,
+		groups: map[string][]string{"web": {"web-01", "web-02"}},
+		wrap: func(h string, src tailer.Source) tailer.Source {
+			cut[h] = &cuttable{Source: src}
+			return cut[h]
+		},
+	})
+	appendLines(t, s.path("web-01", "app.log"), "one", 1, 3)
+	appendLines(t, s.path("web-02", "app.log"), "two", 1, 3)
+	sourcetest.Append(t, s.path("web-01", "only.log"), "only on web-01\n")
+
+	p := newPage(t, 1280, 800)
+	openGroupView(t, p, s, "group=web&file=/app.log")
+	// web-02's connection drops: its chip says so, with the reason; web-01 flows on.
+	cut["web-02"].state(tailer.State{Code: tailer.StateReconnecting, Msg: "ssh: connection reset by peer"})
+	p.waitFor(chipJS("web-02")+`.dataset.state === 'reconnecting'`, "web-02's chip reconnecting")
+	type chip struct{ Text, Title, Border, Dot string }
+	look := func(h string) chip {
+		return eval[chip](p, `(() => { const c = `+chipJS(h)+`; return {Text: c.querySelector('.cst').textContent, Title: c.querySelector('.chip-main').title, Border: getComputedStyle(c).borderTopStyle + ' ' + getComputedStyle(c).borderTopColor, Dot: getComputedStyle(c.querySelector('.dot')).backgroundColor}; })()`)
+	}
+	down, up := look("web-02"), look("web-01")
+	if down.Text != "reconnecting" || !strings.Contains(down.Title, "ssh: connection reset by peer") {
+		t.Errorf("web-02's chip %+v, want it to say reconnecting, with the reason as its title", down)
+	}
+	if down.Border == up.Border || down.Dot == up.Dot {
+		t.Errorf("a reconnecting chip (%+v) looks like a following one (%+v)", down, up)
+	}
+	if src := text(p, "source-text"); src != "1/2 hosts following · 1 host reconnecting" {
+		t.Errorf("status bar source %q while web-02 reconnects", src)
+	}
+	appendLines(t, s.path("web-01", "app.log"), "one", 4, 4)
+	p.waitFor(lastVisibleIs("one 4"), "web-01's lines flow while web-02 reconnects")
+	cut["web-02"].state(tailer.State{Code: tailer.StateFollowing})
+	p.waitFor(chipJS("web-02")+`.dataset.state === 'following' && `+chipJS("web-02")+`.querySelector('.cst').hidden`, "web-02's chip following again")
+
+	// A member without the file: its chip is an error, saying why.
+	p.open(s.URL("group=web&file=/only.log"))
+	p.waitFor(chipJS("web-02")+` !== null && `+chipJS("web-02")+`.dataset.state === 'error'`, "web-02's chip: error")
+	if e := look("web-02"); e.Text != "error" || !strings.Contains(e.Title, "not one of this host's files") || e.Border == up.Border {
+		t.Errorf("web-02's chip %+v, want a distinct error with the reason", e)
+	}
+	p.waitFor(`JSON.stringify(`+hostLinesJS("web-01")+`) === '["only on web-01"]'`, "web-01's line of /only.log")
 }

@@ -458,6 +458,8 @@ type serverOpts struct {
 	// "/app.log" (see rooted), as a fleet's hosts do.
 	rooted bool
 	marks  *marks.Store // deploy marks (nil: none kept)
+	// wrap, when set, wraps each host's source (to inject states).
+	wrap func(host string, src tailer.Source) tailer.Source
 }
 
 func startServer(t *testing.T, o serverOpts) *Server {
@@ -498,6 +500,9 @@ func (s *Server) serve(ln net.Listener) {
 		var src tailer.Source = local.New([]string{filepath.Join(d, "*.log")}, local.Options{Poll: 50 * time.Millisecond})
 		if s.opts.rooted {
 			src = rooted{src: src.(*local.Source), dir: d}
+		}
+		if s.opts.wrap != nil {
+			src = s.opts.wrap(h, src)
 		}
 		sources[h] = src
 	}
