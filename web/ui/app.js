@@ -374,7 +374,7 @@ function showHosts() {
     c.el.classList.toggle('off', !shown);
     c.el.classList.toggle('solo', S.solo === h);
     press(c.main, shown);
-    c.main.title = chipTitle(h, c) + (shown ? '\nClick to hide its lines' : '\nClick to show its lines') + '; double-click or Alt+click to show only this host';
+    c.main.title = chipTitle(h, c);
     press(c.solo, S.solo === h);
     c.solo.setAttribute('aria-label', S.solo === h ? `Show every host again (now only ${h})` : `Show only ${h}`);
     c.solo.title = c.solo.getAttribute('aria-label');
@@ -384,9 +384,12 @@ function showHosts() {
   writeURL();
 }
 
+/** chipTitle: the host's state with its message, and what a click does. */
 function chipTitle(h, c) {
   const st = c.state || { code: 'starting' };
-  return `${h}: ${st.code}${st.msg ? ' — ' + st.msg : ''}`;
+  const shown = S.solo ? h === S.solo : !S.hide.has(h);
+  return `${h}: ${st.code}${st.msg ? ' — ' + st.msg : ''}\n` +
+    `Click to ${shown ? 'hide' : 'show'} its lines; double-click or Alt+click to show only this host`;
 }
 
 /** makeChips shows a chip per member of the merged view (its hello's hosts). */
