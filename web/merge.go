@@ -138,6 +138,7 @@ type member struct {
 	retryAt   time.Time
 	cursor    uint64
 	sentState tailer.State
+	sentLog   string // log id told to the browser
 	held      []mergedLine
 	lastKey   int64
 }
@@ -544,9 +545,13 @@ func (mv *mergeView) states() {
 		case m.err != nil:
 			st = tailer.State{Code: tailer.StateError, Msg: m.err.Error()}
 		}
-		if st != m.sentState && mv.canSend() {
-			mv.send(encode(hostStatusMsg{Type: "status", Host: m.host, State: st}))
-			m.sentState = st
+		logID := ""
+		if m.log != nil {
+			logID = m.log.ID
+		}
+		if (st != m.sentState || logID != m.sentLog) && mv.canSend() {
+			mv.send(encode(hostStatusMsg{Type: "status", Host: m.host, Log: logID, State: st}))
+			m.sentState, m.sentLog = st, logID
 		}
 	}
 }
@@ -554,6 +559,7 @@ func (mv *mergeView) states() {
 type hostStatusMsg struct {
 	Type  string       `json:"type"` // "status"
 	Host  string       `json:"host"`
+	Log   string       `json:"log,omitempty"` // the host's log id, once it is open (for resuming)
 	State tailer.State `json:"state"`
 }
 
