@@ -288,7 +288,7 @@ func (w *follower) session(ctx context.Context, c *conn) error {
 // it resolves to one of the host's files (see allowed).
 func (w *follower) opened(ctx context.Context, c *conn, answer string) (pid int, ino uint64, err error) {
 	if pid, ino, ok := parseOpen(answer); ok {
-		err := w.allowed(c, pid)
+		err := w.allowed(c, pid, openedName(answer))
 		if errors.Is(err, errDeleted) {
 			return 0, 0, w.waitFile(ctx, c)
 		}
@@ -307,10 +307,10 @@ func (w *follower) opened(ctx context.Context, c *conn, answer string) (pid int,
 	return 0, 0, fmt.Errorf("unexpected answer from the remote script: %.200q", answer)
 }
 
-// parseOpen reads "logviewer:open PID INODE".
+// parseOpen reads "logviewer:open PID INODE [NAME]".
 func parseOpen(answer string) (pid int, ino uint64, ok bool) {
 	f := strings.Fields(answer)
-	if len(f) != 3 || f[0] != "logviewer:open" {
+	if len(f) < 3 || len(f) > 4 || f[0] != "logviewer:open" {
 		return 0, 0, false
 	}
 	pid, err1 := strconv.Atoi(f[1])
@@ -364,10 +364,17 @@ func (w *follower) command(ctx context.Context, rs *session, cmd string, start i
 		if errors.Is(err, errNoAnswer) {
 			return "", fmt.Errorf("opening %s on %s did not finish within %s (a FIFO or device put in its place?)", w.path, w.src.name, openTimeout)
 		}
-		if err != nil || answer != "logviewer:held" {
+		name, held := strings.CutPrefix(answer, "logviewer:held ")
+		if err != nil || !held {
 			return answer, err
 		}
-		return w.command(ctx, rs, "hold", 0)
+		// The answer to "open" is the script's "logviewer:open PID INODE"
+		// with the name the file had when it was opened.
+		answer, err = w.command(ctx, rs, "hold", 0)
+		if _, _, ok := parseOpen(answer); ok && err == nil {
+			answer += " " + name
+		}
+		return answer, err
 	case "hold":
 		return w.answer(ctx, rs, openTimeout)
 	}

@@ -3,6 +3,7 @@ package ssh
 import (
 	"bufio"
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -62,8 +63,10 @@ const remoteCommand = "exec /bin/sh -s"
 //   - open: closes fd 3; answers "logviewer:missing", "logviewer:notfile" or
 //     "logviewer:unreadable" when the path (after symlinks) is not there, not
 //     a regular file or not readable. Otherwise a background subshell opens
-//     the path on its own fd 3 and answers "logviewer:held" (or missing or
-//     unreadable, when the path changed meanwhile). Opening a FIFO for
+//     the path on its own fd 3 and answers "logviewer:held NAME", NAME being
+//     the name the kernel gives the opened file right then (every symlink
+//     resolved; hex, as a file name may hold any byte but NUL), or missing
+//     or unreadable, when the path changed meanwhile. Opening a FIFO for
 //     reading blocks until a writer comes: should one be swapped in after
 //     the test, only that subshell blocks, logviewer gives up waiting for
 //     its answer, and the script, still reading commands, kills it.
@@ -79,11 +82,12 @@ const remoteCommand = "exec /bin/sh -s"
 //     it looks at the file every INTERVAL seconds (an fstat), and reads
 //     without pausing while data keeps coming.
 //
-// logviewer decides where to start (the last lines, a resume offset, 0 after
-// a truncation), whether what was opened is one of the host's files (the
-// name /proc/PID/fd/3 links to, every symlink resolved, must match a glob),
-// and when the path names another file, over SFTP, through /proc/PID/fd/3,
-// which names the inode the script holds whatever happens to the path.
+// logviewer decides whether what was opened is one of the host's files
+// (NAME must match a glob: it is taken at once, as a rotation may rename the
+// file a moment later), where to start (the last lines, a resume offset, 0
+// after a truncation), and when the path names another file, over SFTP,
+// through /proc/PID/fd/3, which names the inode the script holds whatever
+// happens to the path.
 //
 // When stdin ends, because logviewer closed the session or the connection
 // dropped, the script kills the tail and the subshell it started, by PID,
@@ -91,7 +95,8 @@ const remoteCommand = "exec /bin/sh -s"
 // session a group of its own, so that would reach the connection itself.
 //
 // Remote requirements: /bin/sh (POSIX: dash, bash, BusyBox ash...), tail
-// with -c +N, -f and -s, ls with -i and -L, sleep, and Linux's /proc.
+// with -c +N, -f and -s, ls with -i and -L, sleep, readlink, od, tr, and
+// Linux's /proc.
 func tailScript(path string, interval time.Duration, ready string) string {
 	iv := max(interval, time.Millisecond)
 	secs := strconv.FormatFloat(iv.Seconds(), 'f', 3, 64)
@@ -103,7 +108,7 @@ func tailScript(path string, interval time.Duration, ready string) string {
 	b.WriteString("echo " + ready + "\n")
 	b.WriteString(`need() { echo logviewer:need $*; exit 1; }
 [ -d /proc/$$/fd ] || need /proc: Linux procfs is not mounted
-for x in tail ls sleep; do command -v $x >/dev/null 2>&1 || need $x: not found; done
+for x in tail ls sleep readlink od tr; do command -v $x >/dev/null 2>&1 || need $x: not found; done
 `)
 	b.WriteString("iv=" + secs + "\n")
 	b.WriteString(`if e=$(tail -s $iv -c +1 /dev/null 2>&1); then :
@@ -125,7 +130,7 @@ if [ ! -e "$p" ]; then echo logviewer:missing
 elif [ ! -f "$p" ]; then echo logviewer:notfile
 elif [ ! -r "$p" ]; then echo logviewer:unreadable
 else
-( if { command exec 3<"$p"; } 2>/dev/null; then echo logviewer:held; exec sleep 2147483647 >/dev/null 2>&1
+( if { command exec 3<"$p"; } 2>/dev/null; then echo "logviewer:held $(readlink /proc/self/fd/3 | od -An -tx1 | tr -d ' \n')"; exec sleep 2147483647 >/dev/null 2>&1
 elif [ -e "$p" ]; then echo logviewer:unreadable; else echo logviewer:missing; fi ) &
 n=$!
 fi;;
@@ -247,22 +252,32 @@ func (w *follower) noScript(c *conn, rs *session, err error) error {
 // errDeleted: the file was removed between its opening and the check.
 var errDeleted = errors.New("file removed")
 
-// allowed checks that what the script holds (the name /proc/PID/fd/3 links
-// to, with every symlink and directory resolved by the kernel) is one of
-// the host's files, before any of its bytes is read.
-func (w *follower) allowed(c *conn, pid int) error {
-	proc := fmt.Sprintf("/proc/%d/fd/3", pid)
-	link, err := c.sftp.ReadLink(proc)
-	if err != nil {
-		return fmt.Errorf("readlink %s: %w", proc, err)
+// allowed checks that what the script holds is one of the host's files,
+// before any of its bytes is read: name is the name the kernel gave the
+// held file as it was opened (every symlink and directory resolved), hex
+// encoded; without one, /proc/PID/fd/3 is read now, over SFTP.
+func (w *follower) allowed(c *conn, pid int, name string) error {
+	var real string
+	if name != "" {
+		b, err := hex.DecodeString(name)
+		if err != nil || len(b) == 0 || b[len(b)-1] != '\n' {
+			return fmt.Errorf("unexpected name from the remote script: %.200q", name)
+		}
+		real = string(b[:len(b)-1]) // readlink ends it with a newline
+	} else {
+		proc := fmt.Sprintf("/proc/%d/fd/3", pid)
+		var err error
+		if real, err = c.sftp.ReadLink(proc); err != nil {
+			return fmt.Errorf("readlink %s: %w", proc, err)
+		}
 	}
-	if w.matchesReal(c, link) {
+	if w.matchesReal(c, real) {
 		return nil
 	}
-	if name, ok := strings.CutSuffix(link, " (deleted)"); ok && w.matchesReal(c, name) {
+	if name, ok := strings.CutSuffix(real, " (deleted)"); ok && w.matchesReal(c, name) {
 		return errDeleted
 	}
-	return w.outside(link)
+	return w.outside(real)
 }
 
 // matchesReal reports whether real, a path with every symlink resolved,
@@ -304,4 +319,13 @@ func splitGlob(g string) (dir, rest string) {
 // outside refuses a path that resolves to real, outside the host's files.
 func (w *follower) outside(real string) error {
 	return &errFollow{fmt.Errorf("%s on %s resolves to %s, which is not one of the host's files", w.path, w.src.name, real)}
+}
+
+// openedName returns the NAME of an answer "logviewer:open PID INODE NAME",
+// or "".
+func openedName(answer string) string {
+	if f := strings.Fields(answer); len(f) == 4 {
+		return f[3]
+	}
+	return ""
 }
