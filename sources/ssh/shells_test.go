@@ -43,7 +43,8 @@ func hostileNames(token string) []string {
 
 // TestLoginShells follows files with hostile names on a host whose login
 // shell is each of bash, dash, fish, tcsh, csh and BusyBox sh (and zsh when
-// installed): every file is followed, and no name runs a command.
+// installed), under OpenSSH, and fish and tcsh under Dropbear: every file is
+// followed, and no name runs a command.
 func TestLoginShells(t *testing.T) {
 	shells := []struct{ name, pkg string }{
 		{"bash", "bash"}, {"dash", "dash"}, {"fish", "fish"}, {"tcsh", "tcsh"}, {"csh", "tcsh"}, {"zsh", ""},
@@ -68,6 +69,15 @@ func TestLoginShells(t *testing.T) {
 		srv := sshtest.StartWith(t, sshtest.Config{Shell: "/bin/sh", Bind: sshtest.BusyBox(t)})
 		followHostile(t, srv)
 	})
+	// Dropbear runs the command (and its SFTP server) through the login
+	// shell as well.
+	for _, sh := range []string{"fish", "tcsh"} {
+		t.Run("dropbear-"+sh, func(t *testing.T) {
+			path := sshtest.RequireShell(t, sh, sh)
+			srv := sshtest.StartDropbear(t, sshtest.Config{Shell: path})
+			followHostile(t, srv)
+		})
+	}
 }
 
 // followHostile follows every hostile name on srv, appends to each and sees
