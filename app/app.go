@@ -112,13 +112,27 @@ func (a *App) Close() error {
 // newSource makes the Source for one [[host]]; the func closes it.
 func newSource(h config.Host, c *config.Config, logger *slog.Logger) (tailer.Source, func() error, error) {
 	if h.Remote() {
-		src, err := ssh.New(h, c.Hosts, ssh.Options{MaxLineBytes: c.MaxLineBytes, MaxConns: h.MaxConns, Logger: logger.With("host", h.Name)})
+		all := make([]ssh.Host, len(c.Hosts))
+		for i, x := range c.Hosts {
+			all[i] = sshHost(x)
+		}
+		src, err := ssh.New(sshHost(h), all, ssh.Options{MaxLineBytes: c.MaxLineBytes, MaxConns: h.MaxConns, Logger: logger.With("host", h.Name)})
 		if err != nil {
 			return nil, nil, err
 		}
 		return src, src.Close, nil
 	}
 	return local.New(h.Files, local.Options{MaxLineBytes: c.MaxLineBytes}), nil, nil
+}
+
+// sshHost is a [[host]] as the SSH source takes it.
+func sshHost(h config.Host) ssh.Host {
+	return ssh.Host{
+		Name: h.Name, Address: h.Address, User: h.User, IdentityFiles: h.IdentityFiles,
+		KnownHosts: h.KnownHosts, Jump: h.Jump, SSHAlias: h.SSHAlias,
+		Connect: h.Connect.Duration, Keepalive: h.Keepalive.Duration, InsecureKeys: h.InsecureKeys,
+		Files: h.Files,
+	}
 }
 
 // allowedHosts are the Host names the server answers to besides loopback

@@ -100,4 +100,3 @@ func newAuth(c *config.Config) (*auth.Authenticator, *auth.Rules, error) {
 	}
 	return auth.New(o), auth.NewRules(rules), nil
 }
-

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/logviewer/logviewer/config"
 	"github.com/logviewer/logviewer/sources/sourcetest"
 	"github.com/logviewer/logviewer/sources/ssh"
 	"github.com/logviewer/logviewer/sources/ssh/sshtest"
@@ -27,7 +26,7 @@ func testOptions() ssh.Options {
 }
 
 // mustNew returns a Source for h that is closed when tb ends.
-func mustNew(tb testing.TB, h config.Host, all []config.Host, opts ssh.Options) *ssh.Source {
+func mustNew(tb testing.TB, h ssh.Host, all []ssh.Host, opts ssh.Options) *ssh.Source {
 	tb.Helper()
 	src, err := ssh.New(h, all, opts)
 	if err != nil {

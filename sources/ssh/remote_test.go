@@ -22,7 +22,6 @@ import (
 	"golang.org/x/crypto/ssh/agent"
 	xknownhosts "golang.org/x/crypto/ssh/knownhosts"
 
-	"github.com/logviewer/logviewer/config"
 	"github.com/logviewer/logviewer/sources/sourcetest"
 	"github.com/logviewer/logviewer/sources/ssh"
 	"github.com/logviewer/logviewer/sources/ssh/sshtest"
@@ -440,7 +439,7 @@ func TestJumpHost(t *testing.T) {
 		}
 	}
 	t.Run("HostEntry", func(t *testing.T) {
-		hosts := []config.Host{bastion.Entry("bastion", "/nonexistent/*.log"), target.Entry("web", filepath.Join(dir, "*.log"))}
+		hosts := []ssh.Host{bastion.Entry("bastion", "/nonexistent/*.log"), target.Entry("web", filepath.Join(dir, "*.log"))}
 		hosts[1].Jump = "bastion"
 		check(t, mustNew(t, hosts[1], hosts, testOptions()))
 	})
@@ -462,8 +461,8 @@ Host jump-alias
 `, target.Port, target.User, target.Identity, target.KnownHosts, bastion.Port, bastion.User, bastion.Identity, bastion.KnownHosts))
 		opts := testOptions()
 		opts.SSHConfigFiles = []string{cfg}
-		h := config.Host{Name: "web", SSHAlias: "web-alias", Files: []string{filepath.Join(dir, "*.log")}}
-		check(t, mustNew(t, h, []config.Host{h}, opts))
+		h := ssh.Host{Name: "web", SSHAlias: "web-alias", Files: []string{filepath.Join(dir, "*.log")}}
+		check(t, mustNew(t, h, []ssh.Host{h}, opts))
 	})
 }
 
@@ -478,7 +477,7 @@ func TestKeepaliveDetectsSilentLink(t *testing.T) {
 	h := srv.Entry("mute", filepath.Join(dir, "*.log"))
 	h.Address = proxy.Addr
 	h.KnownHosts = sshtest.WriteFile(t, "known_hosts", srv.KnownHostsLine(proxy.Addr)+"\n")
-	h.Keepalive = config.Duration{Duration: 200 * time.Millisecond}
+	h.Keepalive = 200 * time.Millisecond
 	opts := testOptions()
 	opts.KeepaliveTimeout = 300 * time.Millisecond
 	src := mustNew(t, h, nil, opts)
@@ -634,7 +633,7 @@ func TestConnectTimeout(t *testing.T) {
 	mute := srv.Entry("mute", filepath.Join(dir, "*.log"))
 	mute.Address = proxy.Addr
 	mute.KnownHosts = sshtest.WriteFile(t, "known_hosts", srv.KnownHostsLine(proxy.Addr)+"\n")
-	mute.Connect = config.Duration{Duration: 300 * time.Millisecond}
+	mute.Connect = 300 * time.Millisecond
 	src := mustNew(t, mute, nil, testOptions())
 	sink, _ := follow(t, src, path, 1)
 	sink.WaitState(t, timeout, tailer.StateConnecting)

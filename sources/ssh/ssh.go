@@ -51,7 +51,6 @@ import (
 
 	xssh "golang.org/x/crypto/ssh"
 
-	"github.com/logviewer/logviewer/config"
 	"github.com/logviewer/logviewer/tailer"
 )
 
@@ -116,12 +115,12 @@ var _ tailer.Source = (*Source)(nil)
 // New returns a Source for the remote host h; all is every configured host,
 // so that h.Jump can name another. Nothing is dialled until the first List or
 // Follow.
-func New(h config.Host, all []config.Host, opts Options) (*Source, error) {
+func New(h Host, all []Host, opts Options) (*Source, error) {
 	if !h.Remote() {
 		return nil, fmt.Errorf("host %q has no address or ssh_config_host", h.Name)
 	}
 	if opts.MaxLineBytes <= 0 {
-		opts.MaxLineBytes = config.DefaultMaxLineBytes
+		opts.MaxLineBytes = DefaultMaxLineBytes
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)

@@ -11,8 +11,6 @@ import (
 	"time"
 
 	"github.com/kevinburke/ssh_config"
-
-	"github.com/logviewer/logviewer/config"
 )
 
 // Defaults for what neither the [[host]] entry nor ssh_config says.
@@ -39,7 +37,7 @@ func (e *endpoint) String() string { return e.user + "@" + e.addr }
 
 // resolve turns a [[host]] entry into an endpoint. all holds every entry, so
 // that jump can name another one.
-func resolve(h config.Host, all []config.Host, cfg *sshConfig, seen []string) (*endpoint, error) {
+func resolve(h Host, all []Host, cfg *sshConfig, seen []string) (*endpoint, error) {
 	for _, s := range seen {
 		if s == h.Name {
 			return nil, fmt.Errorf("host %q: jump hosts form a loop: %s -> %s", seen[0], strings.Join(seen, " -> "), h.Name)
@@ -52,8 +50,8 @@ func resolve(h config.Host, all []config.Host, cfg *sshConfig, seen []string) (*
 		identities: append([]string(nil), h.IdentityFiles...),
 		knownHosts: h.KnownHosts,
 		insecure:   h.InsecureKeys,
-		connect:    h.Connect.Duration,
-		keepalive:  h.Keepalive.Duration,
+		connect:    h.Connect,
+		keepalive:  h.Keepalive,
 	}
 	addr := h.Address
 	if h.SSHAlias != "" {
@@ -88,7 +86,7 @@ func resolve(h config.Host, all []config.Host, cfg *sshConfig, seen []string) (*
 	}
 	e.addr = withPort(addr, "22")
 	if h.Jump != "" {
-		var next *config.Host
+		var next *Host
 		for i := range all {
 			if all[i].Name == h.Jump {
 				next = &all[i]

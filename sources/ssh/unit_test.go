@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/logviewer/logviewer/config"
 	"github.com/logviewer/logviewer/tailer"
 )
 
@@ -107,7 +106,7 @@ Host *
 		t.Fatal(err)
 	}
 	cfg := loadSSHConfig([]string{cfgFile}, home)
-	all := []config.Host{
+	all := []Host{
 		{Name: "bastion", Address: "bastion.example.com", User: "ops", Files: []string{"/x"}},
 		{Name: "db", Address: "db:2022", Jump: "bastion", Files: []string{"/x"}},
 		{Name: "alias", SSHAlias: "web", Files: []string{"/x"}},
@@ -129,7 +128,7 @@ Host *
 		{"alias-override", "alice@10.1.1.1:22 via ops@bastion.example.com:22"},
 		{"v6", "X@[::1]:22"},
 	} {
-		var h config.Host
+		var h Host
 		for _, x := range all {
 			if x.Name == tc.host {
 				h = x

@@ -37,7 +37,7 @@ import (
 	"github.com/skeema/knownhosts"
 	xssh "golang.org/x/crypto/ssh"
 
-	"github.com/logviewer/logviewer/config"
+	"github.com/logviewer/logviewer/sources/ssh"
 )
 
 // SSHD is where Debian's openssh-server installs the daemon.
@@ -296,8 +296,8 @@ func (s *Server) Logs() string {
 
 // Entry returns a [[host]] entry that reaches this server as s.User with
 // s.Identity and s.KnownHosts.
-func (s *Server) Entry(name string, files ...string) config.Host {
-	return config.Host{
+func (s *Server) Entry(name string, files ...string) ssh.Host {
+	return ssh.Host{
 		Name:          name,
 		Address:       s.Addr,
 		User:          s.User,
