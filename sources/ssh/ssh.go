@@ -1,6 +1,8 @@
 // Package ssh follows files on remote hosts over SSH, with nothing installed
-// there but sshd (with its SFTP subsystem), a POSIX sh and GNU coreutils
-// (tail, stat) on Linux (for /proc).
+// there but sshd (with its SFTP subsystem), a POSIX /bin/sh and tail, ls,
+// sleep, readlink, od and tr (GNU or BusyBox) on Linux (for /proc). The login
+// shell only runs the constant command "exec /bin/sh -s": the script and the
+// path come on stdin, so no file name ever passes through the login shell.
 //
 // One Source serves one [[host]]. It shares SSH connections among all the
 // files it follows: each connection carries one SFTP client (listing, and
@@ -11,7 +13,8 @@
 //
 // A followed path is read by a small sh script (see tailScript) that holds
 // the file open on fd 3 and runs `tail -c +START -f /dev/fd/3` on that inode
-// when told to; it kills its process group when the session ends. logviewer
+// when told to; it kills its own tail and opener (by PID, never its process
+// group: Dropbear shares that with the connection) when the session ends. logviewer
 // itself, not tail, decides everything that involves a change of file, much
 // as sources/local does, reading the inode over SFTP through /proc/PID/fd/3:
 //
