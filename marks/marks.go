@@ -6,6 +6,7 @@ package marks
 
 import (
 	"bufio"
+	"cmp"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -88,21 +89,11 @@ func Open(file string) (*Store, error) {
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("marks: read %s: %w", file, err)
 	}
-	slices.SortStableFunc(s.marks, func(a, b Mark) int { return cmp(a.TS, b.TS) })
+	slices.SortStableFunc(s.marks, func(a, b Mark) int { return cmp.Compare(a.TS, b.TS) })
 	if len(s.marks) > MaxKept {
 		s.marks = s.marks[len(s.marks)-MaxKept:]
 	}
 	return s, nil
-}
-
-func cmp(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // Add records m (its ID and TS are set here) and returns it.

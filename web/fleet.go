@@ -12,7 +12,6 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/logviewer/logviewer/auth"
-	"github.com/logviewer/logviewer/filter"
 	"github.com/logviewer/logviewer/tailer"
 	"github.com/olahol/melody"
 )
@@ -110,12 +109,8 @@ func (s *Server) serveGroupFiles(w http.ResponseWriter, r *http.Request, group s
 // upgrades it; as for single views, nothing is opened before the upgrade.
 func (s *Server) serveMergeWS(w http.ResponseWriter, r *http.Request, q url.Values) {
 	file := q.Get("file")
-	if err := checkPath(file); err != nil {
-		code := http.StatusBadRequest
-		if errors.Is(err, errTraversal) {
-			code = http.StatusForbidden
-		}
-		s.httpError(w, code, err.Error())
+	flt, ok := s.viewParams(w, q)
+	if !ok {
 		return
 	}
 	group := q.Get("group")
@@ -139,22 +134,6 @@ func (s *Server) serveMergeWS(w http.ResponseWriter, r *http.Request, q url.Valu
 	if len(hosts) > maxMembers {
 		s.httpError(w, http.StatusBadRequest, fmt.Sprintf("a merged view has at most %d hosts", maxMembers))
 		return
-	}
-	flt, err := filter.Compile(filter.Spec{Text: q.Get("q"), Regex: q.Get("re") == "1", Case: q.Get("case") == "1", Invert: q.Get("inv") == "1"})
-	if err != nil {
-		s.metrics.filterRejected.Inc()
-		s.httpError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	if from := q.Get("from"); from != "" {
-		if _, _, err := s.parseFrom(from); err != nil {
-			code := http.StatusBadRequest
-			if errors.Is(err, errNoMark) {
-				code = http.StatusNotFound
-			}
-			s.httpError(w, code, err.Error())
-			return
-		}
 	}
 	// The file must be one that at least one member may serve; members
 	// that cannot be reached now are tried again after the upgrade.

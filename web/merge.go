@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"net/url"
@@ -496,9 +497,7 @@ func (mv *mergeView) replay() {
 		clear(mv.scratch)
 		m.cursor = next
 	}
-	slices.SortStableFunc(all, func(a, b mergedLine) int {
-		return cmpInt(a.key, b.key)
-	})
+	slices.SortStableFunc(all, func(a, b mergedLine) int { return cmp.Compare(a.key, b.key) })
 	if len(all) > want {
 		all = all[len(all)-want:]
 	}
@@ -507,16 +506,6 @@ func (mv *mergeView) replay() {
 		mv.sendLines(all[:n], true)
 		all = all[n:]
 	}
-}
-
-func cmpInt(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // keyed returns l with its host and ordering key, keeping the member's keys
@@ -654,23 +643,10 @@ func (mv *mergeView) sendLines(lines []mergedLine, replay bool) {
 	b := make([]byte, 0, 64+len(lines)*96)
 	b = append(b, `{"type":"lines","lines":[`...)
 	for i := range lines {
-		l := &lines[i]
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = append(b, `{"seq":`...)
-		b = strconv.AppendUint(b, l.Seq, 10)
-		b = append(b, `,"ts":`...)
-		b = strconv.AppendInt(b, l.Time, 10)
-		b = append(b, `,"host":`...)
-		b = appendString(b, l.host)
-		b = append(b, `,"text":`...)
-		b = appendString(b, l.Text)
-		if l.Mark != "" {
-			b = append(b, `,"mark":`...)
-			b = appendString(b, l.Mark)
-		}
-		b = append(b, '}')
+		b = appendLine(b, &lines[i].Line, lines[i].host)
 	}
 	b = append(b, ']')
 	if replay {

@@ -70,20 +70,10 @@ func appendLines(b []byte, lines []tailer.Line, replay bool) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = append(b, `{"seq":`...)
-		b = strconv.AppendUint(b, l.Seq, 10)
-		b = append(b, `,"ts":`...)
-		b = strconv.AppendInt(b, l.Time, 10)
-		b = append(b, `,"text":`...)
-		b = appendString(b, l.Text)
-		if l.Mark != "" {
-			b = append(b, `,"mark":`...)
-			b = appendString(b, l.Mark)
-		}
+		b = appendLine(b, l, "")
 		if p, ok := l.Pos(); ok {
 			at = &p
 		}
-		b = append(b, '}')
 	}
 	b = append(b, ']')
 	if at != nil {
@@ -93,6 +83,25 @@ func appendLines(b []byte, lines []tailer.Line, replay bool) []byte {
 	}
 	if replay {
 		b = append(b, `,"replay":true`...)
+	}
+	return append(b, '}')
+}
+
+// appendLine encodes one line of a lines frame; host is set in merged views.
+func appendLine(b []byte, l *tailer.Line, host string) []byte {
+	b = append(b, `{"seq":`...)
+	b = strconv.AppendUint(b, l.Seq, 10)
+	b = append(b, `,"ts":`...)
+	b = strconv.AppendInt(b, l.Time, 10)
+	if host != "" {
+		b = append(b, `,"host":`...)
+		b = appendString(b, host)
+	}
+	b = append(b, `,"text":`...)
+	b = appendString(b, l.Text)
+	if l.Mark != "" {
+		b = append(b, `,"mark":`...)
+		b = appendString(b, l.Mark)
 	}
 	return append(b, '}')
 }

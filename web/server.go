@@ -375,32 +375,12 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		s.httpError(w, http.StatusBadRequest, "missing host parameter")
 		return
 	}
-	if err := checkPath(file); err != nil {
-		code := http.StatusBadRequest
-		if errors.Is(err, errTraversal) {
-			code = http.StatusForbidden
-		}
-		s.httpError(w, code, err.Error())
+	flt, ok := s.viewParams(w, q)
+	if !ok {
 		return
-	}
-	flt, err := filter.Compile(filter.Spec{Text: q.Get("q"), Regex: q.Get("re") == "1", Case: q.Get("case") == "1", Invert: q.Get("inv") == "1"})
-	if err != nil {
-		s.metrics.filterRejected.Inc()
-		s.httpError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	if from := q.Get("from"); from != "" {
-		if _, _, err := s.parseFrom(from); err != nil {
-			code := http.StatusBadRequest
-			if errors.Is(err, errNoMark) {
-				code = http.StatusNotFound
-			}
-			s.httpError(w, code, err.Error())
-			return
-		}
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 15*time.Second)
-	err = s.cat.Check(ctx, host, file)
+	err := s.cat.Check(ctx, host, file)
 	cancel()
 	if code, msg := s.openError(host, file, err); code != 0 {
 		s.httpError(w, code, msg)
@@ -426,6 +406,36 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		}
 		s.log.Debug("upgrade", "err", err) // the upgrader has answered the request
 	}
+}
+
+// viewParams checks what single and merged views share: the file path, the
+// filter and from=. It answers the request itself when they are bad.
+func (s *Server) viewParams(w http.ResponseWriter, q url.Values) (*filter.Filter, bool) {
+	if err := checkPath(q.Get("file")); err != nil {
+		code := http.StatusBadRequest
+		if errors.Is(err, errTraversal) {
+			code = http.StatusForbidden
+		}
+		s.httpError(w, code, err.Error())
+		return nil, false
+	}
+	flt, err := filter.Compile(filter.Spec{Text: q.Get("q"), Regex: q.Get("re") == "1", Case: q.Get("case") == "1", Invert: q.Get("inv") == "1"})
+	if err != nil {
+		s.metrics.filterRejected.Inc()
+		s.httpError(w, http.StatusBadRequest, err.Error())
+		return nil, false
+	}
+	if from := q.Get("from"); from != "" {
+		if _, _, err := s.parseFrom(from); err != nil {
+			code := http.StatusBadRequest
+			if errors.Is(err, errNoMark) {
+				code = http.StatusNotFound
+			}
+			s.httpError(w, code, err.Error())
+			return nil, false
+		}
+	}
+	return flt, true
 }
 
 // openError maps a Catalog error to an HTTP status and a message for people
