@@ -150,15 +150,15 @@ func entryOf(name string, fi fs.FileInfo) rotation.Entry {
 	return rotation.Entry{Name: name, Size: fi.Size(), Mode: fi.Mode(), ModTime: fi.ModTime()}
 }
 
-// findCopy looks for the copy a copytruncate rotation made of the followed
-// file before truncating it, holding the known bytes before the delivered
-// offset, among the siblings of the file the path resolves to.
-func (w *follower) findCopy(sc *sftp.Client) (*rotation.Copy, error) {
+// findCopy looks for the copy a rotation made of the followed file, holding
+// known just before off, among the siblings of the file the path resolves
+// to (see rotation.FindCopy).
+func (w *follower) findCopy(sc *sftp.Client, off int64, known []byte) (*rotation.Copy, error) {
 	p := w.path
 	if real, err := sc.RealPath(w.path); err == nil {
 		p = real
 	}
-	c, err := rotation.FindCopy(sftpFS{sc}, path.Dir(p), path.Base(p), w.delivered, w.known)
+	c, err := rotation.FindCopy(sftpFS{sc}, path.Dir(p), path.Base(p), off, known)
 	if err != nil {
 		return nil, fmt.Errorf("find the rotated copy of %s: %w", w.path, err)
 	}

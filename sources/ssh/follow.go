@@ -70,6 +70,7 @@ type follower struct {
 	raw    []byte // tail's bytes from delivered on, as sent (about rawMax at most)
 	rawGap bool   // raw gave up on an over-long line and starts after delivered
 	seen   int64  // the largest size the inode was seen to have since delivered was set
+	head0  []byte // the inode's first bytes, read while nothing of it was delivered
 
 	await     []byte    // the nonce line after which the script's answer comes, until seen
 	carry     []byte    // the end of the bytes skipped so far, which may begin the nonce
@@ -511,7 +512,7 @@ func (w *follower) startAt(sc *sftp.Client, rf *sftp.File, size int64, ino uint6
 	}
 	if ino != w.ino {
 		text := "file replaced while disconnected: following the new file from its start"
-		if name, err := w.fromCopy(sc, nil); err == nil {
+		if name, err := w.fromCopy(sc, nil, w.head0); err == nil {
 			text = "file replaced while disconnected: the rest of the old file was read from " + name + "; following the new file from its start"
 		} else {
 			w.markSkipped(err)
@@ -529,7 +530,7 @@ func (w *follower) startAt(sc *sftp.Client, rf *sftp.File, size int64, ino uint6
 	}
 	if !ok {
 		text := "file truncated while disconnected: following it from its start"
-		if name, err := w.fromCopy(sc, nil); err == nil {
+		if name, err := w.fromCopy(sc, nil, w.head0); err == nil {
 			text = "file truncated while disconnected: the rest of its old content was read from the rotated copy " + name + "; following it from its start"
 		} else {
 			w.markSkipped(err)
@@ -546,7 +547,7 @@ func (w *follower) startAt(sc *sftp.Client, rf *sftp.File, size int64, ino uint6
 // setDelivered starts at off, reading the bytes before it for verification.
 func (w *follower) setDelivered(rf *sftp.File, off int64) error {
 	w.batch, w.partialAt = w.batch[:0], 0
-	w.raw, w.rawGap = w.raw[:0], false
+	w.raw, w.rawGap, w.head0 = w.raw[:0], false, w.head0[:0]
 	w.delivered, w.seen = off, off
 	k := min(off, knownLen)
 	w.known = w.known[:0]
@@ -699,7 +700,11 @@ func (w *follower) truncated(rs *session, sc *sftp.Client, rf *sftp.File) error 
 	}
 	old := raw[:q]
 	w.seen = max(w.seen, w.delivered+int64(len(old)))
-	name, err := w.fromCopy(sc, old)
+	lead := old // the first bytes of the old content, when nothing was delivered
+	if len(lead) == 0 {
+		lead = w.head0
+	}
+	name, err := w.fromCopy(sc, old, lead)
 	if err == nil {
 		if w.seen > w.delivered {
 			w.mark(tailer.MarkSkipped, fmt.Sprintf("%d bytes written after the rotated copy %s was made and before the file was truncated were never read; they are on no disk", w.seen-w.delivered, name))
@@ -718,8 +723,19 @@ func (w *follower) truncated(rs *session, sc *sftp.Client, rf *sftp.File) error 
 // sent of the old content from the delivered offset on) that go past the
 // copy's end, if they continue it; else a last line without newline in the
 // copy (which nobody will finish). It returns the copy's name.
-func (w *follower) fromCopy(sc *sftp.Client, more []byte) (string, error) {
-	c, err := w.findCopy(sc)
+//
+// The copy is found by the bytes just before the delivered offset or, when
+// nothing was delivered, by the old content's first bytes, lead (what tail
+// sent of it, or what was read of it).
+func (w *follower) fromCopy(sc *sftp.Client, more, lead []byte) (string, error) {
+	start, off, known := w.delivered, w.delivered, w.known
+	if start == 0 {
+		lead = lead[:min(len(lead), knownLen)]
+		off, known = int64(len(lead)), lead
+	} else {
+		lead = nil
+	}
+	c, err := w.findCopy(sc, off, known)
 	if err != nil {
 		return "", err
 	}
@@ -727,7 +743,7 @@ func (w *follower) fromCopy(sc *sftp.Client, more []byte) (string, error) {
 	name := path.Base(c.Path)
 	w.sp.reset(w.delivered, w.known)
 	w.batch = w.batch[:0]
-	start, off := w.delivered, w.delivered
+	w.push(lead)
 	buf := make([]byte, 64<<10)
 	for {
 		n, err := c.Read(buf)
@@ -851,17 +867,18 @@ func (w *follower) commit() {
 	w.known = append(w.known[:0], w.bknown...)
 }
 
-// check looks at the inode and the path. Truncated below what was delivered:
-// the tail restarts from 0. The path names another file or none: the script
-// opens the path again at once (so that the new file is held before it can
-// be rotated away too), the rest of the old inode is read, and the answer to
-// "open" is returned. The tail stopped sending what the file holds: it
-// restarts where it was.
+// check looks at the inode and the path. No longer holding what was
+// delivered (truncated, maybe refilled since): see truncated. The path names
+// another file or none: the script opens the path again at once (so that the
+// new file is held before it can be rotated away too), the rest of the old
+// inode is read, and the answer to "open" is returned. The tail stopped
+// sending what the file holds: it restarts where it was.
 func (w *follower) check(ctx context.Context, rs *session, sc *sftp.Client, rf *sftp.File, proc string) (string, error) {
 	var wg sync.WaitGroup
 	var size int64
 	var link, real string
-	var errSize, errLink, errReal error
+	var errSize, errLink, errReal, errKnown error
+	held := true
 	wg.Add(3)
 	go func() {
 		defer wg.Done()
@@ -873,14 +890,33 @@ func (w *follower) check(ctx context.Context, rs *session, sc *sftp.Client, rf *
 	}()
 	go func() { defer wg.Done(); link, errLink = sc.ReadLink(proc) }()
 	go func() { defer wg.Done(); real, errReal = sc.RealPath(w.path) }()
+	if known := w.known; len(known) > 0 {
+		// A truncation that the file has already outgrown again shows
+		// only here while tail is silent (BusyBox's sleeps a second).
+		from := w.delivered - int64(len(known))
+		wg.Add(1)
+		go func() { defer wg.Done(); held, errKnown = holds(rf, from, known) }()
+	}
 	wg.Wait()
-	if errSize == nil {
+	if errSize == nil && held {
 		w.seen = max(w.seen, size)
+		if w.delivered == 0 && int64(len(w.head0)) < min(size, knownLen) {
+			// Nothing delivered yet: keep the first bytes, which find
+			// the copy if the file is truncated before tail sends any.
+			if cap(w.head0) < knownLen {
+				w.head0 = make([]byte, knownLen)
+			}
+			w.head0 = w.head0[:knownLen]
+			n, _ := rf.ReadAt(w.head0, 0)
+			w.head0 = w.head0[:n]
+		}
 	}
 	switch {
 	case errSize != nil:
 		return "", errSize
-	case size < w.delivered:
+	case errKnown != nil:
+		return "", errKnown
+	case size < w.delivered || !held:
 		return "", w.truncated(rs, sc, rf)
 	case errLink != nil:
 		return "", fmt.Errorf("readlink %s: %w", proc, errLink)

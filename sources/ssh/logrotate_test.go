@@ -26,16 +26,24 @@ type rotationRun struct {
 	rotations  int
 	every      time.Duration
 	rate       int
+	busybox    bool // the host's sh and tail are BusyBox's
 }
 
 func (r rotationRun) run(t *testing.T) sourcetest.RotationReport {
 	bin := sourcetest.RequireLogrotate(t)
-	srv := sshtest.Start(t)
+	var srv *sshtest.Server
+	opts := testOptions()
+	if r.busybox {
+		srv = sshtest.StartWith(t, sshtest.Config{Shell: "/bin/sh", Bind: sshtest.BusyBox(t)})
+		opts = busyBoxOptions()
+	} else {
+		srv = sshtest.Start(t)
+	}
 	dir := t.TempDir()
 	path := filepath.Join(dir, "app.log")
 	sourcetest.Append(t, path, "")
 	lr := sourcetest.NewLogrotate(t, bin, path, r.directives...)
-	src := mustNew(t, srv.Entry("test", filepath.Join(dir, "*.log")), nil, testOptions())
+	src := mustNew(t, srv.Entry("test", filepath.Join(dir, "*.log")), nil, opts)
 
 	sink := sourcetest.NewGate()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -119,6 +127,18 @@ func TestLogrotateCopyTruncateBehind(t *testing.T) {
 	}.run(t)
 	if rep.FromCopy < 6 {
 		t.Errorf("%d of 6 truncations were read on from the copy; marks %v", rep.FromCopy, rep.Marks)
+	}
+}
+
+// TestLogrotateCopyTruncateBusyBox: TestLogrotateCopyTruncate on a host whose
+// sh and tail are BusyBox's (tail -s in whole seconds).
+func TestLogrotateCopyTruncateBusyBox(t *testing.T) {
+	rep := rotationRun{
+		directives: []string{"copytruncate", "rotate 30", "compress", "delaycompress"},
+		rotations:  6, every: time.Second, rate: 5000, busybox: true,
+	}.run(t)
+	if rep.Marks[tailer.MarkTruncated] < 6 {
+		t.Errorf("marks %v: want a truncated marker for each of the 6 rotations", rep.Marks)
 	}
 }
 
