@@ -1,0 +1,657 @@
+// Package history reads a log file's older lines backwards: through the file
+// itself and then the files logrotate made of it, newest first, gzip
+// decompressed as a stream. It is the tailer.History of every source: the
+// local source gives it rotation.OS, a remote one would give it an FS over
+// SFTP.
+//
+// Which files. The chain is the live file (dir/base) and its siblings named
+// base.N, base.N.gz, base-DATE and base-DATE.gz (DATE: digits, '-' or '_';
+// app.log-20261127, app.log-20261127-094512.gz), ordered newest first: the
+// live file, then by N ascending, then by DATE descending. Anything else
+// next to it (app.log.bak, app.log-error.log, another log) is not part of
+// it. Every file is opened through FS.Open, which refuses a symlink and
+// anything but a regular file, so a sibling that points outside the
+// directory is never read; dir must be the real directory of a file the
+// caller allows (every symlink resolved).
+//
+// Positions. A line's tailer.Position is (the inode of the file it is in,
+// the offset just past it in the file's uncompressed content): the same
+// form the followers give the lines of the ring, so the boundary between
+// the ring and history is exact. A renamed file keeps its inode, so a
+// position stays valid across rotations that only rename; a file compressed
+// after a position into it was handed out is still read (the Reader holds
+// it open) until the reader moves past it.
+//
+// Cost. A plain file is read backwards in chunks of chunkSize with pread.
+// A compressed one cannot be read backwards, and compress/flate cannot
+// resume in the middle of a stream, so reaching uncompressed offset P
+// means decompressing from the start to P. A pass keeps the lines that the
+// filter accepts in a window of at most windowBytes (the newest before P),
+// so paging back through a compressed file of U bytes decompresses about
+// U²/(2·windowBytes) bytes in all when every line is wanted (100 MiB: about
+// 1.2 GiB, a few seconds), and a search with a selective filter usually
+// needs one pass per file.
+package history
+
+import (
+	"bufio"
+	"bytes"
+	"cmp"
+	"compress/gzip"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/logviewer/logviewer/logtime"
+	"github.com/logviewer/logviewer/sources/internal/rotation"
+	"github.com/logviewer/logviewer/tailer"
+)
+
+// Sizes.
+const (
+	// chunkSize is how much of a plain file is read at once.
+	chunkSize    = 256 << 10
+	lineOverhead = 80
+)
+
+// windowBytes bounds the lines one pass over a compressed file keeps (text
+// plus lineOverhead each): the memory a Reader holds between requests while
+// it pages back through a compressed file. A variable for tests.
+var windowBytes = 4 << 20
+
+// Reader is the tailer.History of one file and its rotated siblings. It is
+// used by one reader at a time.
+type Reader struct {
+	fsys    rotation.FS
+	dir     string
+	base    string
+	maxLine int
+
+	cur *open     // the file last read, held open
+	win *gzWindow // lines of a compressed file kept by the last pass
+}
+
+var _ tailer.History = (*Reader)(nil)
+
+// New returns a Reader of dir/base (dir: the real directory of an allowed
+// file) and its siblings. Lines longer than maxLine bytes are cut as the
+// followers cut them.
+func New(fsys rotation.FS, dir, base string, maxLine int) *Reader {
+	if maxLine <= 0 {
+		maxLine = 64 << 10
+	}
+	return &Reader{fsys: fsys, dir: dir, base: base, maxLine: maxLine}
+}
+
+// Close releases the file held open.
+func (r *Reader) Close() error {
+	r.win = nil
+	if r.cur != nil {
+		err := r.cur.f.Close()
+		r.cur = nil
+		return err
+	}
+	return nil
+}
+
+// member is one file of the chain.
+type member struct {
+	name  string
+	ino   uint64
+	size  int64
+	mtime time.Time
+	gz    bool
+	live  bool
+	num   int    // base.N
+	date  string // base-DATE
+}
+
+// open is a member held open.
+type open struct {
+	member
+	f rotation.File
+}
+
+// Chain lists dir/base and its rotated siblings, newest first.
+func Chain(entries []rotation.Entry, base string) []member {
+	var out []member
+	for _, e := range entries {
+		if !e.Mode.IsRegular() {
+			continue
+		}
+		m := member{name: e.Name, ino: e.Ino, size: e.Size, mtime: e.ModTime}
+		if e.Name == base {
+			m.live = true
+			out = append(out, m)
+			continue
+		}
+		rest, ok := strings.CutPrefix(e.Name, base)
+		if !ok || rest == "" {
+			continue
+		}
+		rest, m.gz = strings.CutSuffix(rest, ".gz")
+		switch {
+		case rest != "" && rest[0] == '.' && allDigits(rest[1:]) && len(rest) <= 10:
+			m.num, _ = strconv.Atoi(rest[1:])
+		case rest != "" && rest[0] == '-' && isDate(rest[1:]):
+			m.date = rest[1:]
+		default:
+			continue
+		}
+		out = append(out, m)
+	}
+	slices.SortStableFunc(out, func(a, b member) int {
+		if a.live != b.live {
+			if a.live {
+				return -1
+			}
+			return 1
+		}
+		if (a.num > 0) != (b.num > 0) {
+			if a.num > 0 {
+				return -1
+			}
+			return 1
+		}
+		if c := cmp.Compare(a.num, b.num); c != 0 {
+			return c
+		}
+		if c := strings.Compare(b.date, a.date); c != 0 {
+			return c
+		}
+		if a.gz != b.gz { // app.log-D before app.log-D.gz: the plain one is newer
+			if a.gz {
+				return 1
+			}
+			return -1
+		}
+		return b.mtime.Compare(a.mtime)
+	})
+	return out
+}
+
+func allDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// isDate accepts what logrotate's dateformat usually makes: a digit first,
+// then digits, '-' and '_' (20261127, 2026-11-27, 20261127-094512).
+func isDate(s string) bool {
+	if len(s) < 6 || s[0] < '0' || s[0] > '9' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && c != '-' && c != '_' {
+			return false
+		}
+	}
+	return true
+}
+
+// Older implements tailer.History.
+func (r *Reader) Older(ctx context.Context, req tailer.OlderRequest) (tailer.OlderPage, error) {
+	if req.N <= 0 {
+		req.N = 1
+	}
+	if req.Budget <= 0 {
+		req.Budget = tailer.DefaultHistoryBudget
+	}
+	entries, err := r.fsys.ReadDir(r.dir)
+	if err != nil {
+		return tailer.OlderPage{}, fmt.Errorf("list %s: %w", r.dir, err)
+	}
+	chain := Chain(entries, r.base)
+	i, err := r.locate(chain, req.Before)
+	if err != nil {
+		return tailer.OlderPage{}, err
+	}
+	s := &scan{r: r, req: req, ctx: ctx}
+	before := req.Before
+	for {
+		done, err := s.file(before)
+		if err != nil {
+			return tailer.OlderPage{}, err
+		}
+		s.page.File = r.cur.name
+		if !done {
+			break // n lines, or the budget
+		}
+		// This file is read to its start: the next older one, if any.
+		if i++; i >= len(chain) {
+			slices.Reverse(s.page.Lines)
+			s.page.More, s.page.Next = false, tailer.Position{}
+			return s.page, nil
+		}
+		before = tailer.Position{File: chain[i].ino, Offset: tailer.EndOfFile}
+		s.page.More, s.page.Next = true, before
+		if err := r.hold(chain[i]); err != nil {
+			return tailer.OlderPage{}, err
+		}
+		if s.page.Scanned >= req.Budget || len(s.page.Lines) >= req.N {
+			break
+		}
+	}
+	slices.Reverse(s.page.Lines)
+	return s.page, nil
+}
+
+// locate finds the chain member a position names and holds it open. It
+// returns the member's index in chain; a file held open but gone from the
+// chain (compressed meanwhile) stands where its compressed copy is.
+func (r *Reader) locate(chain []member, p tailer.Position) (int, error) {
+	if p == (tailer.Position{}) {
+		if len(chain) == 0 || !chain[0].live {
+			if len(chain) == 0 {
+				return 0, fmt.Errorf("%s: %w", r.base, fs.ErrNotExist)
+			}
+			// No live file now: start at the newest sibling's end.
+		}
+		return 0, r.hold(chain[0])
+	}
+	for i, m := range chain {
+		if m.ino == p.File {
+			return i, r.hold(m)
+		}
+	}
+	if r.cur != nil && r.cur.ino == p.File {
+		// Gone from the directory (compressed into a new file) but still
+		// held: it stands where a compressed file of its size is.
+		for i, m := range chain {
+			if m.gz && r.isizeIs(m, r.cur.size) {
+				return i, nil
+			}
+		}
+		return 0, fmt.Errorf("%s: %w (rotated while it was read)", r.cur.name, tailer.ErrPositionGone)
+	}
+	return 0, fmt.Errorf("file %d: %w", p.File, tailer.ErrPositionGone)
+}
+
+// isizeIs reports whether the compressed member's trailer says its content
+// is size bytes long (modulo 4 GiB, as gzip records it).
+func (r *Reader) isizeIs(m member, size int64) bool {
+	if m.size < 18 {
+		return false
+	}
+	f, err := r.fsys.Open(path.Join(r.dir, m.name))
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	var b [4]byte
+	if n, _ := f.ReadAt(b[:], m.size-4); n != 4 {
+		return false
+	}
+	return binary.LittleEndian.Uint32(b[:]) == uint32(size)
+}
+
+// hold makes m the file held open (reusing the one held when it is m).
+func (r *Reader) hold(m member) error {
+	if r.cur != nil && r.cur.ino == m.ino && m.ino != 0 {
+		if m.size > r.cur.size || m.name != r.cur.name {
+			r.cur.size, r.cur.name = max(m.size, r.cur.size), m.name
+		}
+		return nil
+	}
+	f, err := r.fsys.Open(path.Join(r.dir, m.name))
+	if err != nil {
+		return fmt.Errorf("open %s: %w", m.name, err)
+	}
+	if r.cur != nil {
+		r.cur.f.Close()
+	}
+	r.cur = &open{member: m, f: f}
+	if st, ok := f.(interface{ Stat() (fs.FileInfo, error) }); ok {
+		if fi, err := st.Stat(); err == nil {
+			r.cur.size = fi.Size()
+		}
+	}
+	return nil
+}
+
+// scan is one Older call.
+type scan struct {
+	r    *Reader
+	req  tailer.OlderRequest
+	ctx  context.Context
+	page tailer.OlderPage
+}
+
+// file scans the held file backwards from the position before. It reports
+// whether it reached the file's start (done) or stopped for n lines or the
+// budget (page.Next and More then set).
+func (s *scan) file(before tailer.Position) (bool, error) {
+	if s.r.cur.gz {
+		return s.gzFile(before)
+	}
+	return s.plainFile(before)
+}
+
+// keep adds ln when the filter accepts it.
+func (s *scan) keep(ln tailer.Line) {
+	if s.req.Keep == nil || s.req.Keep(&ln) {
+		s.page.Lines = append(s.page.Lines, ln)
+	}
+}
+
+// full reports whether the request has what it asked for, or spent its budget.
+func (s *scan) full() bool {
+	return len(s.page.Lines) >= s.req.N || s.page.Scanned >= s.req.Budget
+}
+
+// stopAt records that the scan stopped after examining the line ending at off.
+func (s *scan) stopAt(off int64) {
+	s.page.More, s.page.Next = true, tailer.Position{File: s.r.cur.ino, Offset: off}
+}
+
+// plainFile reads the held plain file backwards.
+func (s *scan) plainFile(before tailer.Position) (bool, error) {
+	c := s.r.cur
+	b := &backward{r: c.f, buf: make([]byte, chunkSize)}
+	size := c.size
+	if fi, err := s.r.fsys.Stat(path.Join(s.r.dir, c.name)); err == nil && fi.Ino == c.ino {
+		size = max(size, fi.Size)
+	}
+	var pos int64 // the scan continues with the line that ends here
+	switch {
+	case before.Offset == tailer.EndOfFile || before == tailer.Position{}:
+		pos = size
+		if c.live || before == (tailer.Position{}) {
+			// The live file's last line may be unfinished: start after its
+			// last newline.
+			p, err := b.lineStart(size + 1)
+			if err != nil {
+				return false, err
+			}
+			pos = p
+		}
+	case before.Offset > size:
+		return false, fmt.Errorf("%s is shorter than the position (truncated?): %w", c.name, tailer.ErrPositionGone)
+	default:
+		p, err := b.lineStart(before.Offset) // skip the line ending there
+		if err != nil {
+			return false, err
+		}
+		pos = p
+	}
+	maxLine := s.r.maxLine
+	modTime := c.mtime
+	for pos > 0 {
+		if err := s.ctx.Err(); err != nil {
+			return false, err
+		}
+		start, err := b.lineStart(pos)
+		if err != nil {
+			return false, err
+		}
+		text, err := b.text(start, pos, maxLine)
+		if err != nil {
+			return false, err
+		}
+		s.page.Scanned += pos - start
+		s.keep(line(c.ino, pos, text, modTime))
+		if s.full() {
+			s.stopAt(pos)
+			if start == 0 {
+				// The file's first line: nothing is left in it.
+				return true, nil
+			}
+			return false, nil
+		}
+		pos = start
+	}
+	return true, nil
+}
+
+// line makes a history line: its position, text and own time.
+func line(ino uint64, end int64, text string, receipt time.Time) tailer.Line {
+	ln := tailer.Line{File: ino, Offset: end, Text: text}
+	if t, ok := logtime.Parse(text, receipt); ok {
+		ln.Time = t
+	}
+	return ln
+}
+
+// backward reads a file backwards through one buffer.
+type backward struct {
+	r   io.ReaderAt
+	buf []byte // holds the file's bytes [lo, lo+len(buf))
+	lo  int64
+	got []byte // buf[:n] as filled
+}
+
+// fill makes got hold the bytes before hi (at most len(buf) of them).
+func (b *backward) fill(hi int64) error {
+	lo := max(0, hi-int64(len(b.buf)))
+	n, err := b.r.ReadAt(b.buf[:hi-lo], lo)
+	if n < int(hi-lo) {
+		if err == nil || err == io.EOF {
+			err = io.ErrUnexpectedEOF // shrank meanwhile
+		}
+		return err
+	}
+	b.lo, b.got = lo, b.buf[:hi-lo]
+	return nil
+}
+
+// lineStart returns where the line whose last byte is at end-1 begins: just
+// past the last newline before end-1, or 0.
+func (b *backward) lineStart(end int64) (int64, error) {
+	hi := end - 1
+	for hi > 0 {
+		if hi <= b.lo || hi > b.lo+int64(len(b.got)) || b.got == nil {
+			if err := b.fill(hi); err != nil {
+				return 0, err
+			}
+		}
+		if i := bytes.LastIndexByte(b.got[:hi-b.lo], '\n'); i >= 0 {
+			return b.lo + int64(i) + 1, nil
+		}
+		hi = b.lo
+	}
+	return 0, nil
+}
+
+// text returns the cleaned text of the line in [start, end) (its newline,
+// if any, is its last byte), cut as the followers cut it.
+func (b *backward) text(start, end int64, maxLine int) (string, error) {
+	raw := func(from, to int64) ([]byte, error) {
+		if from >= b.lo && to <= b.lo+int64(len(b.got)) && b.got != nil {
+			return b.got[from-b.lo : to-b.lo], nil
+		}
+		p := make([]byte, to-from)
+		if n, err := b.r.ReadAt(p, from); n < len(p) {
+			if err == nil || err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+		return p, nil
+	}
+	keep := int64(maxLine + 5)
+	if end-start <= keep {
+		p, err := raw(start, end)
+		if err != nil {
+			return "", err
+		}
+		p = bytes.TrimSuffix(p, []byte{'\n'})
+		return tailer.Clean(string(p), maxLine), nil
+	}
+	head, err := raw(start, start+keep)
+	if err != nil {
+		return "", err
+	}
+	total := end - start
+	last, err := raw(end-2, end)
+	if err == nil && last[1] == '\n' {
+		total--
+		if last[0] == '\r' {
+			total--
+		}
+	}
+	return tailer.Cut(string(head), total, maxLine), nil
+}
+
+// gzWindow is what one pass over a compressed file kept: the lines the
+// filter accepted that end in (lo, below), oldest first.
+type gzWindow struct {
+	ino   uint64
+	key   string
+	lines []tailer.Line
+	lo    int64 // 0: every accepted line before below is here
+	below int64
+}
+
+// covers reports whether w holds every accepted line ending before b that
+// is newer than its own start, and at least one could be there.
+func (w *gzWindow) covers(b int64) bool {
+	return b <= w.below && (w.lo == 0 || b > w.lo+1)
+}
+
+// gzFile serves the request from the held compressed file: the accepted
+// lines ending before before.Offset (all of them for EndOfFile).
+func (s *scan) gzFile(before tailer.Position) (bool, error) {
+	c := s.r.cur
+	b := before.Offset
+	if before == (tailer.Position{}) {
+		b = tailer.EndOfFile
+	}
+	w := s.r.win
+	if w != nil && (w.ino != c.ino || w.key != s.req.Key) {
+		w = nil
+	}
+	for {
+		if err := s.ctx.Err(); err != nil {
+			return false, err
+		}
+		if w != nil && w.covers(b) {
+			i, _ := slices.BinarySearchFunc(w.lines, b, func(l tailer.Line, b int64) int { return cmp.Compare(l.Offset, b) })
+			for ; i > 0; i-- {
+				ln := w.lines[i-1]
+				s.page.Lines = append(s.page.Lines, ln)
+				if len(s.page.Lines) >= s.req.N {
+					s.stopAt(ln.Offset)
+					return false, nil
+				}
+			}
+			if w.lo == 0 {
+				return true, nil
+			}
+			b = w.lo + 1 // lines ending at lo or before: another pass
+		}
+		if s.page.Scanned >= s.req.Budget && s.page.Scanned > 0 {
+			s.stopAt(b)
+			return false, nil
+		}
+		var err error
+		if w, err = s.pass(b); err != nil {
+			return false, err
+		}
+		s.r.win = w
+	}
+}
+
+// pass decompresses the held file from its start and keeps the newest
+// accepted lines ending before b, at most windowBytes of them.
+func (s *scan) pass(b int64) (*gzWindow, error) {
+	c := s.r.cur
+	zr, err := gzip.NewReader(io.NewSectionReader(c.f, 0, 1<<62))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", c.name, err)
+	}
+	defer zr.Close()
+	br := bufio.NewReaderSize(zr, chunkSize)
+	w := &gzWindow{ino: c.ino, key: s.req.Key, below: b}
+	var kept []tailer.Line
+	head, bytesKept := 0, 0
+	var off int64
+	maxLine := s.r.maxLine
+	keep := maxLine + 5
+	var part []byte // the head of an over-long line
+	var partLen int64
+	for n := 0; off < b; n++ {
+		if n%4096 == 0 {
+			if err := s.ctx.Err(); err != nil {
+				return nil, err
+			}
+		}
+		p, err := br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			if len(part) < keep {
+				part = append(part, p[:min(len(p), keep-len(part))]...)
+			}
+			partLen += int64(len(p))
+			off += int64(len(p))
+			continue
+		}
+		if len(p) == 0 && partLen == 0 {
+			if err == nil || err == io.EOF {
+				break
+			}
+			return nil, fmt.Errorf("%s: %w", c.name, err)
+		}
+		off += int64(len(p))
+		if off >= b {
+			break
+		}
+		var text string
+		if partLen > 0 {
+			total := partLen + int64(len(p))
+			if len(part) < keep {
+				part = append(part, p[:min(len(p), keep-len(part))]...)
+			}
+			if len(p) > 0 && p[len(p)-1] == '\n' {
+				total--
+				if len(p) > 1 && p[len(p)-2] == '\r' {
+					total--
+				}
+			}
+			text = tailer.Cut(string(part), total, maxLine)
+			part, partLen = part[:0], 0
+		} else {
+			text = tailer.Clean(string(bytes.TrimSuffix(p, []byte{'\n'})), maxLine)
+		}
+		ln := line(c.ino, off, text, c.mtime)
+		if s.req.Keep == nil || s.req.Keep(&ln) {
+			kept = append(kept, ln)
+			bytesKept += len(text) + lineOverhead
+			for bytesKept > windowBytes && head < len(kept)-1 {
+				bytesKept -= len(kept[head].Text) + lineOverhead
+				w.lo = kept[head].Offset
+				kept[head] = tailer.Line{}
+				head++
+			}
+			if head > 1024 && head > len(kept)/2 {
+				kept = append(kept[:0], kept[head:]...)
+				head = 0
+			}
+		}
+		if err != nil {
+			if err != io.EOF {
+				return nil, fmt.Errorf("%s: %w", c.name, err)
+			}
+			break
+		}
+	}
+	s.page.Scanned += off
+	if b != tailer.EndOfFile && off+1 < b {
+		return nil, fmt.Errorf("%s is shorter than the position: %w", c.name, tailer.ErrPositionGone)
+	}
+	w.lines = slices.Clip(kept[head:])
+	return w, nil
+}

@@ -1,0 +1,188 @@
+package history
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/logviewer/logviewer/filter"
+	"github.com/logviewer/logviewer/sources/internal/rotation"
+	"github.com/logviewer/logviewer/tailer"
+)
+
+// fixture writes numbered lines L000001… into a chain of files, oldest
+// first, and returns the directory and the number of lines.
+func fixture(t *testing.T, names []string, per int) (string, int) {
+	t.Helper()
+	dir := t.TempDir()
+	n := 0
+	for i := len(names) - 1; i >= 0; i-- {
+		var b bytes.Buffer
+		for range per {
+			n++
+			fmt.Fprintf(&b, "2026-11-28T08:%02d:%02dZ L%06d %s\n", n/60%60, n%60, n, strings.Repeat("x", n%50))
+		}
+		data := b.Bytes()
+		if strings.HasSuffix(names[i], ".gz") {
+			var z bytes.Buffer
+			zw := gzip.NewWriter(&z)
+			zw.Write(data)
+			zw.Close()
+			data = z.Bytes()
+		}
+		if err := os.WriteFile(filepath.Join(dir, names[i]), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir, n
+}
+
+// pageAll pages back from the live end with n lines a request and returns
+// the numbers of the lines seen, newest first.
+func pageAll(t *testing.T, r *Reader, n int, keep *filter.Filter, budget int64) []int {
+	t.Helper()
+	var got []int
+	before := tailer.Position{}
+	for req := 0; ; req++ {
+		if req > 100000 {
+			t.Fatal("no end")
+		}
+		page, err := r.Older(context.Background(), tailer.OlderRequest{Before: before, N: n, Budget: budget, Keep: keep.KeepFunc(), Key: keep.Key()})
+		if err != nil {
+			t.Fatalf("request %d (before %v): %v", req, before, err)
+		}
+		if len(page.Lines) > n {
+			t.Fatalf("got %d lines, asked for %d", len(page.Lines), n)
+		}
+		for i := len(page.Lines) - 1; i >= 0; i-- {
+			var k int
+			fmt.Sscanf(page.Lines[i].Text[21:], "L%06d", &k)
+			got = append(got, k)
+			if page.Lines[i].Time == 0 {
+				t.Fatalf("line %q: no time", page.Lines[i].Text)
+			}
+		}
+		if !page.More {
+			return got
+		}
+		before = page.Next
+	}
+}
+
+func TestOlderChain(t *testing.T) {
+	names := []string{"app.log", "app.log.1", "app.log.2.gz", "app.log.3.gz", "app.log-20261126", "app.log-20261125.gz"}
+	dir, total := fixture(t, names, 997)
+	// Not part of the chain: other names, and a symlink to a file outside.
+	os.WriteFile(filepath.Join(dir, "app.log.bak"), []byte("2026-11-28T08:00:00Z L999999 bak\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "app.log-error.log"), []byte("2026-11-28T08:00:00Z L999998 other\n"), 0o644)
+	outside := filepath.Join(t.TempDir(), "secret")
+	os.WriteFile(outside, []byte("2026-11-28T08:00:00Z L999997 secret\n"), 0o644)
+	if err := os.Symlink(outside, filepath.Join(dir, "app.log.4")); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		n      int
+		window int
+		budget int64
+	}{
+		{"n=500", 500, 4 << 20, 0},
+		{"n=7 small window", 7, 4096, 0},
+		{"n=1", 1, 1 << 20, 0},
+		{"small budget", 50, 8192, 10000},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			old := windowBytes
+			windowBytes = tc.window
+			defer func() { windowBytes = old }()
+			r := New(rotation.OS{}, dir, "app.log", 1000)
+			defer r.Close()
+			got := pageAll(t, r, tc.n, nil, tc.budget)
+			if len(got) != total {
+				t.Fatalf("got %d lines, want %d", len(got), total)
+			}
+			for i, k := range got {
+				if k != total-i {
+					t.Fatalf("line %d of the page-back is L%06d, want L%06d", i, k, total-i)
+				}
+			}
+		})
+	}
+	t.Run("filter", func(t *testing.T) {
+		f, err := filter.Compile(filter.Spec{Text: `L\d*7 `, Regex: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		old := windowBytes
+		windowBytes = 4096
+		defer func() { windowBytes = old }()
+		r := New(rotation.OS{}, dir, "app.log", 1000)
+		defer r.Close()
+		got := pageAll(t, r, 13, f, 20000)
+		var want []int
+		for k := total; k > 0; k-- {
+			if k%10 == 7 {
+				want = append(want, k)
+			}
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("got %d matches, want %d\n%v", len(got), len(want), got[:min(20, len(got))])
+		}
+	})
+}
+
+func TestOlderSkipsTheBeforeLine(t *testing.T) {
+	dir, _ := fixture(t, []string{"app.log", "app.log.1.gz"}, 10)
+	r := New(rotation.OS{}, dir, "app.log", 1000)
+	defer r.Close()
+	p1, err := r.Older(context.Background(), tailer.OlderRequest{N: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p1.Lines) != 3 || !strings.Contains(p1.Lines[2].Text, "L000020") || !strings.Contains(p1.Lines[0].Text, "L000018") {
+		t.Fatalf("first page: %v", p1.Lines)
+	}
+	// Before the position of L000019: L000018 and older.
+	p2, err := r.Older(context.Background(), tailer.OlderRequest{Before: tailer.Position{File: p1.Lines[1].File, Offset: p1.Lines[1].Offset}, N: 12})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p2.Lines) != 12 || !strings.Contains(p2.Lines[11].Text, "L000018") || !strings.Contains(p2.Lines[0].Text, "L000007") {
+		t.Fatalf("second page: %d lines, %v … %v", len(p2.Lines), p2.Lines[0].Text, p2.Lines[len(p2.Lines)-1].Text)
+	}
+	if p2.File != "app.log.1.gz" || !p2.More {
+		t.Fatalf("file %q more %v", p2.File, p2.More)
+	}
+	_, err = r.Older(context.Background(), tailer.OlderRequest{Before: tailer.Position{File: 12345678, Offset: 10}, N: 1})
+	if !errors.Is(err, tailer.ErrPositionGone) {
+		t.Fatalf("unknown file: %v", err)
+	}
+}
+
+func TestOlderLongLines(t *testing.T) {
+	dir := t.TempDir()
+	long := strings.Repeat("y", 600<<10)
+	content := "first\n" + long + "\nlast\n"
+	os.WriteFile(filepath.Join(dir, "app.log"), []byte(content), 0o644)
+	var z bytes.Buffer
+	zw := gzip.NewWriter(&z)
+	zw.Write([]byte(content))
+	zw.Close()
+	os.WriteFile(filepath.Join(dir, "app.log.1.gz"), z.Bytes(), 0o644)
+	r := New(rotation.OS{}, dir, "app.log", 1000)
+	defer r.Close()
+	p, err := r.Older(context.Background(), tailer.OlderRequest{N: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := tailer.Cut(long, int64(len(long)), 1000)
+	if len(p.Lines) != 6 || p.Lines[0].Text != "first" || p.Lines[1].Text != want || p.Lines[4].Text != want || p.Lines[5].Text != "last" || p.More {
+		t.Fatalf("%d lines, more %v", len(p.Lines), p.More)
+	}
+}
