@@ -52,16 +52,17 @@ type follower struct {
 	n    int
 	sink tailer.Sink
 
-	mode      startMode
-	ino       uint64
-	delivered int64  // offset just past the last line delivered from ino
-	known     []byte // the up to knownLen bytes of ino that end at delivered
-	lost      error  // why the connection was lost, until following again
-	fails     int    // failures in a row that were not a lost connection
-	state     tailer.State
-	checked   bool      // the path was checked against the globs
-	gone      bool      // the path was removed; say so when it is back
-	sameAs    [2]string // a realpath and readlink pair known to name one file
+	mode         startMode
+	outsideTries int // opens in a row that resolved outside the globs
+	ino          uint64
+	delivered    int64  // offset just past the last line delivered from ino
+	known        []byte // the up to knownLen bytes of ino that end at delivered
+	lost         error  // why the connection was lost, until following again
+	fails        int    // failures in a row that were not a lost connection
+	state        tailer.State
+	checked      bool      // the path was checked against the globs
+	gone         bool      // the path was removed; say so when it is back
+	sameAs       [2]string // a realpath and readlink pair known to name one file
 
 	sp     splitter
 	batch  []tailer.Line
@@ -284,14 +285,29 @@ func (w *follower) session(ctx context.Context, c *conn) error {
 	return err
 }
 
+// maxOutsideTries is how often a file that resolved outside the globs is
+// opened again before the path is refused (see opened).
+const maxOutsideTries = 3
+
 // opened reads the script's answer to "open". It returns pid 0 when the file
 // did not exist (and now does). What the script holds is followed only when
 // it resolves to one of the host's files (see allowed).
 func (w *follower) opened(ctx context.Context, c *conn, answer string) (pid int, ino uint64, err error) {
 	if pid, ino, ok := parseOpen(answer); ok {
 		err := w.allowed(c, pid, openedName(answer))
-		if errors.Is(err, errDeleted) {
+		var fe *errFollow
+		switch {
+		case errors.Is(err, errDeleted):
 			return 0, 0, w.waitFile(ctx, c)
+		case errors.As(err, &fe) && w.outsideTries < maxOutsideTries:
+			// A rotation may have renamed the file between its opening
+			// and the kernel naming it (app.log → app.log.1): open the
+			// path again. A symlink that stays outside is refused after a
+			// few tries.
+			w.outsideTries++
+			return 0, 0, nil
+		case err == nil:
+			w.outsideTries = 0
 		}
 		return pid, ino, err
 	}
