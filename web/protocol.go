@@ -50,8 +50,10 @@ type resetMsg struct {
 
 // clientMsg is any message a browser sends.
 type clientMsg struct {
-	Type  string  `json:"type"` // "filter" or "resume"
-	Since *uint64 `json:"since"`
+	Type   string  `json:"type"` // "filter", "resume" or "older"
+	Since  *uint64 `json:"since"`
+	Before string  `json:"before"` // older: a position ("" : before the ring)
+	N      int     `json:"n"`      // older: how many lines
 	filter.Spec
 }
 
@@ -61,10 +63,12 @@ func encode(v any) []byte {
 }
 
 // appendLines encodes a lines frame. at names the position just past the
-// frame's last file line (for resuming on a new Log after a restart).
+// frame's last file line (for resuming on a new Log after a restart);
+// first_at that of its first file line (where an older request starts,
+// see history.go).
 func appendLines(b []byte, lines []tailer.Line, replay bool) []byte {
 	b = append(b, `{"type":"lines","lines":[`...)
-	var at *tailer.Position
+	var at, first *tailer.Position
 	for i := range lines {
 		l := &lines[i]
 		if i > 0 {
@@ -73,12 +77,17 @@ func appendLines(b []byte, lines []tailer.Line, replay bool) []byte {
 		b = appendLine(b, l, "")
 		if p, ok := l.Pos(); ok {
 			at = &p
+			if first == nil {
+				first = &p
+			}
 		}
 	}
 	b = append(b, ']')
 	if at != nil {
 		b = append(b, `,"at":"`...)
 		b = at.AppendText(b)
+		b = append(b, `","first_at":"`...)
+		b = first.AppendText(b)
 		b = append(b, '"')
 	}
 	if replay {

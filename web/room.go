@@ -40,6 +40,7 @@ type viewer struct {
 	release func() // releases the Log; called once on disconnect
 
 	inflight atomic.Int32
+	hist     viewerHistory // older requests (history.go)
 
 	cursor    uint64         // seq of the next line to consider
 	replayEnd uint64         // lines before this seq are replay
@@ -68,6 +69,7 @@ type control struct {
 	filter    *filter.Filter
 	setFilter bool
 	since     *uint64
+	older     *olderReq // history.go
 	err       *errorMsg
 }
 
@@ -388,12 +390,15 @@ func (r *room) frame(v *viewer, next uint64, deadline time.Time) frame {
 func (r *room) apply(v *viewer, cs []control, next uint64, now time.Time) time.Duration {
 	var since *uint64
 	var errs []*errorMsg
+	var older *olderReq
 	for _, c := range cs {
 		switch {
 		case c.setFilter:
 			v.pending, since = &c, nil
 		case c.since != nil:
 			since = c.since
+		case c.older != nil:
+			older = c.older
 		case c.err != nil:
 			errs = append(errs, c.err)
 		}
@@ -408,6 +413,8 @@ func (r *room) apply(v *viewer, cs []control, next uint64, now time.Time) time.D
 		// Show the new filter's view of what the ring holds: the last
 		// `replay` matching lines (found by seek), then live lines.
 		v.filter, v.pending, v.filterAt = v.pending.filter, nil, now
+		v.hist.cancelScan() // its lines were of the old filter
+		older = nil
 		r.send(v, encode(resetMsg{Type: "reset", Reason: "filter"}))
 		v.replayEnd, v.seek = next, nil
 		if v.filter == nil {
@@ -424,6 +431,9 @@ func (r *room) apply(v *viewer, cs []control, next uint64, now time.Time) time.D
 			v.cursor = *since + 1
 		}
 		v.replayEnd = 0
+	}
+	if older != nil {
+		r.startOlder(v, older)
 	}
 	return 0
 }

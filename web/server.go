@@ -203,6 +203,7 @@ func New(cat Catalog, opts Options) *Server {
 	mux.HandleFunc("GET /api/hosts", s.serveHosts)
 	mux.HandleFunc("GET /api/files", s.serveFiles)
 	mux.HandleFunc("GET /api/groups", s.serveGroups)
+	mux.HandleFunc("GET /api/download", s.serveDownload)
 	mux.HandleFunc("GET /api/marks", s.serveMarks)
 	mux.HandleFunc("POST /api/marks", s.serveMarkPost)
 	mux.HandleFunc("GET /healthz", s.serveHealth)
@@ -624,6 +625,7 @@ func (s *Server) disconnect(ms *melody.Session) {
 		close(r.stop)
 	}
 	s.mu.Unlock()
+	v.hist.stop()
 	if v.unwatch != nil {
 		v.unwatch()
 	}
@@ -647,6 +649,9 @@ func (s *Server) message(ms *melody.Session, data []byte) {
 		return
 	}
 	c := decodeMessage(data)
+	if c.older != nil && viewerOf(ms) == nil {
+		c = control{err: &errorMsg{Type: "error", Code: "older_unavailable", Msg: "older: not available in a merged view yet"}}
+	}
 	if c.err != nil && c.err.Code == "bad_filter" {
 		s.metrics.filterRejected.Inc()
 	}
@@ -680,6 +685,8 @@ func decodeMessage(data []byte) control {
 			return control{err: &errorMsg{Type: "error", Code: "bad_message", Msg: "resume needs since"}}
 		}
 		return control{since: msg.Since}
+	case "older":
+		return decodeOlder(msg)
 	}
 	return control{err: &errorMsg{Type: "error", Code: "bad_message", Msg: fmt.Sprintf("unknown message type %.64q", msg.Type)}}
 }

@@ -1,0 +1,424 @@
+package web
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"path"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/logviewer/logviewer/auth"
+	"github.com/logviewer/logviewer/filter"
+	"github.com/logviewer/logviewer/tailer"
+)
+
+// History: a viewer scrolls above the oldest line it holds and asks for
+// older ones, by position (see README.md, "Protocol"):
+//
+//	→ {"type":"older","before":POSITION,"n":500}
+//	← {"type":"older","lines":[{"pos":POSITION,"ts":MS,"text":…},…],
+//	   "more":true,"next":POSITION,"scanned":BYTES,"file":"app.log.1"}
+//
+// before is the "first_at" of the oldest lines frame the viewer holds (or
+// the first "pos" of the last older frame; or "" when it holds no line:
+// before the ring). The lines come oldest first, to be put above what the
+// viewer holds, with no duplicate and no hole. When more is true, the next
+// request's before is next (the oldest line examined, which is older than
+// the first line sent when the byte budget ran out between matches); more
+// false means the first line ever kept has been reached. With a filter set,
+// only matching lines are sent. The scan runs on a goroutine of its own,
+// one at a time per viewer (a new request supersedes a running one), and is
+// cancelled when the viewer leaves or its filter changes, so the live
+// stream of that viewer and every other is never delayed.
+
+// Historian is implemented by a Catalog that can read a log's history
+// (tailer.Registry does). The error wraps tailer.ErrUnknownHost,
+// tailer.ErrNotListed or tailer.ErrNoHistory.
+type Historian interface {
+	History(ctx context.Context, host, path string) (tailer.History, error)
+}
+
+// FileOpener is implemented by a Catalog that can open a log's file for a
+// download (tailer.Registry does). Errors as Historian.
+type FileOpener interface {
+	OpenFile(ctx context.Context, host, path string) (io.ReadSeekCloser, tailer.FileInfo, error)
+}
+
+var (
+	_ Historian  = (*tailer.Registry)(nil)
+	_ FileOpener = (*tailer.Registry)(nil)
+	_ Historian  = guarded{}
+	_ FileOpener = guarded{}
+)
+
+// History applies the access rules, then asks the catalog.
+func (g guarded) History(ctx context.Context, host, path string) (tailer.History, error) {
+	if err := g.allowed(ctx, host, path); err != nil {
+		return nil, err
+	}
+	h, ok := g.Catalog.(Historian)
+	if !ok {
+		return nil, tailer.ErrNoHistory
+	}
+	return h.History(ctx, host, path)
+}
+
+// OpenFile applies the access rules, then asks the catalog.
+func (g guarded) OpenFile(ctx context.Context, host, path string) (io.ReadSeekCloser, tailer.FileInfo, error) {
+	if err := g.allowed(ctx, host, path); err != nil {
+		return nil, tailer.FileInfo{}, err
+	}
+	o, ok := g.Catalog.(FileOpener)
+	if !ok {
+		return nil, tailer.FileInfo{}, tailer.ErrNoHistory
+	}
+	return o.OpenFile(ctx, host, path)
+}
+
+// Bounds on one older request.
+const (
+	// historyBudget is how many bytes one older request examines at most
+	// (a search back through gigabytes takes many requests, each short).
+	historyBudget = tailer.DefaultHistoryBudget
+	// defaultOlderLines and maxOlderLines bound n.
+	defaultOlderLines = 500
+	maxOlderLines     = 5000
+)
+
+// olderReq is an older message, decoded.
+type olderReq struct {
+	before    tailer.Position
+	beforeSet bool // false: before the ring
+	n         int
+}
+
+// decodeOlder checks an older message.
+func decodeOlder(msg clientMsg) control {
+	req := &olderReq{n: msg.N}
+	if req.n <= 0 {
+		req.n = defaultOlderLines
+	}
+	req.n = min(req.n, maxOlderLines)
+	if msg.Before != "" {
+		p, err := tailer.ParsePosition(msg.Before)
+		if err != nil {
+			return control{err: &errorMsg{Type: "error", Code: "bad_message", Msg: "older: " + err.Error()}}
+		}
+		req.before, req.beforeSet = p, true
+	}
+	return control{older: req}
+}
+
+// viewerHistory is a viewer's history reader and the scan running on it.
+type viewerHistory struct {
+	mu     sync.Mutex
+	cancel context.CancelFunc // of the running scan
+	done   chan struct{}      // closed when the last scan started has ended
+	closed bool
+
+	hist tailer.History // opened by the first scan; used by one scan at a time
+}
+
+// cancelScan stops the running scan, if any (a filter change).
+func (h *viewerHistory) cancelScan() {
+	h.mu.Lock()
+	if h.cancel != nil {
+		h.cancel()
+	}
+	h.mu.Unlock()
+}
+
+// stop cancels the running scan, waits for it and closes the reader. Once
+// stopped, no scan starts.
+func (h *viewerHistory) stop() {
+	h.mu.Lock()
+	h.closed = true
+	if h.cancel != nil {
+		h.cancel()
+	}
+	done := h.done
+	h.mu.Unlock()
+	if done != nil {
+		<-done
+	}
+	if h.hist != nil {
+		_ = h.hist.Close()
+		h.hist = nil
+	}
+}
+
+// startOlder starts v's older request on a goroutine of its own, after the
+// one running (which it cancels) has ended. It runs on the room goroutine:
+// the filter is v's now, and "before the ring" is resolved here.
+func (r *room) startOlder(v *viewer, req *olderReq) {
+	if !req.beforeSet {
+		req.before = oldestPos(r.log, &r.scratch)
+	}
+	f := v.filter
+	h := &v.hist
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return
+	}
+	if h.cancel != nil {
+		h.cancel()
+	}
+	parent := context.Background()
+	if v.session != nil && v.session.Request != nil {
+		parent = v.session.Request.Context() // ends when the WebSocket does
+	}
+	ctx, cancel := context.WithCancel(auth.NewContext(parent, v.id))
+	prev, done := h.done, make(chan struct{})
+	h.cancel, h.done = cancel, done
+	r.srv.wg.Add(1)
+	go func() {
+		defer r.srv.wg.Done()
+		defer close(done)
+		defer cancel()
+		if prev != nil {
+			<-prev
+		}
+		if ctx.Err() == nil {
+			r.older(ctx, v, req, f)
+		}
+	}()
+}
+
+// oldestPos returns the position of the oldest file line the ring holds
+// (the zero Position, the end of the live file, when it holds none).
+func oldestPos(l *tailer.Log, scratch *[]tailer.Line) tailer.Position {
+	first, next := l.Bounds()
+	for from := first; from < next; {
+		lines, held := l.Read((*scratch)[:0], from, int(min(next-from, 256)))
+		*scratch = lines
+		if len(lines) == 0 {
+			break
+		}
+		for i := range lines {
+			if p, ok := lines[i].Pos(); ok {
+				clear(lines)
+				return p
+			}
+		}
+		from = max(held, from) + uint64(len(lines))
+		clear(lines)
+	}
+	return tailer.Position{}
+}
+
+// older runs one older request and sends its frame (or an error frame).
+// Nothing is sent once ctx has ended: the viewer left, or changed its
+// filter, or asked again.
+func (r *room) older(ctx context.Context, v *viewer, req *olderReq, f *filter.Filter) {
+	s := r.srv
+	h := &v.hist
+	if h.hist == nil {
+		hist, err := s.historian().History(ctx, v.host, v.file)
+		if err != nil {
+			if ctx.Err() == nil {
+				r.send(v, encode(olderError(s, v, err)))
+			}
+			return
+		}
+		h.hist = hist
+	}
+	page, err := h.hist.Older(ctx, tailer.OlderRequest{Before: req.before, N: req.n, Budget: historyBudget, Keep: f.KeepFunc(), Key: f.Key()})
+	if ctx.Err() != nil {
+		return
+	}
+	if err != nil {
+		r.send(v, encode(olderError(s, v, err)))
+		return
+	}
+	if mt := s.metrics; mt != nil {
+		mt.linesOut.Add(float64(len(page.Lines)))
+	}
+	r.send(v, appendOlder(nil, page, s.opts.MaxFrameBytes))
+}
+
+// historian is the guarded catalog's history side.
+func (s *Server) historian() Historian { return s.cat.(Historian) }
+
+// olderError is the error frame for a failed older request.
+func olderError(s *Server, v *viewer, err error) errorMsg {
+	switch {
+	case errors.Is(err, tailer.ErrPositionGone):
+		return errorMsg{Type: "error", Code: "older_gone", Msg: "older: " + err.Error() + "; reload the view"}
+	case errors.Is(err, tailer.ErrNoHistory):
+		return errorMsg{Type: "error", Code: "older_unavailable", Msg: "older: " + err.Error()}
+	case errors.Is(err, tailer.ErrUnknownHost), errors.Is(err, tailer.ErrNotListed):
+		return errorMsg{Type: "error", Code: "not_found", Msg: "older: " + err.Error()}
+	}
+	s.log.Warn("older", "host", v.host, "file", v.file, "err", err)
+	return errorMsg{Type: "error", Code: "older_failed", Msg: "older: " + err.Error()}
+}
+
+// appendOlder encodes an older frame. When the lines would make it larger
+// than maxBytes, the oldest are left out (the viewer asks for them next).
+func appendOlder(b []byte, page tailer.OlderPage, maxBytes int) []byte {
+	lines := page.Lines
+	size := 0
+	for i := len(lines) - 1; i >= 0; i-- {
+		size += len(lines[i].Text) + 64
+		if size > maxBytes && i < len(lines)-1 {
+			lines = lines[i+1:]
+			page.More = true
+			page.Next = tailer.Position{File: lines[0].File, Offset: lines[0].Offset}
+			break
+		}
+	}
+	b = append(b, `{"type":"older","lines":[`...)
+	for i := range lines {
+		l := &lines[i]
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"pos":"`...)
+		b = tailer.Position{File: l.File, Offset: l.Offset}.AppendText(b)
+		b = append(b, '"')
+		if l.Time != 0 {
+			b = append(b, `,"ts":`...)
+			b = strconv.AppendInt(b, l.Time, 10)
+		}
+		b = append(b, `,"text":`...)
+		b = appendString(b, l.Text)
+		b = append(b, '}')
+	}
+	b = append(b, `],"more":`...)
+	b = strconv.AppendBool(b, page.More)
+	if page.More {
+		b = append(b, `,"next":"`...)
+		b = page.Next.AppendText(b)
+		b = append(b, '"')
+	}
+	b = append(b, `,"scanned":`...)
+	b = strconv.AppendInt(b, page.Scanned, 10)
+	if page.File != "" {
+		b = append(b, `,"file":`...)
+		b = appendString(b, page.File)
+	}
+	return append(b, '}')
+}
+
+// downloadLineBuf bounds how much of one line a filtered download holds:
+// a longer line is matched by its head and copied through.
+const downloadLineBuf = 1 << 20
+
+// serveDownload streams a log's file: GET /api/download?host=H&file=F. F is
+// a file of the host's listing (a rotated sibling is reached through older
+// requests, not by name: 404). Without a filter it is the file's bytes, with
+// Range support; with one (q, re, case, inv as for /ws) it is the matching
+// lines as text. The file is read up to the size it had when the request
+// came.
+func (s *Server) serveDownload(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	host, file := q.Get("host"), q.Get("file")
+	if err := checkPath(file); err != nil {
+		code := http.StatusBadRequest
+		if errors.Is(err, errTraversal) {
+			code = http.StatusForbidden
+		}
+		s.httpError(w, code, err.Error())
+		return
+	}
+	flt, err := filter.Compile(filter.Spec{Text: q.Get("q"), Regex: q.Get("re") == "1", Case: q.Get("case") == "1", Invert: q.Get("inv") == "1"})
+	if err != nil {
+		s.metrics.filterRejected.Inc()
+		s.httpError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	fo, ok := s.cat.(FileOpener)
+	if !ok {
+		s.httpError(w, http.StatusNotImplemented, "downloads are not available")
+		return
+	}
+	f, info, err := fo.OpenFile(r.Context(), host, file)
+	if errors.Is(err, tailer.ErrNoHistory) {
+		s.httpError(w, http.StatusNotImplemented, fmt.Sprintf("host %s cannot serve downloads", host))
+		return
+	}
+	if code, msg := s.openError(host, file, err); code != 0 {
+		s.httpError(w, code, msg)
+		return
+	}
+	defer f.Close()
+	s.audit(r, "download", "host", host, "file", file, "filtered", flt != nil)
+	name := path.Base(file)
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	if flt == nil {
+		ctype := "text/plain; charset=utf-8"
+		if strings.HasSuffix(name, ".gz") {
+			ctype = "application/gzip"
+		}
+		h.Set("Content-Type", ctype)
+		h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": name}))
+		http.ServeContent(w, r, "", info.ModTime, io.NewSectionReader(readerAt{f}, 0, info.Size))
+		return
+	}
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": name + ".filtered.txt"}))
+	if r.Method == http.MethodHead {
+		return
+	}
+	if err := filterLines(r.Context(), w, io.LimitReader(f, info.Size), flt); err != nil && r.Context().Err() == nil {
+		s.log.Warn("download", "host", host, "file", file, "err", err)
+	}
+}
+
+// readerAt reads a ReadSeeker at offsets (one reader at a time: ServeContent).
+type readerAt struct{ f io.ReadSeeker }
+
+func (ra readerAt) ReadAt(p []byte, off int64) (int, error) {
+	if at, ok := ra.f.(io.ReaderAt); ok {
+		return at.ReadAt(p, off)
+	}
+	if _, err := ra.f.Seek(off, io.SeekStart); err != nil {
+		return 0, err
+	}
+	return io.ReadFull(ra.f, p)
+}
+
+// filterLines copies the lines of src that flt keeps to w, as they are in
+// the file (each with its newline; a last line without one gets one).
+func filterLines(ctx context.Context, w io.Writer, src io.Reader, flt *filter.Filter) error {
+	br := bufio.NewReaderSize(src, downloadLineBuf)
+	bw := bufio.NewWriterSize(w, 64<<10)
+	keepRest := false // in an over-long line: whether its head matched
+	inLong := false
+	for n := 0; ; n++ {
+		if n%1024 == 0 && ctx.Err() != nil {
+			return ctx.Err()
+		}
+		p, err := br.ReadSlice('\n')
+		if len(p) > 0 {
+			if !inLong {
+				ln := tailer.Line{Text: tailer.Clean(strings.TrimSuffix(string(p), "\n"), downloadLineBuf)}
+				keepRest = flt.Keep(&ln)
+			}
+			if keepRest {
+				if _, werr := bw.Write(p); werr != nil {
+					return werr
+				}
+				if err == io.EOF && p[len(p)-1] != '\n' {
+					_ = bw.WriteByte('\n')
+				}
+			}
+			inLong = errors.Is(err, bufio.ErrBufferFull)
+		}
+		if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
+			if err == io.EOF {
+				return bw.Flush()
+			}
+			_ = bw.Flush()
+			return err
+		}
+	}
+}
