@@ -358,10 +358,8 @@ func TestANSIEscapesNeverHideText(t *testing.T) {
 		{"BEL outside an OSC", "bell " + bel + " rings", "bell \u2407 rings"},
 	}
 	var raw strings.Builder
-	var want []string
 	for _, l := range lines {
 		raw.WriteString(l.raw + "\n")
-		want = append(want, l.shown)
 	}
 	sourcetest.Append(t, app, raw.String())
 	p := newPage(t, 1280, 800)
