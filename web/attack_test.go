@@ -787,17 +787,17 @@ func TestAttackHostileMarks(t *testing.T) {
 	}
 	manyJSON, _ := json.Marshal(map[string]any{"text": "x", "hosts": many})
 	for name, body := range map[string]string{
-		"long text":      `{"text":"` + strings.Repeat("a", marks.MaxText+1) + `","group":"all"}`,
-		"newline":        `{"text":"deploy\nfake line","group":"all"}`,
-		"carriage ret":   `{"text":"deploy\rfake","group":"all"}`,
-		"blank":          `{"text":"  \t ","group":"all"}`,
-		"10k hosts":      string(manyJSON),
-		"group + hosts":  `{"text":"x","group":"all","hosts":["web1"]}`,
-		"relative glob":  `{"text":"x","group":"all","files":["app.log"]}`,
-		"bad glob":       `{"text":"x","group":"all","files":["/[x"]}`,
-		"unknown host":   `{"text":"x","hosts":["web1","nope"]}`,
-		"nowhere":        `{"text":"x"}`,
-		"not an object":  `["x"]`,
+		"long text":     `{"text":"` + strings.Repeat("a", marks.MaxText+1) + `","group":"all"}`,
+		"newline":       `{"text":"deploy\nfake line","group":"all"}`,
+		"carriage ret":  `{"text":"deploy\rfake","group":"all"}`,
+		"blank":         `{"text":"  \t ","group":"all"}`,
+		"10k hosts":     string(manyJSON),
+		"group + hosts": `{"text":"x","group":"all","hosts":["web1"]}`,
+		"relative glob": `{"text":"x","group":"all","files":["app.log"]}`,
+		"bad glob":      `{"text":"x","group":"all","files":["/[x"]}`,
+		"unknown host":  `{"text":"x","hosts":["web1","nope"]}`,
+		"nowhere":       `{"text":"x"}`,
+		"not an object": `["x"]`,
 	} {
 		if code, out := e.req(t, "POST", "/api/marks", body, ci); code == 200 {
 			t.Errorf("mark %s accepted: %s", name, out)
@@ -1228,5 +1228,67 @@ func TestAttackLogoutNeedsJSON(t *testing.T) {
 	resp, _ := b.do("POST", "/api/logout", nil, http.Header{"Content-Type": {"application/x-www-form-urlencoded"}})
 	if resp.StatusCode != 415 {
 		t.Fatalf("form-encoded logout: %d, want 415", resp.StatusCode)
+	}
+}
+
+// TestAttackDownloadStaysInsideAccess: GET /api/download goes through the
+// same rules: bob (web:/app*.log) and a share link for web:app.log get
+// 404 for every other file, host or rotated sibling, a marks-only token
+// gets nothing, and "..", symlinks out and relative paths are refused
+// (regression).
+func TestAttackDownloadStaysInsideAccess(t *testing.T) {
+	e := newAuthEnv(t, time.Hour)
+	app, other, db := filepath.Join(e.dirWeb, "app.log"), filepath.Join(e.dirWeb, "other.log"), filepath.Join(e.dirDB, "pg.log")
+	sourcetest.Append(t, app, "app line\n")
+	sourcetest.Append(t, app+".1", "rotated app line\n")
+	sourcetest.Append(t, other, "other secret\n")
+	sourcetest.Append(t, db, "db secret\n")
+	if err := os.Symlink(db, filepath.Join(e.dirWeb, "app-link.log")); err != nil {
+		t.Fatal(err)
+	}
+	dl := func(b *browser, host, file, extra string) (int, string) {
+		resp, body := b.do("GET", "/api/download?"+url.Values{"host": {host}, "file": {file}}.Encode()+extra, nil, nil)
+		return resp.StatusCode, body
+	}
+	bob := e.browser(t)
+	bob.login("bob", "bob-pw")
+	if code, body := dl(bob, "web", app, ""); code != 200 || body != "app line\n" {
+		t.Fatalf("bob downloading his own log: %d %q", code, body)
+	}
+	alice := e.browser(t)
+	alice.login("alice", "alice-pw")
+	resp, body := alice.do("POST", "/api/share", map[string]any{"host": "web", "file": app}, nil)
+	var out struct{ URL string }
+	if resp.StatusCode != 200 || json.Unmarshal([]byte(body), &out) != nil {
+		t.Fatalf("share: %d %s", resp.StatusCode, body)
+	}
+	u, _ := url.Parse(out.URL)
+	tok := "&share=" + url.QueryEscape(u.Query().Get("share"))
+	anon := e.browser(t)
+	for _, tc := range []struct {
+		who        *browser
+		extra      string
+		host, file string
+		want       int
+		wantReason string
+	}{
+		{bob, "", "web", other, 404, ""},
+		{bob, "", "db", db, 404, ""},
+		{bob, "", "web", app + ".1", 404, ""},
+		{bob, "", "web", filepath.Join(e.dirWeb, "app-link.log"), 404, ""},
+		{bob, "", "web", e.dirWeb + "/../" + filepath.Base(e.dirDB) + "/pg.log", 403, ""},
+		{bob, "", "web", "app.log", 400, ""},
+		{bob, "", "web", app + "/", 400, ""},
+		{anon, tok, "web", other, 404, ""},
+		{anon, tok, "db", db, 404, ""},
+		{anon, tok, "web", app + ".1", 404, ""},
+		{anon, "", "web", app, 401, ""},
+	} {
+		if code, body := dl(tc.who, tc.host, tc.file, tc.extra); code != tc.want || strings.Contains(body, "secret") {
+			t.Errorf("download %s:%s (%s): %d %q, want %d", tc.host, tc.file, tc.extra, code, body, tc.want)
+		}
+	}
+	if code, body := dl(anon, "web", app, tok); code != 200 || body != "app line\n" {
+		t.Errorf("download of the shared log with its link: %d %q", code, body)
 	}
 }
