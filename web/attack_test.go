@@ -11,6 +11,7 @@ package web_test
 // hold.
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -1318,4 +1319,56 @@ func TestAttackShareExpiryEndsMergedView(t *testing.T) {
 	}
 	defer conn.Close()
 	closedWith(t, conn, 4001)
+}
+
+// TestAttackPathVariantsNeedSignIn: spellings of protected paths that the
+// sign-in check and the router might read differently ("//api/hosts",
+// "/api/./hosts", "/ws/", "/./metrics", encoded slashes) never reach a
+// handler without an identity (regression).
+func TestAttackPathVariantsNeedSignIn(t *testing.T) {
+	e := newAtk(t, atkOpts{})
+	e.write(t, "web1", "/app.log", "x\n")
+	addr := strings.TrimPrefix(e.url, "http://")
+	for _, p := range []string{
+		"//api/hosts", "/./api/hosts", "/api/./hosts", "/api//hosts", "/api/hosts/", "/x/../api/hosts",
+		"/%2Fapi/hosts", "/api%2Fhosts", "/api/%68osts", "/./metrics", "//metrics", "/metrics/",
+		"/ws/", "//ws?host=web1&file=/app.log", "/./ws?host=web1&file=/app.log", "/api/groups/.", "/api/marks/",
+		"/%61pi/marks", "/api/files?host=web1", "/API/hosts", "/api/../api/hosts",
+		"control:/api/hosts",
+	} {
+		// Sent as written, on a connection of its own (a client would
+		// clean the path or read "//x" as a host). The control is sent
+		// with a token, to show that this harness sees a 200.
+		extra := ""
+		if c, ok := strings.CutPrefix(p, "control:"); ok {
+			p, extra = c, "Authorization: Bearer "+readerSecret+"\r\n"
+		}
+		conn, err := net.DialTimeout("tcp", addr, timeout)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = conn.SetDeadline(time.Now().Add(timeout))
+		fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%sConnection: close\r\n\r\n", p, extra)
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			conn.Close()
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		conn.Close()
+		body := string(b)
+		if extra != "" {
+			if resp.StatusCode != 200 || !strings.Contains(body, "web1") {
+				t.Fatalf("control %s with a token: %d %s", p, resp.StatusCode, body)
+			}
+			continue
+		}
+		if resp.StatusCode == 200 && (strings.Contains(body, "web1") || strings.Contains(body, "logviewer_") || strings.Contains(body, `"hosts"`)) {
+			t.Errorf("GET %s without sign-in: 200 %.200s", p, body)
+		}
+		if resp.StatusCode == 400 && strings.Contains(body, "WebSocket") {
+			t.Errorf("GET %s without sign-in reached /ws: %s", p, body)
+		}
+	}
 }
