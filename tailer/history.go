@@ -22,6 +22,12 @@ type History interface {
 	// An error wrapping ErrPositionGone says req.Before names a file that
 	// is no longer among the log's files.
 	Older(ctx context.Context, req OlderRequest) (OlderPage, error)
+	// Pin holds open the files that lines (of the ring: with positions and
+	// texts) are in, releasing those of an earlier Pin, so that an Older
+	// request before one of them reads that very file even after rotation
+	// renamed, compressed or removed it, and a new file cannot take its
+	// identity meanwhile. It is a hint: a file it cannot confirm is not held.
+	Pin(ctx context.Context, lines []Line) error
 	Close() error
 }
 

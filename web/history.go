@@ -153,14 +153,60 @@ func (h *viewerHistory) stop() {
 	}
 }
 
-// startOlder starts v's older request on a goroutine of its own, after the
-// one running (which it cancels) has ended. It runs on the room goroutine:
-// the filter is v's now, and "before the ring" is resolved here.
+// startOlder starts v's older request on v's history goroutine. It runs on
+// the room goroutine: the filter is v's now, and "before the ring" is
+// resolved here.
 func (r *room) startOlder(v *viewer, req *olderReq) {
 	if !req.beforeSet {
 		req.before = oldestPos(r.log, &r.scratch)
 	}
 	f := v.filter
+	r.runHistory(v, func(ctx context.Context) { r.older(ctx, v, req, f) })
+}
+
+// pinHistory has v's history reader hold the files of the lines the ring
+// holds now (the viewer's first lines are among them), so an older request
+// from them reads those files even after rotation compressed them. Called
+// when the viewer is sent a hello or a reset.
+func (r *room) pinHistory(v *viewer) {
+	r.runHistory(v, func(ctx context.Context) {
+		h, err := r.history(ctx, v)
+		if err != nil {
+			return // no history here; an older request will say so
+		}
+		waitFirstLines(ctx, r.log) // a Log just started reads the file's last lines first
+		_ = h.Pin(ctx, pinLines(r.log))
+	})
+}
+
+// pinLines returns a few lines of each file the ring's lines are in
+// (several, as Pin confirms a file by a line's text), oldest first.
+func pinLines(l *tailer.Log) []tailer.Line {
+	const perFile, files = 3, 8
+	var out, scratch []tailer.Line
+	count := map[uint64]int{}
+	first, next := l.Bounds()
+	for from := first; from < next; {
+		lines, held := l.Read(scratch[:0], from, int(min(next-from, 1024)))
+		scratch = lines
+		if len(lines) == 0 {
+			break
+		}
+		for _, ln := range lines {
+			if _, ok := ln.Pos(); ok && count[ln.File] < perFile && (count[ln.File] > 0 || len(count) < files) {
+				count[ln.File]++
+				out = append(out, ln)
+			}
+		}
+		from = max(held, from) + uint64(len(lines))
+		clear(lines)
+	}
+	return out
+}
+
+// runHistory runs fn on a goroutine of v's, after the one running (which
+// it cancels) has ended: one scan at a time per viewer, none after stop.
+func (r *room) runHistory(v *viewer, fn func(ctx context.Context)) {
 	h := &v.hist
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -186,9 +232,27 @@ func (r *room) startOlder(v *viewer, req *olderReq) {
 			<-prev
 		}
 		if ctx.Err() == nil {
-			r.older(ctx, v, req, f)
+			fn(ctx)
 		}
 	}()
+}
+
+// history returns v's history reader, opening it on first use (through the
+// guarded catalog: v's identity is in ctx). Only v's history goroutine calls it.
+func (r *room) history(ctx context.Context, v *viewer) (tailer.History, error) {
+	h := &v.hist
+	if h.hist == nil {
+		hr, ok := r.srv.cat.(Historian)
+		if !ok {
+			return nil, tailer.ErrNoHistory
+		}
+		hist, err := hr.History(ctx, v.host, v.file)
+		if err != nil {
+			return nil, err
+		}
+		h.hist = hist
+	}
+	return h.hist, nil
 }
 
 // oldestPos returns the position of the oldest file line the ring holds
@@ -218,18 +282,14 @@ func oldestPos(l *tailer.Log, scratch *[]tailer.Line) tailer.Position {
 // filter, or asked again.
 func (r *room) older(ctx context.Context, v *viewer, req *olderReq, f *filter.Filter) {
 	s := r.srv
-	h := &v.hist
-	if h.hist == nil {
-		hist, err := s.historian().History(ctx, v.host, v.file)
-		if err != nil {
-			if ctx.Err() == nil {
-				r.send(v, encode(olderError(s, v, err)))
-			}
-			return
+	hist, err := r.history(ctx, v)
+	if err != nil {
+		if ctx.Err() == nil {
+			r.send(v, encode(olderError(s, v, err)))
 		}
-		h.hist = hist
+		return
 	}
-	page, err := h.hist.Older(ctx, tailer.OlderRequest{Before: req.before, N: req.n, Budget: historyBudget, Keep: f.KeepFunc(), Key: f.Key()})
+	page, err := hist.Older(ctx, tailer.OlderRequest{Before: req.before, N: req.n, Budget: historyBudget, Keep: f.KeepFunc(), Key: f.Key()})
 	if ctx.Err() != nil {
 		return
 	}
@@ -242,9 +302,6 @@ func (r *room) older(ctx context.Context, v *viewer, req *olderReq, f *filter.Fi
 	}
 	r.send(v, appendOlder(nil, page, s.opts.MaxFrameBytes))
 }
-
-// historian is the guarded catalog's history side.
-func (s *Server) historian() Historian { return s.cat.(Historian) }
 
 // olderError is the error frame for a failed older request.
 func olderError(s *Server, v *viewer, err error) errorMsg {

@@ -200,6 +200,7 @@ func (r *room) pump(viewers []*viewer, now time.Time) (flushIn, dueIn time.Durat
 			v.hello.First, v.hello.Last, v.hello.State = first, next-1, state
 			r.send(v, encode(v.hello))
 			v.hello = nil
+			r.pinHistory(v)
 			v.sentState = state
 		}
 		if state != v.sentState && r.canSend(v) {
@@ -416,6 +417,7 @@ func (r *room) apply(v *viewer, cs []control, next uint64, now time.Time) time.D
 		v.hist.cancelScan() // its lines were of the old filter
 		older = nil
 		r.send(v, encode(resetMsg{Type: "reset", Reason: "filter"}))
+		r.pinHistory(v)
 		v.replayEnd, v.seek = next, nil
 		if v.filter == nil {
 			v.cursor = r.log.StartFor(r.srv.opts.Replay, nil)

@@ -75,9 +75,13 @@ type Reader struct {
 	base    string
 	maxLine int
 
-	cur *open     // the file last read, held open
-	win *gzWindow // lines of a compressed file kept by the last pass
+	cur  *open     // the file last read, held open
+	pins []*open   // files held for positions handed out (Pin); cur may be one
+	win  *gzWindow // lines of a compressed file kept by the last pass
 }
+
+// maxPins bounds the files one Reader holds for Pin.
+const maxPins = 8
 
 var _ tailer.History = (*Reader)(nil)
 
@@ -91,14 +95,105 @@ func New(fsys rotation.FS, dir, base string, maxLine int) *Reader {
 	return &Reader{fsys: fsys, dir: dir, base: base, maxLine: maxLine}
 }
 
-// Close releases the file held open.
+// Close releases the files held open.
 func (r *Reader) Close() error {
 	r.win = nil
-	if r.cur != nil {
-		err := r.cur.f.Close()
-		r.cur = nil
-		return err
+	for _, o := range r.pins {
+		o.f.Close()
 	}
+	if r.cur != nil && !r.pinned(r.cur) {
+		r.cur.f.Close()
+	}
+	r.pins, r.cur = nil, nil
+	return nil
+}
+
+func (r *Reader) pinned(o *open) bool { return slices.Contains(r.pins, o) }
+
+// held returns the file held open for inode ino, or nil.
+func (r *Reader) held(ino uint64) *open {
+	if ino == 0 {
+		return nil
+	}
+	if r.cur != nil && r.cur.ino == ino {
+		return r.cur
+	}
+	for _, o := range r.pins {
+		if o.ino == ino {
+			return o
+		}
+	}
+	return nil
+}
+
+// setCur makes o the current file, closing the previous one unless pinned.
+func (r *Reader) setCur(o *open) {
+	if r.cur != nil && r.cur != o && !r.pinned(r.cur) {
+		r.cur.f.Close()
+	}
+	r.cur = o
+}
+
+// sizeOf returns o's size now (fstat: the file may have no name any more).
+func sizeOf(o *open) int64 {
+	if st, ok := o.f.(interface{ Stat() (fs.FileInfo, error) }); ok {
+		if fi, err := st.Stat(); err == nil {
+			return fi.Size()
+		}
+	}
+	return o.size
+}
+
+// Pin holds open the files that lines (of the ring, with their positions)
+// are in, releasing those held for an earlier Pin: an Older request before
+// one of them then reads that very file even if rotation renamed,
+// compressed or removed it meanwhile, and no new file can take its
+// identity (an inode number is not reused while it is open). A plain file
+// is held only if it still holds a line's text just before its offset, so a
+// reused inode number is never mistaken for the file.
+func (r *Reader) Pin(ctx context.Context, lines []tailer.Line) error {
+	entries, err := r.fsys.ReadDir(r.dir)
+	if err != nil {
+		return fmt.Errorf("list %s: %w", r.dir, err)
+	}
+	chain := Chain(entries, r.base)
+	var pins []*open
+	tried := map[uint64]bool{}
+	for i := range lines {
+		ln := &lines[i]
+		if ln.Mark != "" || ln.Offset <= 0 || tried[ln.File] || len(pins) == maxPins || ctx.Err() != nil {
+			continue
+		}
+		if o := r.held(ln.File); o != nil && r.pinned(o) {
+			tried[ln.File] = true
+			pins = append(pins, o)
+			continue
+		}
+		k := slices.IndexFunc(chain, func(m member) bool { return m.ino == ln.File })
+		if k < 0 {
+			continue
+		}
+		f, err := r.fsys.Open(path.Join(r.dir, chain[k].name))
+		if err != nil {
+			continue
+		}
+		if !chain[k].gz {
+			want := ln.Text + "\n"
+			got := make([]byte, len(want))
+			if n, _ := f.ReadAt(got, ln.Offset-int64(len(want))); n != len(got) || string(got) != want {
+				f.Close()
+				continue // a cleaned or cut text, or another file: try another line
+			}
+		}
+		tried[ln.File] = true
+		pins = append(pins, &open{member: chain[k], f: f})
+	}
+	for _, o := range r.pins {
+		if !slices.Contains(pins, o) && o != r.cur {
+			o.f.Close()
+		}
+	}
+	r.pins = pins // a current file no longer pinned is closed when the scan moves on
 	return nil
 }
 
@@ -251,35 +346,71 @@ func (r *Reader) Older(ctx context.Context, req tailer.OlderRequest) (tailer.Old
 	return s.page, nil
 }
 
-// locate finds the chain member a position names and holds it open. It
-// returns the member's index in chain; a file held open but gone from the
-// chain (compressed meanwhile) stands where its compressed copy is.
+// locate finds the chain member a position names and makes it the current
+// file. It returns the member's index in chain; a file held open but gone
+// from the chain stands where its compressed copy is (or past the end when
+// it was removed).
 func (r *Reader) locate(chain []member, p tailer.Position) (int, error) {
 	if p == (tailer.Position{}) {
-		if len(chain) == 0 || !chain[0].live {
-			if len(chain) == 0 {
-				return 0, fmt.Errorf("%s: %w", r.base, fs.ErrNotExist)
-			}
-			// No live file now: start at the newest sibling's end.
+		if len(chain) == 0 {
+			return 0, fmt.Errorf("%s: %w", r.base, fs.ErrNotExist)
 		}
-		return 0, r.hold(chain[0])
+		return 0, r.hold(chain[0]) // the live file, or the newest sibling when there is none now
+	}
+	if o := r.held(p.File); o != nil {
+		r.setCur(o)
+		return r.indexOf(chain, o), nil
 	}
 	for i, m := range chain {
 		if m.ino == p.File {
 			return i, r.hold(m)
 		}
 	}
-	if r.cur != nil && r.cur.ino == p.File {
-		// Gone from the directory (compressed into a new file) but still
-		// held: it stands where a compressed file of its size is.
-		for i, m := range chain {
-			if m.gz && r.isizeIs(m, r.cur.size) {
-				return i, nil
-			}
-		}
-		return 0, fmt.Errorf("%s: %w (rotated while it was read)", r.cur.name, tailer.ErrPositionGone)
-	}
 	return 0, fmt.Errorf("file %d: %w", p.File, tailer.ErrPositionGone)
+}
+
+// indexOf returns where the held file o stands in chain: its own entry, or
+// that of its compressed copy (the same size in the gzip trailer and the
+// same first bytes), or len(chain) when it is gone (removed, and so is
+// everything older).
+func (r *Reader) indexOf(chain []member, o *open) int {
+	for i, m := range chain {
+		if m.ino == o.ino {
+			if m.name != o.name {
+				o.name = m.name
+			}
+			return i
+		}
+	}
+	size := sizeOf(o)
+	for i, m := range chain {
+		if m.gz && r.isizeIs(m, size) && r.sameHead(m, o) {
+			return i
+		}
+	}
+	return len(chain)
+}
+
+// headLen is how many first bytes tell a compressed copy of a file.
+const headLen = 1024
+
+// sameHead reports whether the compressed member's content starts as o does.
+func (r *Reader) sameHead(m member, o *open) bool {
+	want := make([]byte, headLen)
+	n, _ := o.f.ReadAt(want, 0)
+	want = want[:n]
+	f, err := r.fsys.Open(path.Join(r.dir, m.name))
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(io.NewSectionReader(f, 0, 1<<62))
+	if err != nil {
+		return false
+	}
+	got := make([]byte, len(want))
+	k, _ := io.ReadFull(zr, got)
+	return k == len(want) && bytes.Equal(got, want)
 }
 
 // isizeIs reports whether the compressed member's trailer says its content
@@ -300,27 +431,18 @@ func (r *Reader) isizeIs(m member, size int64) bool {
 	return binary.LittleEndian.Uint32(b[:]) == uint32(size)
 }
 
-// hold makes m the file held open (reusing the one held when it is m).
+// hold makes m the current file, opening it unless it is held already.
 func (r *Reader) hold(m member) error {
-	if r.cur != nil && r.cur.ino == m.ino && m.ino != 0 {
-		if m.size > r.cur.size || m.name != r.cur.name {
-			r.cur.size, r.cur.name = max(m.size, r.cur.size), m.name
-		}
+	if o := r.held(m.ino); o != nil {
+		o.name = m.name
+		r.setCur(o)
 		return nil
 	}
 	f, err := r.fsys.Open(path.Join(r.dir, m.name))
 	if err != nil {
 		return fmt.Errorf("open %s: %w", m.name, err)
 	}
-	if r.cur != nil {
-		r.cur.f.Close()
-	}
-	r.cur = &open{member: m, f: f}
-	if st, ok := f.(interface{ Stat() (fs.FileInfo, error) }); ok {
-		if fi, err := st.Stat(); err == nil {
-			r.cur.size = fi.Size()
-		}
-	}
+	r.setCur(&open{member: m, f: f})
 	return nil
 }
 
@@ -363,10 +485,7 @@ func (s *scan) stopAt(off int64) {
 func (s *scan) plainFile(before tailer.Position) (bool, error) {
 	c := s.r.cur
 	b := &backward{r: c.f, buf: make([]byte, chunkSize)}
-	size := c.size
-	if fi, err := s.r.fsys.Stat(path.Join(s.r.dir, c.name)); err == nil && fi.Ino == c.ino {
-		size = max(size, fi.Size)
-	}
+	size := sizeOf(c)
 	var pos int64 // the scan continues with the line that ends here
 	switch {
 	case before.Offset == tailer.EndOfFile || before == tailer.Position{}:
