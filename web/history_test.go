@@ -424,3 +424,65 @@ func TestDownload(t *testing.T) {
 		}
 	})
 }
+
+// The access rules apply to downloads as to views: bob sees only app*.log
+// on web; anything else is 404 for him (never 403), while alice may.
+func TestDownloadAccessRules(t *testing.T) {
+	e := newAuthEnv(t, time.Hour)
+	os.WriteFile(filepath.Join(e.dirWeb, "app.log"), []byte("app line\n"), 0o644)
+	os.WriteFile(filepath.Join(e.dirWeb, "secret.log"), []byte("secret line\n"), 0o644)
+	os.WriteFile(filepath.Join(e.dirDB, "db.log"), []byte("db line\n"), 0o644)
+	bob, alice := e.browser(t), e.browser(t)
+	bob.login("bob", "bob-pw")
+	alice.login("alice", "alice-pw")
+	for _, tc := range []struct {
+		b          *browser
+		host, file string
+		code       int
+	}{
+		{bob, "web", filepath.Join(e.dirWeb, "app.log"), 200},
+		{bob, "web", filepath.Join(e.dirWeb, "secret.log"), 404},
+		{bob, "db", filepath.Join(e.dirDB, "db.log"), 404},
+		{bob, "web", filepath.Join(e.dirWeb, "secret.log") + "&q=secret", 404},
+		{alice, "web", filepath.Join(e.dirWeb, "secret.log"), 200},
+		{alice, "db", filepath.Join(e.dirDB, "db.log"), 200},
+	} {
+		resp, body := tc.b.do("GET", "/api/download?host="+tc.host+"&file="+tc.file, nil, nil)
+		if resp.StatusCode != tc.code || tc.code == 200 && !strings.HasSuffix(body, " line\n") || tc.code != 200 && strings.Contains(body, "line") {
+			t.Errorf("%s %s: %d %q, want %d", tc.host, tc.file, resp.StatusCode, body, tc.code)
+		}
+	}
+	anon := e.browser(t)
+	if resp, _ := anon.do("GET", "/api/download?host=web&file="+filepath.Join(e.dirWeb, "app.log"), nil, nil); resp.StatusCode != 401 {
+		t.Errorf("signed out: %d", resp.StatusCode)
+	}
+}
+
+// A rotated sibling that is a symlink to a file outside is never read, nor
+// one in a directory reached through a symlink made later; the chain goes on
+// past it.
+func TestOlderSymlinkSibling(t *testing.T) {
+	e := newEnv(t, envOpts{replay: 10})
+	path := e.path("app.log")
+	writeStamped(t, path+".2", 1, 100)
+	outside := filepath.Join(t.TempDir(), "secret")
+	os.WriteFile(outside, []byte(stamp(999)+" SECRET\n"), 0o644)
+	if err := os.Symlink(outside, path+".1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, path+"-20261127"); err != nil {
+		t.Fatal(err)
+	}
+	writeStamped(t, path, 101, 200)
+	c := e.hdial(t)
+	got, firstAt := c.live(200)
+	older, frames := c.pageBack(firstAt, 1000)
+	checkAll(t, append(older, got...), 200)
+	for _, f := range frames {
+		for _, l := range f.Lines {
+			if strings.Contains(l.Text, "SECRET") {
+				t.Fatalf("read the symlinked sibling: %q", l.Text)
+			}
+		}
+	}
+}
