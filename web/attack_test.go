@@ -1372,3 +1372,62 @@ func TestAttackPathVariantsNeedSignIn(t *testing.T) {
 		}
 	}
 }
+
+// TestAttackCostlyFilterOnMergedViewIsInterruptible: a filter that is within
+// the bounds (`.?` 400 times: about 0.5 ms a line) costs a single view 2 ms
+// per turn of its room, and nothing once it leaves. A merged view runs its
+// replay (a look back over every member's ring, then a second pass) in one
+// go, with no time budget and no check of stop: the viewer has left, yet
+// its goroutine scans on, its disconnect (and its client's viewer slot)
+// waits for it, and so does Server.Close. Each filter change starts another.
+func TestAttackCostlyFilterOnMergedViewIsInterruptible(t *testing.T) {
+	faultSkip(t, "FAULT: mergeView.replay scans every member's ring with no time budget and no stop check; disconnect and Server.Close wait for it")
+	costlyThenLeave(t, true)
+}
+
+// TestAttackCostlyFilterOnSingleViewIsInterruptible: the control: a single
+// view with the same filter does not hold Server.Close (regression).
+func TestAttackCostlyFilterOnSingleViewIsInterruptible(t *testing.T) {
+	costlyThenLeave(t, false)
+}
+
+func costlyThenLeave(t *testing.T, merged bool) {
+	e := newAtk(t, atkOpts{buffer: 1 << 20})
+	hs := []string{"web1", "web2"}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	for _, h := range hs {
+		l, release, err := e.reg.Open(ctx, h, "/app.log")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer release()
+		writeBig(t, e.path(h, "/app.log"), 8000, 130)
+		for {
+			ch := l.Changed()
+			if _, next := l.Bounds(); next > 8000 {
+				break
+			}
+			select {
+			case <-ch:
+			case <-ctx.Done():
+				t.Fatal("the log did not read the lines")
+			}
+		}
+	}
+	costly := strings.Repeat(".?", 400) + "Q"
+	q := url.Values{"host": hs, "file": {"/app.log"}, "q": {costly}, "re": {"1"}}
+	if !merged {
+		q.Set("host", "web1")
+	}
+	c := must(t)(e.dialWS(q, bearer(readerSecret), nil))
+	if h := c.next(); h.Type != "hello" {
+		t.Fatalf("%+v", h)
+	}
+	c.conn.Close() // the viewer leaves while its replay is being looked for
+	t0 := time.Now()
+	e.srv.Close()
+	if d := time.Since(t0); d > 2*time.Second {
+		t.Fatalf("Server.Close waited %v for a view (merged: %v) whose viewer had left", d.Round(time.Millisecond), merged)
+	}
+}
