@@ -284,23 +284,32 @@ func (r *room) older(ctx context.Context, v *viewer, req *olderReq, f *filter.Fi
 	s := r.srv
 	hist, err := r.history(ctx, v)
 	if err != nil {
-		if ctx.Err() == nil {
-			r.send(v, encode(olderError(s, v, err)))
-		}
+		r.sendOlder(ctx, v, encode(olderError(s, v, err)))
 		return
 	}
 	page, err := hist.Older(ctx, tailer.OlderRequest{Before: req.before, N: req.n, Budget: historyBudget, Keep: f.KeepFunc(), Key: f.Key()})
+	switch {
+	case ctx.Err() != nil:
+	case err != nil:
+		r.sendOlder(ctx, v, encode(olderError(s, v, err)))
+	default:
+		if r.sendOlder(ctx, v, appendOlder(nil, page, s.opts.MaxFrameBytes)) && s.metrics != nil {
+			s.metrics.linesOut.Add(float64(len(page.Lines)))
+		}
+	}
+}
+
+// sendOlder sends data unless ctx has ended. The check and the send are
+// one step under v.hist.mu, which cancelScan holds to cancel: so an older
+// frame of the old filter is never sent after the filter's reset frame.
+func (r *room) sendOlder(ctx context.Context, v *viewer, data []byte) bool {
+	v.hist.mu.Lock()
+	defer v.hist.mu.Unlock()
 	if ctx.Err() != nil {
-		return
+		return false
 	}
-	if err != nil {
-		r.send(v, encode(olderError(s, v, err)))
-		return
-	}
-	if mt := s.metrics; mt != nil {
-		mt.linesOut.Add(float64(len(page.Lines)))
-	}
-	r.send(v, appendOlder(nil, page, s.opts.MaxFrameBytes))
+	r.send(v, data)
+	return true
 }
 
 // olderError is the error frame for a failed older request.
