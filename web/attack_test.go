@@ -1431,3 +1431,58 @@ func costlyThenLeave(t *testing.T, merged bool) {
 		t.Fatalf("Server.Close waited %v for a view (merged: %v) whose viewer had left", d.Round(time.Millisecond), merged)
 	}
 }
+
+// TestAttackCookieScopedToBasePath: under public_url
+// https://ops.example.com/logs/ the session cookie is Secure, HttpOnly,
+// SameSite=Lax and scoped to /logs/; nothing is served outside the base
+// path, with or without the cookie; share links are built on public_url,
+// not on the request's Host (regression).
+func TestAttackCookieScopedToBasePath(t *testing.T) {
+	dir := t.TempDir()
+	sourcetest.Append(t, filepath.Join(dir, "app.log"), "x\n")
+	reg := tailer.NewRegistry(map[string]tailer.Source{"web": local.New([]string{filepath.Join(dir, "*.log")}, local.Options{})}, tailer.Options{Replay: 10, Buffer: 1 << 20, IdleStop: time.Minute})
+	h, _ := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
+	signer := auth.NewSigner(make([]byte, 32))
+	a := auth.New(auth.Options{Mode: auth.ModeUsers, Sessions: auth.NewSessions(signer, time.Hour), Shares: auth.NewShares(signer, time.Hour),
+		Users: auth.NewUsers([]auth.User{{Name: "alice", Hash: h}})})
+	srv := web.New(reg, web.Options{Auth: a, BasePath: "/logs", PublicURL: "https://ops.example.com/logs/", AllowedHosts: []string{"ops.example.com"}, AllowedOrigins: []string{"https://ops.example.com"}})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: srv.Handler()}
+	go hs.Serve(ln)
+	t.Cleanup(func() { srv.Close(); hs.Close(); reg.Close() })
+	e := &atk{url: "http://" + ln.Addr().String()}
+	page := http.Header{"Origin": {"https://ops.example.com"}, "Host": {"ops.example.com"}}
+	r, _ := http.NewRequest("POST", e.url+"/logs/api/login", strings.NewReader(`{"user":"alice","password":"pw"}`))
+	r.Header = page.Clone()
+	r.Host = "ops.example.com"
+	r.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	var ck *http.Cookie
+	for _, c := range resp.Cookies() {
+		if c.Name == auth.CookieName {
+			ck = c
+		}
+	}
+	if resp.StatusCode != 204 || ck == nil || ck.Path != "/logs/" || !ck.Secure || !ck.HttpOnly || ck.SameSite != http.SameSiteLaxMode {
+		t.Fatalf("login under /logs: %d cookie %+v", resp.StatusCode, ck)
+	}
+	withCookie := page.Clone()
+	withCookie.Set("Cookie", ck.Name+"="+ck.Value)
+	for p, want := range map[string]int{"/logs/api/me": 200, "/api/me": 404, "/other/api/me": 404, "/logsx/api/me": 404, "/api/hosts": 404} {
+		if code, body := e.req(t, "GET", p, "", withCookie); code != want {
+			t.Errorf("GET %s with the cookie: %d %s, want %d", p, code, body, want)
+		}
+	}
+	code, body := e.req(t, "POST", "/logs/api/share", `{"host":"web","file":"`+filepath.Join(dir, "app.log")+`"}`,
+		http.Header{"Origin": {"http://127.0.0.1"}, "Cookie": {ck.Name + "=" + ck.Value}, "Host": {"127.0.0.1"}})
+	if code != 200 || !strings.Contains(body, `"url":"https://ops.example.com/logs/?share=`) {
+		t.Fatalf("share under a public_url reached by IP: %d %s", code, body)
+	}
+}
