@@ -186,3 +186,28 @@ func TestOlderLongLines(t *testing.T) {
 		t.Fatalf("%d lines, more %v", len(p.Lines), p.More)
 	}
 }
+
+// The live file's unfinished last line is not history (the follower has not
+// delivered it); a rotated file's last line without newline is (nobody will
+// finish it).
+func TestOlderUnfinishedLines(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "app.log.1"), []byte("a\nb"), 0o644)
+	os.WriteFile(filepath.Join(dir, "app.log"), []byte("c\nd\npart"), 0o644)
+	r := New(rotation.OS{}, dir, "app.log", 1000)
+	defer r.Close()
+	p, err := r.Older(context.Background(), tailer.OlderRequest{N: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var texts []string
+	for _, l := range p.Lines {
+		texts = append(texts, l.Text)
+	}
+	if fmt.Sprint(texts) != "[a b c d]" || p.More {
+		t.Fatalf("%q more %v", texts, p.More)
+	}
+	if p.Lines[1].Offset != 3 || p.Lines[3].Offset != 4 {
+		t.Fatalf("offsets %+v", p.Lines)
+	}
+}
