@@ -28,6 +28,10 @@ type History interface {
 	// renamed, compressed or removed it, and a new file cannot take its
 	// identity meanwhile. It is a hint: a file it cannot confirm is not held.
 	Pin(ctx context.Context, lines []Line) error
+	// Find returns the first line (with its position) whose own time is at
+	// or after ts (Unix ms), looking through the file and its rotated
+	// siblings; ok is false when every line is older.
+	Find(ctx context.Context, ts int64) (line Line, ok bool, err error)
 	Close() error
 }
 

@@ -774,3 +774,143 @@ func (s *scan) pass(b int64) (*gzWindow, error) {
 	w.lines = slices.Clip(kept[head:])
 	return w, nil
 }
+
+// findScan bounds how far past a point Find reads for a line with a time.
+const findScan = 64 << 10
+
+// Find implements tailer.History: the file is chosen by the time of each
+// file's first line that carries one (newest file first; a file whose first
+// lines carry none is judged by its mtime), then a plain file is bisected on
+// its lines' times (a few small reads) and a compressed one is read from its
+// start. Lines without a time of their own (a stack trace's) go with the
+// line before them. The lines are assumed to be in time order.
+func (r *Reader) Find(ctx context.Context, ts int64) (tailer.Line, bool, error) {
+	entries, err := r.fsys.ReadDir(r.dir)
+	if err != nil {
+		return tailer.Line{}, false, fmt.Errorf("list %s: %w", r.dir, err)
+	}
+	chain := Chain(entries, r.base)
+	k := -1                   // the newest file that starts at or before ts
+	untimed := map[int]bool{} // files whose first lines carry no time
+	for i, m := range chain {
+		if err := ctx.Err(); err != nil {
+			return tailer.Line{}, false, err
+		}
+		if err := r.hold(m); err != nil {
+			return tailer.Line{}, false, err
+		}
+		first, ok, err := r.forward(ctx, 0, findScan, func(ln tailer.Line) bool { return ln.Time != 0 })
+		if err != nil {
+			return tailer.Line{}, false, err
+		}
+		untimed[i] = !ok
+		if ok && first.Time <= ts || !ok && m.mtime.UnixMilli() < ts {
+			k = i
+			break
+		}
+	}
+	if k < 0 {
+		k = len(chain) - 1 // everything is newer: the first line of the oldest file
+	}
+	for ; k >= 0; k-- {
+		if err := r.hold(chain[k]); err != nil {
+			return tailer.Line{}, false, err
+		}
+		if untimed[k] && chain[k].mtime.UnixMilli() >= ts {
+			// No times to go by: the file last written at or after ts
+			// after one written before it starts where ts is.
+			return r.forward(ctx, 0, -1, func(tailer.Line) bool { return true })
+		}
+		from := int64(0)
+		if !r.cur.gz {
+			if from, err = r.bisect(ctx, ts); err != nil {
+				return tailer.Line{}, false, err
+			}
+		}
+		ln, ok, err := r.forward(ctx, from, -1, func(ln tailer.Line) bool { return ln.Time >= ts })
+		if err != nil || ok {
+			return ln, ok, err
+		}
+		// Every line of this file is older: the target starts the next one.
+	}
+	return tailer.Line{}, false, nil
+}
+
+// bisect returns a line start of the held plain file before which every
+// line with a time is older than ts, close to the first one that is not.
+func (r *Reader) bisect(ctx context.Context, ts int64) (int64, error) {
+	lo, hi := int64(0), sizeOf(r.cur)
+	b := &backward{r: r.cur.f, buf: make([]byte, 4096)}
+	for hi-lo > findScan {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		mid := lo + (hi-lo)/2
+		s, err := b.lineStart(mid + 1) // the start of the line holding byte mid
+		if err != nil {
+			return 0, err
+		}
+		if s <= lo {
+			s = mid // one long line: look after it
+		}
+		ln, ok, err := r.forward(ctx, s, findScan, func(ln tailer.Line) bool { return ln.Time != 0 })
+		if err != nil {
+			return 0, err
+		}
+		if ok && ln.Time < ts {
+			lo = ln.Offset
+		} else {
+			hi = mid
+		}
+	}
+	return lo, nil
+}
+
+// forward reads the held file's lines from offset from (a line start; the
+// content's offset for a compressed file, which is read from its start)
+// until want accepts one or limit bytes were read (limit < 0: the end).
+func (r *Reader) forward(ctx context.Context, from, limit int64, want func(tailer.Line) bool) (tailer.Line, bool, error) {
+	c := r.cur
+	var src io.Reader
+	if c.gz {
+		zr, err := gzip.NewReader(io.NewSectionReader(c.f, 0, 1<<62))
+		if err != nil {
+			return tailer.Line{}, false, fmt.Errorf("%s: %w", c.name, err)
+		}
+		defer zr.Close()
+		if _, err := io.CopyN(io.Discard, zr, from); err != nil {
+			return tailer.Line{}, false, nil
+		}
+		src = zr
+	} else {
+		src = io.NewSectionReader(c.f, from, 1<<62)
+	}
+	br := bufio.NewReaderSize(src, 64<<10)
+	off := from
+	for n := 0; limit < 0 || off-from < limit; n++ {
+		if n%4096 == 0 && ctx.Err() != nil {
+			return tailer.Line{}, false, ctx.Err()
+		}
+		p, err := br.ReadSlice('\n')
+		full := errors.Is(err, bufio.ErrBufferFull)
+		off += int64(len(p))
+		if len(p) > 0 && !full && (p[len(p)-1] == '\n' || !c.live) {
+			text := tailer.Clean(string(bytes.TrimSuffix(p, []byte{'\n'})), r.maxLine)
+			if ln := line(c.ino, off, text, c.mtime); want(ln) {
+				return ln, true, nil
+			}
+		}
+		for full { // an over-long line: its head is not looked at
+			p, err = br.ReadSlice('\n')
+			full = errors.Is(err, bufio.ErrBufferFull)
+			off += int64(len(p))
+		}
+		if err != nil {
+			if err == io.EOF {
+				return tailer.Line{}, false, nil
+			}
+			return tailer.Line{}, false, fmt.Errorf("%s: %w", c.name, err)
+		}
+	}
+	return tailer.Line{}, false, nil
+}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/logviewer/logviewer/filter"
 	"github.com/logviewer/logviewer/sources/internal/rotation"
@@ -26,7 +27,7 @@ func fixture(t *testing.T, names []string, per int) (string, int) {
 		var b bytes.Buffer
 		for range per {
 			n++
-			fmt.Fprintf(&b, "2026-11-28T08:%02d:%02dZ L%06d %s\n", n/60%60, n%60, n, strings.Repeat("x", n%50))
+			fmt.Fprintf(&b, "%s L%06d %s\n", fixtureTime(n).Format("2006-01-02T15:04:05Z"), n, strings.Repeat("x", n%50))
 		}
 		data := b.Bytes()
 		if strings.HasSuffix(names[i], ".gz") {
@@ -210,4 +211,41 @@ func TestOlderUnfinishedLines(t *testing.T) {
 	if p.Lines[1].Offset != 3 || p.Lines[3].Offset != 4 {
 		t.Fatalf("offsets %+v", p.Lines)
 	}
+}
+
+func TestFind(t *testing.T) {
+	names := []string{"app.log", "app.log.1", "app.log.2.gz", "app.log-20261126"}
+	dir, total := fixture(t, names, 997)
+	r := New(rotation.OS{}, dir, "app.log", 1000)
+	defer r.Close()
+	at := func(n int) int64 { return fixtureTime(n).UnixMilli() }
+	for _, n := range []int{1, 2, 500, 997, 998, 1500, 1994, 1995, 2990, 2991, 3500, total} {
+		ln, ok, err := r.Find(context.Background(), at(n))
+		if err != nil || !ok {
+			t.Fatalf("n=%d: %v %v", n, ok, err)
+		}
+		if want := fmt.Sprintf("L%06d", n); !strings.Contains(ln.Text, want) {
+			t.Fatalf("Find(time of %d) = %q", n, ln.Text)
+		}
+		// The position is the line's: older before it ends with n-1.
+		p, err := r.Older(context.Background(), tailer.OlderRequest{Before: tailer.Position{File: ln.File, Offset: ln.Offset}, N: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n > 1 && !strings.Contains(p.Lines[0].Text, fmt.Sprintf("L%06d", n-1)) {
+			t.Fatalf("before %d: %q", n, p.Lines[0].Text)
+		}
+	}
+	if _, ok, _ := r.Find(context.Background(), at(total)+1000); ok {
+		t.Fatal("found a line after the last")
+	}
+	ln, ok, _ := r.Find(context.Background(), 0)
+	if !ok || !strings.Contains(ln.Text, "L000001") {
+		t.Fatalf("Find(0) = %q %v", ln.Text, ok)
+	}
+}
+
+// fixtureTime is the time line n of a fixture carries: one line a second.
+func fixtureTime(n int) time.Time {
+	return time.Date(2026, 11, 28, 8, 0, 0, 0, time.UTC).Add(time.Duration(n) * time.Second)
 }
