@@ -1392,7 +1392,7 @@ func TestAttackCostlyFilterOnSingleViewIsInterruptible(t *testing.T) {
 }
 
 func costlyThenLeave(t *testing.T, merged bool) {
-	e := newAtk(t, atkOpts{buffer: 1 << 20})
+	e := newAtk(t, atkOpts{buffer: 2 << 20})
 	hs := []string{"web1", "web2"}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
@@ -1402,10 +1402,10 @@ func costlyThenLeave(t *testing.T, merged bool) {
 			t.Fatal(err)
 		}
 		defer release()
-		writeBig(t, e.path(h, "/app.log"), 8000, 130)
+		writeBig(t, e.path(h, "/app.log"), 20000, 24) // short lines: a slice of 256 is short
 		for {
 			ch := l.Changed()
-			if _, next := l.Bounds(); next > 8000 {
+			if _, next := l.Bounds(); next > 20000 {
 				break
 			}
 			select {
@@ -1484,5 +1484,63 @@ func TestAttackCookieScopedToBasePath(t *testing.T) {
 		http.Header{"Origin": {"http://127.0.0.1"}, "Cookie": {ck.Name + "=" + ck.Value}, "Host": {"127.0.0.1"}})
 	if code != 200 || !strings.Contains(body, `"url":"https://ops.example.com/logs/?share=`) {
 		t.Fatalf("share under a public_url reached by IP: %d %s", code, body)
+	}
+}
+
+// TestAttackCostlyFilterOnLongLinesStallsTheRoom: README: "A costly filter
+// slows only the viewer who set it: its look back through the ring and its
+// filtering run in slices of at most 2 ms". The 2 ms are checked every 256
+// lines (lookBack) or 64 lines (frame); a filter within the bounds costs
+// about 4 µs a byte, so with long lines (here 32 KiB, max_line_bytes
+// allows 64 KiB) one slice takes seconds, during which the room serves no
+// other viewer of that log.
+func TestAttackCostlyFilterOnLongLinesStallsTheRoom(t *testing.T) {
+	faultSkip(t, "FAULT: room's scan budget is checked every 256 (lookBack) / 64 (frame) lines, not by bytes or time per line: a costly filter on long lines stalls every viewer of the log for seconds")
+	e := newAtk(t, atkOpts{buffer: 2 << 20})
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	l, release, err := e.reg.Open(ctx, "web1", "/app.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	writeBig(t, e.path("web1", "/app.log"), 60, 32<<10)
+	for {
+		ch := l.Changed()
+		if _, next := l.Bounds(); next > 60 {
+			break
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			t.Fatal("the log did not read the lines")
+		}
+	}
+	rd := bearer(readerSecret)
+	q := url.Values{"host": {"web1"}, "file": {"/app.log"}}
+	b := must(t)(e.dialWS(q, rd, nil))
+	b.next() // hello
+	// The attacker's view, with the costly filter.
+	q2 := url.Values{"host": {"web1"}, "file": {"/app.log"}, "q": {strings.Repeat(".?", 400) + "Q"}, "re": {"1"}}
+	a := must(t)(e.dialWS(q2, rd, nil))
+	if h := a.next(); h.Type != "hello" {
+		t.Fatalf("%+v", h)
+	}
+	t0 := time.Now()
+	e.write(t, "web1", "/app.log", "ping\n")
+	_ = b.conn.SetReadDeadline(time.Now().Add(timeout))
+	for {
+		var m struct {
+			Lines []struct{ Text string } `json:"lines"`
+		}
+		if err := b.conn.ReadJSON(&m); err != nil {
+			t.Fatal(err)
+		}
+		if len(m.Lines) > 0 && m.Lines[len(m.Lines)-1].Text == "ping" {
+			break
+		}
+	}
+	if d := time.Since(t0); d > 1500*time.Millisecond {
+		t.Fatalf("another viewer of the log waited %v for a new line while one viewer's costly filter scanned", d.Round(time.Millisecond))
 	}
 }
