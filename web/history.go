@@ -12,9 +12,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/logviewer/logviewer/auth"
 	"github.com/logviewer/logviewer/filter"
+	"github.com/logviewer/logviewer/logtime"
 	"github.com/logviewer/logviewer/tailer"
 )
 
@@ -309,6 +311,53 @@ func (r *room) sendOlder(ctx context.Context, v *viewer, data []byte) bool {
 		return false
 	}
 	r.send(v, data)
+	return true
+}
+
+// findWait bounds how long opening a view with from= looks for the time in
+// the history (a compressed file is read from its start).
+const findWait = 5 * time.Second
+
+// fromHistory handles from=TIME (or a mark's time) older than every line
+// the ring holds: it finds the first line at or after ts in the history,
+// starts v at the ring's first line, and names that line's position in the
+// hello as from_at; the page pages back (older) until it has it. It reports
+// whether it did; otherwise the view starts within the ring as before.
+func (s *Server) fromHistory(ctx context.Context, v *viewer, l *tailer.Log, ts int64) bool {
+	first, next := l.Bounds()
+	lines, _ := l.Read(nil, first, int(min(next-first, 256)))
+	var oldest *tailer.Line
+	for i := range lines {
+		if _, ok := lines[i].Pos(); ok {
+			oldest = &lines[i]
+			break
+		}
+	}
+	if oldest == nil {
+		return false
+	}
+	key := oldest.Time
+	if t, ok := logtime.Parse(oldest.Text, time.UnixMilli(oldest.Time)); ok {
+		key = t
+	}
+	hr, ok := s.cat.(Historian)
+	if key <= ts || !ok {
+		return false
+	}
+	hist, err := hr.History(ctx, v.host, v.file)
+	if err != nil {
+		return false
+	}
+	fctx, cancel := context.WithTimeout(ctx, findWait)
+	ln, found, err := hist.Find(fctx, ts)
+	cancel()
+	if err != nil || !found || ln.File == oldest.File && ln.Offset >= oldest.Offset {
+		_ = hist.Close()
+		return false // not in the history after all: the ring's start
+	}
+	v.hist.hist = hist // no history goroutine of v's runs yet
+	v.cursor = oldest.Seq
+	v.hello.FromAt = tailer.Position{File: ln.File, Offset: ln.Offset}.String()
 	return true
 }
 

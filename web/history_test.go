@@ -23,6 +23,7 @@ type hmsg struct {
 	Msg     string `json:"msg"`
 	Reason  string `json:"reason"`
 	FirstAt string `json:"first_at"`
+	FromAt  string `json:"from_at"`
 	More    bool   `json:"more"`
 	Next    string `json:"next"`
 	Scanned int64  `json:"scanned"`
@@ -484,5 +485,59 @@ func TestOlderSymlinkSibling(t *testing.T) {
 				t.Fatalf("read the symlinked sibling: %q", l.Text)
 			}
 		}
+	}
+}
+
+// from=TIME older than the ring: the view starts at the ring's first line,
+// and the hello names (from_at) the first line at or after that time in the
+// history, which paging back reaches; a time within the ring starts there.
+func TestFromTimeInHistory(t *testing.T) {
+	e := newEnv(t, envOpts{replay: 100})
+	path := e.path("app.log")
+	writeStamped(t, path+".1", 1, 3000)
+	writeStamped(t, path, 3001, 4000)
+	at := func(n int) string {
+		return time.Date(2026, 11, 28, 8, 0, 0, 0, time.UTC).Add(time.Duration(n) * 10 * time.Millisecond).Format(time.RFC3339Nano)
+	}
+	for _, n := range []int{1, 1500, 3000, 3001, 3500} {
+		c := e.hdial(t, "from", at(n))
+		m := c.next()
+		if m.Type != "hello" || m.FromAt == "" {
+			t.Fatalf("from line %d: %+v", n, m)
+		}
+		got, firstAt := c.live(4000)
+		if got[0] != 3901 {
+			t.Fatalf("from line %d: the view starts at %d, want the ring's first line", n, got[0])
+		}
+		target, found := m.FromAt, ""
+		for before := firstAt; found == ""; {
+			if err := c.conn.WriteJSON(map[string]any{"type": "older", "before": before, "n": 700}); err != nil {
+				t.Fatal(err)
+			}
+			o := c.next()
+			for o.Type != "older" {
+				o = c.next()
+			}
+			for _, l := range o.Lines {
+				if l.Pos == target {
+					found = l.Text
+				}
+			}
+			if !o.More {
+				break
+			}
+			before = o.Next
+		}
+		if lineNo(t, found) != n {
+			t.Fatalf("from line %d: from_at names %q", n, found)
+		}
+	}
+	// Within the ring: no from_at, the view starts at the line.
+	c := e.hdial(t, "from", at(3950))
+	if m := c.next(); m.Type != "hello" || m.FromAt != "" {
+		t.Fatalf("%+v", m)
+	}
+	if got, _ := c.live(4000); got[0] != 3950 {
+		t.Fatalf("starts at %d", got[0])
 	}
 }

@@ -24,6 +24,7 @@ type helloMsg struct {
 	Replay  int          `json:"replay_lines"`
 	Resumed bool         `json:"resumed"`
 	State   tailer.State `json:"state"`
+	FromAt  string       `json:"from_at,omitempty"` // from= older than the ring: the line to page back to (history.go)
 }
 
 type statusMsg struct {

@@ -517,6 +517,9 @@ func (s *Server) place(ctx context.Context, v *viewer, l *tailer.Log, q url.Valu
 		if ts, text, err := s.parseFrom(from); err == nil {
 			var scratch []tailer.Line
 			waitFirstLines(ctx, l)
+			if s.fromHistory(ctx, v, l, ts) { // older than the ring: history.go
+				return
+			}
 			if seq, ok := firstFrom(l, ts, text, &scratch); ok {
 				v.cursor = seq
 				return
