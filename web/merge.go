@@ -42,10 +42,12 @@ import (
 // Defaults of merged views.
 const (
 	defaultReorderWindow = 250 * time.Millisecond
-	// maxHeld bounds the lines a merged view reads ahead of what it sent,
-	// per member; a member that is that far ahead is not read until the
-	// others catch up (its ring keeps the lines, or the viewer gets a gap).
-	maxHeld = 8192
+	// maxHeld and maxHeldBytes bound the lines a merged view reads ahead
+	// of what it sent, per member; a member that is that far ahead is not
+	// read until the others catch up (its ring keeps the lines, or the
+	// viewer gets a gap).
+	maxHeld      = 8192
+	maxHeldBytes = 1 << 20
 	// openRetry is how long a member that could not be opened waits
 	// before the next try.
 	openRetry = 5 * time.Second
@@ -141,6 +143,7 @@ type member struct {
 	sentState tailer.State
 	sentLog   string // log id told to the browser
 	held      []mergedLine
+	heldBytes int // text bytes (plus 64 a line) in held
 	lastKey   int64
 }
 
@@ -155,6 +158,16 @@ type openResult struct {
 	log     *tailer.Log
 	release func()
 	err     error
+}
+
+// stopped reports whether the view is ending.
+func (mv *mergeView) stopped() bool {
+	select {
+	case <-mv.stop:
+		return true
+	default:
+		return false
+	}
 }
 
 // end stops the view's goroutine (once; Server.Close and disconnect may
@@ -335,7 +348,15 @@ func (mv *mergeView) step(now time.Time) time.Duration {
 	mv.inbox, mv.opened = nil, nil
 	mv.mu.Unlock()
 	var due time.Duration
-	due = minPositive(due, mv.apply(inbox, now))
+	if mv.canSend() {
+		due = minPositive(due, mv.apply(inbox, now))
+	} else if len(inbox) > 0 {
+		// Keep the messages for when the browser takes frames again (the
+		// inbox is bounded by post).
+		mv.mu.Lock()
+		mv.inbox = append(inbox, mv.inbox...)
+		mv.mu.Unlock()
+	}
 	for _, o := range opened {
 		mv.opened1(o, now)
 	}
@@ -410,7 +431,7 @@ func (mv *mergeView) apply(cs []control, now time.Time) time.Duration {
 		mv.filter, mv.pending, mv.filterAt = mv.pending.filter, nil, now
 		mv.send(encode(resetMsg{Type: "reset", Reason: "filter"}))
 		for _, m := range mv.members {
-			m.held = m.held[:0]
+			m.held, m.heldBytes = m.held[:0], 0
 		}
 		mv.replaying = true
 	}
@@ -480,9 +501,20 @@ func (mv *mergeView) replay() {
 		}
 		f, next := m.log.Bounds()
 		keep := func(l *tailer.Line) bool { return mv.filter.KeepTagged(l, m.host) }
-		start, _ := lookBack(m.log, &seek{below: next}, want, keep, f, &mv.scratch, time.Now().Add(time.Hour))
+		// In slices, so that a view that ends (or a server that closes)
+		// does not wait for a costly filter to finish the look back.
+		sk := &seek{below: next}
+		start, done := uint64(0), false
+		for !done {
+			if start, done = lookBack(m.log, sk, want, keep, f, &mv.scratch, time.Now().Add(scanBudget)); !done && mv.stopped() {
+				return
+			}
+		}
 		for from := start; from < next; {
-			lines, held := m.log.Read(mv.scratch[:0], from, int(min(next-from, 4096)))
+			if mv.stopped() {
+				return
+			}
+			lines, held := m.log.Read(mv.scratch[:0], from, int(min(next-from, 256)))
 			mv.scratch = lines
 			if len(lines) == 0 {
 				break
@@ -561,11 +593,16 @@ type hostGapMsg struct {
 
 // read takes new lines from every member into its held queue.
 func (mv *mergeView) read() {
+	if !mv.canSend() {
+		// The browser is not taking frames: leave the lines in the rings
+		// (bounded by buffer), from which it gets a gap if it stays behind.
+		return
+	}
 	for _, m := range mv.members {
 		if m.log == nil {
 			continue
 		}
-		for len(m.held) < maxHeld {
+		for len(m.held) < maxHeld && m.heldBytes < maxHeldBytes {
 			lines, first := m.log.Read(mv.scratch[:0], m.cursor, maxHeld-len(m.held))
 			mv.scratch = lines
 			if first > m.cursor {
@@ -583,6 +620,7 @@ func (mv *mergeView) read() {
 			}
 			for _, l := range lines {
 				m.held = append(m.held, m.keyed(l))
+				m.heldBytes += len(l.Text) + 64
 			}
 			m.cursor = lines[len(lines)-1].Seq + 1
 			clear(lines)
@@ -623,6 +661,7 @@ func (mv *mergeView) emit(now time.Time) time.Duration {
 			batch = append(batch, *head)
 			size += len(head.Text) + 64
 		}
+		best.heldBytes -= len(head.Text) + 64
 		best.held[0] = mergedLine{}
 		best.held = best.held[1:]
 		if len(batch) >= mv.srv.opts.MaxBatch || size >= mv.srv.opts.MaxFrameBytes {

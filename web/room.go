@@ -267,6 +267,11 @@ func (r *room) seekStep(v *viewer, first uint64, deadline time.Time) bool {
 	return done
 }
 
+// checkEvery is how many bytes of lines a filter examines between looks at
+// the clock (a line counts 64 bytes more than its text): small enough that
+// the costliest filter the filter package accepts stays near scanBudget.
+const checkEvery = 4 << 10
+
 // lookBack continues sk's scan of l backwards, in slices that each hold the
 // Log's lock only briefly, for the want-th line from the end that f keeps.
 // It stops at deadline (done false: call again) or when found or at the
@@ -281,7 +286,19 @@ func lookBack(l *tailer.Log, sk *seek, want int, keep func(*tailer.Line) bool, f
 		if held > from { // the ring moved on meanwhile
 			first = held
 		}
+		var scanned int
 		for i := len(lines) - 1; i >= 0; i-- {
+			if keep != nil && scanned >= checkEvery {
+				// A costly filter on long lines: look at the clock often
+				// enough that one slice cannot hold the room.
+				scanned = 0
+				if time.Now().After(deadline) {
+					sk.below = lines[i].Seq + 1
+					clear(lines)
+					return 0, false
+				}
+			}
+			scanned += len(lines[i].Text) + 64
 			if keep == nil || keep(&lines[i]) {
 				if sk.found++; sk.found == want {
 					seq := lines[i].Seq
@@ -357,16 +374,20 @@ func (r *room) frame(v *viewer, next uint64, deadline time.Time) frame {
 		return frame{next: limit}
 	}
 	kept := r.kept[:0]
-	size := 0
+	size, scanned := 0, 0
 	end := lines[0].Seq
 	for i := range lines {
 		l := &lines[i]
 		if size > 0 && size+len(l.Text) > o.MaxFrameBytes {
 			break
 		}
-		if v.filter != nil && i > 0 && i%64 == 0 && time.Now().After(deadline) {
-			break
+		if v.filter != nil && i > 0 && scanned >= checkEvery {
+			scanned = 0
+			if time.Now().After(deadline) {
+				break
+			}
 		}
+		scanned += len(l.Text) + 64
 		end = l.Seq + 1
 		if v.filter.Keep(l) {
 			kept = append(kept, *l)
