@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"compress/gzip"
 	"fmt"
 	"io"
 	"net/http"
@@ -540,4 +541,67 @@ func TestFromTimeInHistory(t *testing.T) {
 	if got, _ := c.live(4000); got[0] != 3950 {
 		t.Fatalf("starts at %d", got[0])
 	}
+}
+
+// A long search back runs beside the live stream: a line appended while it
+// runs reaches the same viewer (and another) before the search's answer; a
+// filter change cancels it (no older frame of the old filter after the
+// reset), and so does leaving.
+func TestOlderNeverDelaysLive(t *testing.T) {
+	e := newEnv(t, envOpts{replay: 10})
+	path := e.path("app.log")
+	// About 48 MiB of history in one compressed file: one pass takes a while.
+	f, err := os.Create(path + ".1.gz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	zw, _ := gzip.NewWriterLevel(f, gzip.BestSpeed)
+	line := []byte(strings.Repeat("x", 99) + "\n")
+	for range 500_000 {
+		zw.Write(line)
+	}
+	zw.Close()
+	f.Close()
+	writeStamped(t, path, 1, 10)
+	a, b := e.hdial(t, "q", "needle"), e.hdial(t)
+	b.live(10)
+	if m := a.next(); m.Type != "hello" {
+		t.Fatalf("%+v", m)
+	}
+	if err := a.conn.WriteJSON(map[string]any{"type": "older", "n": 10}); err != nil {
+		t.Fatal(err)
+	}
+	sourcetest.Append(t, path, "needle now\n")
+	start := time.Now()
+	for m := b.next(); m.Type != "lines" || m.Lines[0].Text != "needle now"; m = b.next() {
+	}
+	m := a.next()
+	if m.Type != "lines" || m.Lines[0].Text != "needle now" {
+		t.Fatalf("first frame after the older request: %+v, want the live line", m)
+	}
+	live := time.Since(start)
+	m = a.next()
+	if m.Type != "older" || len(m.Lines) != 0 || m.More || m.Scanned < 50_000_000 {
+		t.Fatalf("older: %+v", m)
+	}
+	t.Logf("live line after %v; the search scanned %d bytes in %v", live, m.Scanned, time.Since(start))
+
+	// A filter change while a search runs: the reset, and no older frame
+	// of the old filter after it.
+	a.conn.WriteJSON(map[string]any{"type": "older", "n": 10})
+	a.conn.WriteJSON(map[string]any{"type": "filter", "text": "other"})
+	for m = a.next(); m.Type != "reset"; m = a.next() {
+		if m.Type == "older" {
+			t.Logf("the search ended before the filter changed")
+		}
+	}
+	sourcetest.Append(t, path, "other line\n")
+	for m = a.next(); m.Type != "lines"; m = a.next() {
+		if m.Type == "older" {
+			t.Fatalf("an older frame after the reset: %+v", m)
+		}
+	}
+	// Leaving while a search runs ends it (the server's Close waits for it).
+	a.conn.WriteJSON(map[string]any{"type": "older", "n": 10})
+	a.conn.Close()
 }
