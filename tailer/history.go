@@ -42,10 +42,15 @@ type OlderRequest struct {
 	// live file (its last complete line included); a Position whose Offset
 	// is EndOfFile means the end of that file, its last line included.
 	Before Position
-	N      int              // at most this many lines (≥ 1)
-	Budget int64            // bytes to examine at most (≤ 0: DefaultHistoryBudget)
-	Keep   func(*Line) bool // nil: every line
-	Key    string           // identifies Keep for caches ("" for nil)
+	// BeforeText is the text of the line at Before when the caller knows
+	// it (a line of the ring): the file it is read from must hold that
+	// line there, which tells a copytruncate rotation's copy (the old
+	// content at the same offsets) from the truncated file.
+	BeforeText string
+	N          int              // at most this many lines (≥ 1)
+	Budget     int64            // bytes to examine at most (≤ 0: DefaultHistoryBudget)
+	Keep       func(*Line) bool // nil: every line
+	Key        string           // identifies Keep for caches ("" for nil)
 }
 
 // OlderPage is what Older found.

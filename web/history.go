@@ -96,7 +96,8 @@ const (
 // olderReq is an older message, decoded.
 type olderReq struct {
 	before    tailer.Position
-	beforeSet bool // false: before the ring
+	beforeSet bool   // false: before the ring
+	text      string // the text of the line at before, when the ring holds it
 	n         int
 }
 
@@ -160,7 +161,19 @@ func (h *viewerHistory) stop() {
 // resolved here.
 func (r *room) startOlder(v *viewer, req *olderReq) {
 	if !req.beforeSet {
-		req.before = oldestPos(r.log, &r.scratch)
+		req.before, req.text = oldestPos(r.log, &r.scratch)
+	} else if v.firstSeq != 0 {
+		// The viewer's first line: its text tells which file holds it
+		// when the position is ambiguous (copytruncate empties a file and
+		// fills it again: the same file, the same offsets).
+		lines, _ := r.log.Read(r.scratch[:0], v.firstSeq, 1)
+		if len(lines) == 1 {
+			if p, ok := lines[0].Pos(); ok && p == req.before {
+				req.text = lines[0].Text
+			}
+		}
+		clear(lines)
+		r.scratch = lines
 	}
 	f := v.filter
 	r.runHistory(v, func(ctx context.Context) { r.older(ctx, v, req, f) })
@@ -181,12 +194,16 @@ func (r *room) pinHistory(v *viewer) {
 	})
 }
 
-// pinLines returns a few lines of each file the ring's lines are in
-// (several, as Pin confirms a file by a line's text), oldest first.
+// pinLines returns a few lines of each file the ring's lines are in, its
+// oldest and its newest there (Pin confirms a file by a line's text, and
+// after a copytruncate rotation the oldest are in the copy and the newest
+// in the truncated file), oldest first.
 func pinLines(l *tailer.Log) []tailer.Line {
-	const perFile, files = 3, 8
-	var out, scratch []tailer.Line
-	count := map[uint64]int{}
+	const perEnd, files = 3, 8
+	type ends struct{ first, last []tailer.Line }
+	byFile := map[uint64]*ends{}
+	var order []uint64
+	var scratch []tailer.Line
 	first, next := l.Bounds()
 	for from := first; from < next; {
 		lines, held := l.Read(scratch[:0], from, int(min(next-from, 1024)))
@@ -195,13 +212,33 @@ func pinLines(l *tailer.Log) []tailer.Line {
 			break
 		}
 		for _, ln := range lines {
-			if _, ok := ln.Pos(); ok && count[ln.File] < perFile && (count[ln.File] > 0 || len(count) < files) {
-				count[ln.File]++
-				out = append(out, ln)
+			if _, ok := ln.Pos(); !ok {
+				continue
+			}
+			e := byFile[ln.File]
+			if e == nil {
+				if len(order) == files {
+					continue
+				}
+				e = &ends{}
+				byFile[ln.File] = e
+				order = append(order, ln.File)
+			}
+			if len(e.first) < perEnd {
+				e.first = append(e.first, ln)
+			} else {
+				e.last = append(e.last, ln)
+				if len(e.last) > perEnd {
+					e.last = e.last[1:]
+				}
 			}
 		}
 		from = max(held, from) + uint64(len(lines))
 		clear(lines)
+	}
+	var out []tailer.Line
+	for _, f := range order {
+		out = append(append(out, byFile[f].first...), byFile[f].last...)
 	}
 	return out
 }
@@ -257,9 +294,9 @@ func (r *room) history(ctx context.Context, v *viewer) (tailer.History, error) {
 	return h.hist, nil
 }
 
-// oldestPos returns the position of the oldest file line the ring holds
-// (the zero Position, the end of the live file, when it holds none).
-func oldestPos(l *tailer.Log, scratch *[]tailer.Line) tailer.Position {
+// oldestPos returns the position and text of the oldest file line the ring
+// holds (the zero Position, the end of the live file, when it holds none).
+func oldestPos(l *tailer.Log, scratch *[]tailer.Line) (tailer.Position, string) {
 	first, next := l.Bounds()
 	for from := first; from < next; {
 		lines, held := l.Read((*scratch)[:0], from, int(min(next-from, 256)))
@@ -269,14 +306,15 @@ func oldestPos(l *tailer.Log, scratch *[]tailer.Line) tailer.Position {
 		}
 		for i := range lines {
 			if p, ok := lines[i].Pos(); ok {
+				text := lines[i].Text
 				clear(lines)
-				return p
+				return p, text
 			}
 		}
 		from = max(held, from) + uint64(len(lines))
 		clear(lines)
 	}
-	return tailer.Position{}
+	return tailer.Position{}, ""
 }
 
 // older runs one older request and sends its frame (or an error frame).
@@ -289,7 +327,7 @@ func (r *room) older(ctx context.Context, v *viewer, req *olderReq, f *filter.Fi
 		r.sendOlder(ctx, v, encode(olderError(s, v, err)))
 		return
 	}
-	page, err := hist.Older(ctx, tailer.OlderRequest{Before: req.before, N: req.n, Budget: historyBudget, Keep: f.KeepFunc(), Key: f.Key()})
+	page, err := hist.Older(ctx, tailer.OlderRequest{Before: req.before, BeforeText: req.text, N: req.n, Budget: historyBudget, Keep: f.KeepFunc(), Key: f.Key()})
 	switch {
 	case ctx.Err() != nil:
 	case err != nil:

@@ -41,6 +41,7 @@ type viewer struct {
 
 	inflight atomic.Int32
 	hist     viewerHistory // older requests (history.go)
+	firstSeq uint64        // seq of the first line sent since the hello or reset (0: none yet)
 
 	cursor    uint64         // seq of the next line to consider
 	replayEnd uint64         // lines before this seq are replay
@@ -228,6 +229,9 @@ func (r *room) pump(viewers []*viewer, now time.Time) (flushIn, dueIn time.Durat
 			}
 			if f.data != nil {
 				r.send(v, f.data)
+				if v.firstSeq == 0 && f.first != 0 {
+					v.firstSeq = f.first // history.go: the line an older request starts before
+				}
 				r.count(f)
 			}
 			v.cursor = f.next
@@ -344,6 +348,7 @@ type frameKey struct {
 
 type frame struct {
 	data  []byte // a lines or gap frame; nil when no line passed the filter
+	first uint64 // seq of its first line (0: a gap frame, or none)
 	next  uint64 // cursor after this frame
 	lines int    // lines in data
 	gap   bool   // data is a gap frame
@@ -400,9 +405,9 @@ func (r *room) frame(v *viewer, next uint64, deadline time.Time) frame {
 		return frame{next: end}
 	}
 	data := appendLines(make([]byte, 0, size+64), kept, replay)
-	n := len(kept)
+	n, firstSeq := len(kept), kept[0].Seq
 	clear(kept)
-	return frame{data: data, next: end, lines: n}
+	return frame{data: data, next: end, lines: n, first: firstSeq}
 }
 
 // apply handles the browser's requests since the last pump: only the last
@@ -436,7 +441,7 @@ func (r *room) apply(v *viewer, cs []control, next uint64, now time.Time) time.D
 		// `replay` matching lines (found by seek), then live lines.
 		v.filter, v.pending, v.filterAt = v.pending.filter, nil, now
 		v.hist.cancelScan() // its lines were of the old filter
-		older = nil
+		older, v.firstSeq = nil, 0
 		r.send(v, encode(resetMsg{Type: "reset", Reason: "filter"}))
 		r.pinHistory(v)
 		v.replayEnd, v.seek = next, nil

@@ -149,8 +149,11 @@ func sizeOf(o *open) int64 {
 // one of them then reads that very file even if rotation renamed,
 // compressed or removed it meanwhile, and no new file can take its
 // identity (an inode number is not reused while it is open). A plain file
-// is held only if it still holds a line's text just before its offset, so a
-// reused inode number is never mistaken for the file.
+// is held only if it holds a line's text just before its offset, so a
+// reused inode number is never mistaken for the file; a line the file its
+// position names no longer holds is looked for in the plain siblings (after
+// a copytruncate rotation the old content, at the same offsets, is in the
+// copy), and the sibling that holds it is held for that file's positions.
 func (r *Reader) Pin(ctx context.Context, lines []tailer.Line) error {
 	entries, err := r.fsys.ReadDir(r.dir)
 	if err != nil {
@@ -158,35 +161,42 @@ func (r *Reader) Pin(ctx context.Context, lines []tailer.Line) error {
 	}
 	chain := Chain(entries, r.base)
 	var pins []*open
-	tried := map[uint64]bool{}
 	for i := range lines {
 		ln := &lines[i]
-		if ln.Mark != "" || ln.Offset <= 0 || tried[ln.File] || len(pins) == maxPins || ctx.Err() != nil {
+		if ln.Mark != "" || ln.Offset <= 0 || len(pins) == maxPins || ctx.Err() != nil {
 			continue
 		}
-		if o := r.held(ln.File); o != nil && r.pinned(o) {
-			tried[ln.File] = true
+		if slices.ContainsFunc(pins, func(o *open) bool {
+			return (o.ino == ln.File || o.alias == ln.File) && (o.gz || holdsLine(o.f, ln.Offset, ln.Text))
+		}) {
+			continue
+		}
+		if o := r.held(ln.File); o != nil && r.pinned(o) && (o.gz || holdsLine(o.f, ln.Offset, ln.Text)) {
 			pins = append(pins, o)
 			continue
 		}
-		k := slices.IndexFunc(chain, func(m member) bool { return m.ino == ln.File })
-		if k < 0 {
-			continue
-		}
-		f, err := r.fsys.Open(path.Join(r.dir, chain[k].name))
-		if err != nil {
-			continue
-		}
-		if !chain[k].gz {
-			want := ln.Text + "\n"
-			got := make([]byte, len(want))
-			if n, _ := f.ReadAt(got, ln.Offset-int64(len(want))); n != len(got) || string(got) != want {
-				f.Close()
-				continue // a cleaned or cut text, or another file: try another line
+		for _, m := range chain {
+			if m.ino != ln.File && (m.live || m.gz || m.size < ln.Offset) {
+				continue // not the file, nor a plain copy that could hold the line
 			}
+			if slices.ContainsFunc(pins, func(o *open) bool { return o.ino == m.ino }) {
+				continue
+			}
+			f, err := r.fsys.Open(path.Join(r.dir, m.name))
+			if err != nil {
+				continue
+			}
+			if !(m.gz && m.ino == ln.File) && !holdsLine(f, ln.Offset, ln.Text) {
+				f.Close()
+				continue
+			}
+			o := &open{member: m, f: f}
+			if m.ino != ln.File {
+				o.alias = ln.File
+			}
+			pins = append(pins, o)
+			break
 		}
-		tried[ln.File] = true
-		pins = append(pins, &open{member: chain[k], f: f})
 	}
 	for _, o := range r.pins {
 		if !slices.Contains(pins, o) && o != r.cur {
@@ -195,6 +205,17 @@ func (r *Reader) Pin(ctx context.Context, lines []tailer.Line) error {
 	}
 	r.pins = pins // a current file no longer pinned is closed when the scan moves on
 	return nil
+}
+
+// holdsLine reports whether f holds text and a newline just before off.
+func holdsLine(f io.ReaderAt, off int64, text string) bool {
+	want := text + "\n"
+	if off < int64(len(want)) {
+		return false
+	}
+	got := make([]byte, len(want))
+	n, _ := f.ReadAt(got, off-int64(len(want)))
+	return n == len(got) && string(got) == want
 }
 
 // member is one file of the chain.
@@ -212,7 +233,8 @@ type member struct {
 // open is a member held open.
 type open struct {
 	member
-	f rotation.File
+	f     rotation.File
+	alias uint64 // positions naming this inode may be in this file: a copytruncate copy (Pin)
 }
 
 // Chain lists dir/base and its rotated siblings, newest first.
@@ -312,7 +334,7 @@ func (r *Reader) Older(ctx context.Context, req tailer.OlderRequest) (tailer.Old
 		return tailer.OlderPage{}, fmt.Errorf("list %s: %w", r.dir, err)
 	}
 	chain := Chain(entries, r.base)
-	i, err := r.locate(chain, req.Before)
+	i, err := r.locate(chain, req.Before, req.BeforeText)
 	if err != nil {
 		return tailer.OlderPage{}, err
 	}
@@ -349,13 +371,48 @@ func (r *Reader) Older(ctx context.Context, req tailer.OlderRequest) (tailer.Old
 // locate finds the chain member a position names and makes it the current
 // file. It returns the member's index in chain; a file held open but gone
 // from the chain stands where its compressed copy is (or past the end when
-// it was removed).
-func (r *Reader) locate(chain []member, p tailer.Position) (int, error) {
+// it was removed). When the text of the line at p is known, a plain file
+// must hold it there: after a copytruncate rotation, the line (and the old
+// content before it) is in the copy, a plain sibling, at the same offset.
+func (r *Reader) locate(chain []member, p tailer.Position, text string) (int, error) {
 	if p == (tailer.Position{}) {
 		if len(chain) == 0 {
 			return 0, fmt.Errorf("%s: %w", r.base, fs.ErrNotExist)
 		}
 		return 0, r.hold(chain[0]) // the live file, or the newest sibling when there is none now
+	}
+	if text != "" && p.Offset != tailer.EndOfFile {
+		if o := r.held(p.File); o != nil && (o.gz || holdsLine(o.f, p.Offset, text)) {
+			r.setCur(o)
+			return r.indexOf(chain, o), nil
+		}
+		for _, o := range r.pins {
+			if o.alias == p.File && holdsLine(o.f, p.Offset, text) {
+				r.setCur(o)
+				return r.indexOf(chain, o), nil
+			}
+		}
+		for i, m := range chain {
+			if m.ino == p.File && m.gz || (m.ino == p.File || !m.live && !m.gz && m.size >= p.Offset) && r.memberHolds(m, p.Offset, text) {
+				return i, r.hold(m)
+			}
+		}
+		// A copy compressed since (delaycompress, then the next rotation):
+		// the newest few compressed siblings long enough, decompressed up
+		// to the offset.
+		spent := int64(0)
+		for i, m := range chain {
+			if !m.gz || m.ino == p.File || spent+p.Offset > maxGzipLook {
+				continue
+			}
+			if r.isizeAtLeast(m, p.Offset) {
+				spent += p.Offset
+				if r.gzHolds(m, p.Offset, text) {
+					return i, r.hold(m)
+				}
+			}
+		}
+		// Not confirmed anywhere (a cleaned or cut text): by identity.
 	}
 	if o := r.held(p.File); o != nil {
 		r.setCur(o)
@@ -367,6 +424,66 @@ func (r *Reader) locate(chain []member, p tailer.Position) (int, error) {
 		}
 	}
 	return 0, fmt.Errorf("file %d: %w", p.File, tailer.ErrPositionGone)
+}
+
+// maxGzipLook bounds the bytes locate decompresses, over all compressed
+// siblings, to find the line a copytruncate rotation's copy held.
+const maxGzipLook = 256 << 20
+
+// isizeAtLeast reports whether the compressed member's content may be at
+// least n bytes long (the trailer holds the size modulo 4 GiB).
+func (r *Reader) isizeAtLeast(m member, n int64) bool {
+	if m.size < 18 {
+		return false
+	}
+	f, err := r.fsys.Open(path.Join(r.dir, m.name))
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	var b [4]byte
+	if k, _ := f.ReadAt(b[:], m.size-4); k != 4 {
+		return false
+	}
+	return m.size >= 1<<32/8 || int64(binary.LittleEndian.Uint32(b[:])) >= n
+}
+
+// gzHolds reports whether the compressed member's content holds text and a
+// newline just before off.
+func (r *Reader) gzHolds(m member, off int64, text string) bool {
+	want := text + "\n"
+	if off < int64(len(want)) {
+		return false
+	}
+	f, err := r.fsys.Open(path.Join(r.dir, m.name))
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(io.NewSectionReader(f, 0, 1<<62))
+	if err != nil {
+		return false
+	}
+	if _, err := io.CopyN(io.Discard, zr, off-int64(len(want))); err != nil {
+		return false
+	}
+	got := make([]byte, len(want))
+	n, _ := io.ReadFull(zr, got)
+	return n == len(got) && string(got) == want
+}
+
+// memberHolds reports whether the plain member m holds text and a newline
+// just before off.
+func (r *Reader) memberHolds(m member, off int64, text string) bool {
+	if o := r.held(m.ino); o != nil {
+		return holdsLine(o.f, off, text)
+	}
+	f, err := r.fsys.Open(path.Join(r.dir, m.name))
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	return holdsLine(f, off, text)
 }
 
 // indexOf returns where the held file o stands in chain: its own entry, or
