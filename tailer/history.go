@@ -48,6 +48,7 @@ type OlderRequest struct {
 	// content at the same offsets) from the truncated file.
 	BeforeText string
 	N          int              // at most this many lines (≥ 1)
+	MaxBytes   int              // and no more once they hold this many bytes of text (0: no limit)
 	Budget     int64            // bytes to examine at most (≤ 0: DefaultHistoryBudget)
 	Keep       func(*Line) bool // nil: every line
 	Key        string           // identifies Keep for caches ("" for nil)

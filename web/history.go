@@ -327,7 +327,7 @@ func (r *room) older(ctx context.Context, v *viewer, req *olderReq, f *filter.Fi
 		r.sendOlder(ctx, v, encode(olderError(s, v, err)))
 		return
 	}
-	page, err := hist.Older(ctx, tailer.OlderRequest{Before: req.before, BeforeText: req.text, N: req.n, Budget: historyBudget, Keep: f.KeepFunc(), Key: f.Key()})
+	page, err := hist.Older(ctx, tailer.OlderRequest{Before: req.before, BeforeText: req.text, N: req.n, MaxBytes: s.opts.MaxFrameBytes, Budget: historyBudget, Keep: f.KeepFunc(), Key: f.Key()})
 	switch {
 	case ctx.Err() != nil:
 	case err != nil:

@@ -670,3 +670,22 @@ func ranges(ns []int) string {
 	}
 	return b.String()
 }
+
+// Long lines: an older frame holds at most about MaxFrameBytes of text; the
+// rest comes with the next request, nothing lost.
+func TestOlderFrameBytes(t *testing.T) {
+	e := newEnv(t, envOpts{replay: 2})
+	path := e.path("app.log")
+	var b strings.Builder
+	for n := 1; n <= 100; n++ {
+		fmt.Fprintf(&b, "%s %s\n", stamp(n), strings.Repeat("z", 60<<10))
+	}
+	sourcetest.Append(t, path, b.String())
+	c := e.hdial(t)
+	got, firstAt := c.live(100)
+	older, frames := c.pageBack(firstAt, 5000)
+	checkAll(t, append(older, got...), 100)
+	if len(frames) < 98*60/512 {
+		t.Fatalf("%d frames for 98 lines of 60 KiB", len(frames))
+	}
+}

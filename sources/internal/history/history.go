@@ -360,7 +360,7 @@ func (r *Reader) Older(ctx context.Context, req tailer.OlderRequest) (tailer.Old
 		if err := r.hold(chain[i]); err != nil {
 			return tailer.OlderPage{}, err
 		}
-		if s.page.Scanned >= req.Budget || len(s.page.Lines) >= req.N {
+		if s.full() {
 			break
 		}
 	}
@@ -565,10 +565,11 @@ func (r *Reader) hold(m member) error {
 
 // scan is one Older call.
 type scan struct {
-	r    *Reader
-	req  tailer.OlderRequest
-	ctx  context.Context
-	page tailer.OlderPage
+	r     *Reader
+	req   tailer.OlderRequest
+	ctx   context.Context
+	page  tailer.OlderPage
+	bytes int // text bytes in page.Lines
 }
 
 // file scans the held file backwards from the position before. It reports
@@ -584,13 +585,24 @@ func (s *scan) file(before tailer.Position) (bool, error) {
 // keep adds ln when the filter accepts it.
 func (s *scan) keep(ln tailer.Line) {
 	if s.req.Keep == nil || s.req.Keep(&ln) {
-		s.page.Lines = append(s.page.Lines, ln)
+		s.add(ln)
 	}
+}
+
+func (s *scan) add(ln tailer.Line) {
+	s.page.Lines = append(s.page.Lines, ln)
+	s.bytes += len(ln.Text)
+}
+
+// enough reports whether the request has the lines it asked for, or as many
+// bytes of them as it may hold.
+func (s *scan) enough() bool {
+	return len(s.page.Lines) >= s.req.N || s.req.MaxBytes > 0 && s.bytes >= s.req.MaxBytes
 }
 
 // full reports whether the request has what it asked for, or spent its budget.
 func (s *scan) full() bool {
-	return len(s.page.Lines) >= s.req.N || s.page.Scanned >= s.req.Budget
+	return s.enough() || s.page.Scanned >= s.req.Budget
 }
 
 // stopAt records that the scan stopped after examining the line ending at off.
@@ -779,8 +791,8 @@ func (s *scan) gzFile(before tailer.Position) (bool, error) {
 			i, _ := slices.BinarySearchFunc(w.lines, b, func(l tailer.Line, b int64) int { return cmp.Compare(l.Offset, b) })
 			for ; i > 0; i-- {
 				ln := w.lines[i-1]
-				s.page.Lines = append(s.page.Lines, ln)
-				if len(s.page.Lines) >= s.req.N {
+				s.add(ln)
+				if s.enough() {
 					s.stopAt(ln.Offset)
 					return false, nil
 				}
