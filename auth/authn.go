@@ -128,6 +128,15 @@ func (a *Authenticator) Identify(r *http.Request) (*Identity, error) {
 	if err != nil {
 		return nil, nil // an old or foreign cookie: sign in again
 	}
+	if id.Via == ViaSession && a.o.Users != nil {
+		// A password session is as good as its [[user]] entry now: a user
+		// removed from the config is signed out, and groups are current.
+		groups, ok := a.o.Users.Lookup(id.User)
+		if !ok {
+			return nil, nil
+		}
+		id.Groups = groups
+	}
 	return id, nil
 }
 
@@ -207,15 +216,19 @@ func (a *Authenticator) Login(client, user, password string) (string, *Identity,
 		return "", nil, errors.New("password sign-in is not enabled (auth.mode is not \"users\")")
 	}
 	now := a.o.Now()
-	if wait := max(a.byAddr.Wait(client, now), a.byUser.Wait(user, now)); wait > 0 {
+	if wait := a.byAddr.Take(client, now); wait > 0 {
+		return "", nil, &LoginError{Err: ErrRateLimited, Wait: wait}
+	}
+	if wait := a.byUser.Take(user, now); wait > 0 {
+		a.byAddr.Refund(client, now)
 		return "", nil, &LoginError{Err: ErrRateLimited, Wait: wait}
 	}
 	id := a.o.Users.Check(user, password)
 	if id == nil {
-		a.byAddr.Fail(client, now)
-		a.byUser.Fail(user, now)
 		return "", nil, &LoginError{Err: ErrBadLogin}
 	}
+	a.byAddr.Refund(client, now)
+	a.byUser.Refund(user, now)
 	cookie, id := a.o.Sessions.Issue(*id, now)
 	return cookie, id, nil
 }

@@ -12,6 +12,7 @@ import (
 	"context"
 	"path"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -105,8 +106,26 @@ func (r *Rules) File(id *Identity, host, file string) bool {
 	})
 }
 
+// AllFiles reports whether id may see every file of host (a rule for the
+// host without a files restriction applies, or there are no rules).
+func (r *Rules) AllFiles(id *Identity, host string) bool {
+	if id == nil || id.Share != nil || (id.Via == ViaToken && !slices.Contains(id.Scopes, "read")) {
+		return false
+	}
+	if r == nil || len(r.rules) == 0 {
+		return true
+	}
+	return slices.ContainsFunc(r.rules, func(rule Rule) bool {
+		return rule.applies(id) && globAny(rule.Hosts, host) && len(rule.Files) == 0
+	})
+}
+
 func (rule Rule) applies(id *Identity) bool {
-	if slices.Contains(rule.Users, id.User) {
+	// "token:NAME" names a [[token]]: only a token is that user (a proxy or
+	// an identity provider could otherwise assert the name).
+	if slices.ContainsFunc(rule.Users, func(u string) bool {
+		return u == id.User && (!strings.HasPrefix(u, "token:") || id.Via == ViaToken)
+	}) {
 		return true
 	}
 	return slices.ContainsFunc(rule.Groups, func(g string) bool { return slices.Contains(id.Groups, g) })

@@ -48,7 +48,9 @@ func (s *Shares) Check(token string, now time.Time) (*Identity, error) {
 		return nil, err
 	}
 	exp := time.Unix(sh.Exp, 0)
-	if !now.Before(exp) {
+	// A link made for longer than share_max_ttl allows now (it was
+	// lowered since) ends as if made now.
+	if !now.Before(exp) || exp.Sub(time.Unix(sh.Issued, 0)) > s.maxTTL+time.Second {
 		return nil, ErrExpired
 	}
 	return &Identity{User: "share:" + sh.By, Via: ViaShare, Share: &sh, Expires: exp}, nil

@@ -21,6 +21,7 @@ type User struct {
 type Users struct {
 	byName map[string]User
 	dummy  []byte // compared for unknown names, so they cost the same time
+	cost   int    // the highest cost of the users' hashes (the dummy's)
 }
 
 // NewUsers returns Users over list.
@@ -36,6 +37,7 @@ func NewUsers(list []User) *Users {
 	if cost == 0 {
 		cost = bcrypt.DefaultCost
 	}
+	u.cost = cost
 	u.dummy, _ = bcrypt.GenerateFromPassword([]byte("logviewer: no such user"), cost)
 	return u
 }
@@ -49,10 +51,21 @@ func (u *Users) Check(name, password string) *Identity {
 		hash = u.dummy
 	}
 	err := bcrypt.CompareHashAndPassword(hash, []byte(password))
+	if c, cerr := bcrypt.Cost(hash); ok && cerr == nil && c < u.cost {
+		// A cheaper hash than the others: pay the difference, so the time
+		// does not tell this name from an unknown one.
+		_ = bcrypt.CompareHashAndPassword(u.dummy, []byte(password))
+	}
 	if !ok || err != nil {
 		return nil
 	}
 	return &Identity{User: x.Name, Groups: x.Groups, Via: ViaSession}
+}
+
+// Lookup returns the current groups of a user, and whether it still exists.
+func (u *Users) Lookup(name string) ([]string, bool) {
+	x, ok := u.byName[name]
+	return x.Groups, ok
 }
 
 // HashPassword returns a bcrypt hash for a [[user]] entry.
@@ -122,6 +135,39 @@ func NewLimiter(burst int, every time.Duration) *Limiter {
 func (l *Limiter) refill(b *bucket, now time.Time) {
 	b.tokens = min(float64(l.Burst), b.tokens+now.Sub(b.at).Seconds()/l.Every.Seconds())
 	b.at = now
+}
+
+// Take spends one attempt of key: it returns 0 when the attempt may go
+// ahead (give it back with Refund when it succeeds), or how long to wait.
+// Taking before checking a password, not after, keeps concurrent guesses
+// within the limit.
+func (l *Limiter) Take(key string, now time.Time) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.keys[key]
+	if b == nil {
+		if len(l.keys) >= maxLimiterKeys {
+			l.prune(now)
+		}
+		b = &bucket{tokens: float64(l.Burst), at: now}
+		l.keys[key] = b
+	}
+	l.refill(b, now)
+	if b.tokens < 1 {
+		return time.Duration((1 - b.tokens) * float64(l.Every))
+	}
+	b.tokens--
+	return 0
+}
+
+// Refund gives back an attempt Take spent (the sign-in succeeded).
+func (l *Limiter) Refund(key string, now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if b := l.keys[key]; b != nil {
+		l.refill(b, now)
+		b.tokens = min(float64(l.Burst), b.tokens+1)
+	}
 }
 
 // Wait returns how long key must wait before its next attempt (0: now).

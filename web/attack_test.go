@@ -397,7 +397,6 @@ func TestAttackShareTokenStaysOnItsLog(t *testing.T) {
 // nothing else", but it passes the sign-in check of /metrics, which shows
 // the whole server (every remote host by name, viewers, logs open).
 func TestAttackShareTokenReadsNoMetrics(t *testing.T) {
-	faultSkip(t, "FAULT: /metrics is served to any identity, a share link (and a marks-only token) included")
 	e := newAtk(t, atkOpts{})
 	tok := share(t, e.signedIn(t, "alice"), "web1", "/app.log")
 	if code, _ := e.req(t, "GET", "/metrics", "", nil); code != 401 {
@@ -438,7 +437,6 @@ func TestAttackMetricsNeedSignIn(t *testing.T) {
 // of hosts the caller may not see) and marks for files the caller may not
 // see.
 func TestAttackMarksListHidesWhatOneMayNotSee(t *testing.T) {
-	faultSkip(t, "FAULT: GET /api/marks returns a mark's full hosts list (hidden host names) and marks for files the identity may not see")
 	e := newAtk(t, atkOpts{})
 	alice := e.signedIn(t, "alice")
 	code, out := e.postMark(t, alice, nil, `{"text":"deploy v1","group":"all"}`)
@@ -468,7 +466,6 @@ func TestAttackMarksListHidesWhatOneMayNotSee(t *testing.T) {
 // log of web1, /other.log included, which alice is watching: bob writes
 // into a log he may not read.
 func TestAttackMarkNotInjectedBeyondPostersAccess(t *testing.T) {
-	faultSkip(t, "FAULT: a person's POST /api/marks applies to every file of the hosts, not only the files their access rules allow")
 	e := newAtk(t, atkOpts{})
 	alice := e.signedIn(t, "alice")
 	e.write(t, "web1", "/other.log", "first\n")
@@ -493,7 +490,6 @@ func TestAttackMarkNotInjectedBeyondPostersAccess(t *testing.T) {
 // hosts the caller may not see is accepted (the same as a mark they may
 // see), though an unknown mark is a 404: the mark exists for them.
 func TestAttackFromMarkOfHiddenHost(t *testing.T) {
-	faultSkip(t, "FAULT: from=mark:ID is checked against every kept mark, not the ones the identity may see (a hidden mark is not a 404)")
 	e := newAtk(t, atkOpts{})
 	code, out := e.postMark(t, e.signedIn(t, "alice"), nil, `{"text":"db migration","hosts":["db1"]}`)
 	id := markID(t, code, out)
@@ -990,9 +986,9 @@ func TestAttackStalledMergedViewMemoryBounded(t *testing.T) {
 }
 
 // TestAttackMergedViewCountsAgainstClientBound: a merged view counts toward
-// max_viewers_per_client like a single one (regression).
+// max_viewers_per_client once per member host (regression).
 func TestAttackMergedViewCountsAgainstClientBound(t *testing.T) {
-	e := newAtk(t, atkOpts{perIP: 2})
+	e := newAtk(t, atkOpts{perIP: 3})
 	for _, h := range atkHosts {
 		e.write(t, h, "/app.log", h+" x\n")
 	}
@@ -1014,7 +1010,6 @@ func TestAttackMergedViewCountsAgainstClientBound(t *testing.T) {
 // holds both log slots and another client's view is refused (1013); by
 // default one client holds 64 x 256 = 16,384 logs, far past max_logs = 1000.
 func TestAttackMergedViewTakesEveryLogSlot(t *testing.T) {
-	faultSkip(t, "FAULT: a merged view of N hosts reserves 1 of max_viewers_per_client but holds N logs: one client can take every max_logs slot")
 	e := newAtk(t, atkOpts{perIP: 1, maxLogs: 2})
 	for _, h := range atkHosts {
 		e.write(t, h, "/app.log", h+" x\n")
@@ -1235,7 +1230,6 @@ func TestAttackAuditLinesCannotBeForged(t *testing.T) {
 // (Not exploitable across sites today: Origin is checked and the cookie is
 // SameSite=Lax.)
 func TestAttackLogoutNeedsJSON(t *testing.T) {
-	faultSkip(t, "FAULT: serveLogout does not call needJSON: POST /api/logout as a form post ends the session (README says 415)")
 	e := newAtk(t, atkOpts{})
 	b := e.signedIn(t, "alice")
 	resp, _ := b.do("POST", "/api/logout", nil, http.Header{"Content-Type": {"application/x-www-form-urlencoded"}})
@@ -1492,6 +1486,9 @@ func TestAttackCookieScopedToBasePath(t *testing.T) {
 // allows 64 KiB) one slice takes seconds, during which the room serves no
 // other viewer of that log.
 func TestAttackCostlyFilterOnLongLinesStallsTheRoom(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector slows the regexp engine more than tenfold: one line's cost is what this test bounds (it runs in go test ./...)")
+	}
 	e := newAtk(t, atkOpts{buffer: 2 << 20})
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()

@@ -216,7 +216,7 @@ func TestSignInAndAccessRules(t *testing.T) {
 	}
 
 	// Logout ends the session and its open views.
-	if resp, _ := b.do("POST", "/api/logout", nil, nil); resp.StatusCode != 204 {
+	if resp, _ := b.do("POST", "/api/logout", map[string]string{}, nil); resp.StatusCode != 204 {
 		t.Fatalf("logout: %d", resp.StatusCode)
 	}
 	closedWith(t, conn, 4001)

@@ -216,6 +216,9 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) serveLogout(w http.ResponseWriter, r *http.Request) {
+	if !needJSON(w, r, s) {
+		return
+	}
 	id := auth.FromContext(r.Context())
 	s.auth.Logout(id)
 	s.setSession(w, r, "", -1)

@@ -109,7 +109,7 @@ func (s *Server) serveGroupFiles(w http.ResponseWriter, r *http.Request, group s
 // upgrades it; as for single views, nothing is opened before the upgrade.
 func (s *Server) serveMergeWS(w http.ResponseWriter, r *http.Request, q url.Values) {
 	file := q.Get("file")
-	flt, ok := s.viewParams(w, q)
+	flt, ok := s.viewParams(w, r, q)
 	if !ok {
 		return
 	}
@@ -159,13 +159,13 @@ func (s *Server) serveMergeWS(w http.ResponseWriter, r *http.Request, q url.Valu
 		return
 	}
 	client := s.auth.ClientIP(r)
-	if !s.reserve(client) {
+	if !s.reserve(client, len(hosts)) {
 		s.metrics.viewersRefused.WithLabelValues("per_client").Inc()
-		s.httpError(w, http.StatusTooManyRequests, fmt.Sprintf("too many viewers from %s (at most %d at once)", client, s.opts.MaxViewersPerClient))
+		s.httpError(w, http.StatusTooManyRequests, fmt.Sprintf("too many viewers from %s (at most %d logs at once; a merged view counts each of its %d hosts)", client, s.opts.MaxViewersPerClient, len(hosts)))
 		return
 	}
 	if !websocket.IsWebSocketUpgrade(r) {
-		s.unreserve(client)
+		s.unreserve(client, len(hosts))
 		s.httpError(w, http.StatusBadRequest, "this view is allowed, but /ws needs a WebSocket upgrade")
 		return
 	}
@@ -178,7 +178,7 @@ func (s *Server) serveMergeWS(w http.ResponseWriter, r *http.Request, q url.Valu
 		mv.members = append(mv.members, m)
 	}
 	if err := s.m.HandleRequestWithKeys(w, r, map[string]any{"merge": mv}); err != nil {
-		s.unreserve(client)
+		s.unreserve(client, len(hosts))
 		if errors.Is(err, melody.ErrClosed) {
 			s.httpError(w, http.StatusServiceUnavailable, "server shutting down")
 			return
@@ -212,5 +212,5 @@ func (s *Server) disconnectMerge(mv *mergeView) {
 	if mv.unwatch != nil {
 		mv.unwatch()
 	}
-	s.unreserve(mv.client)
+	s.unreserve(mv.client, len(mv.members))
 }

@@ -92,6 +92,16 @@ func (s *Server) serveMarkPost(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	// A mark goes into every matching file of its hosts: a person may post
+	// one only where they see every file (a token posts for hosts by name).
+	if id.Via != auth.ViaToken {
+		for _, h := range hosts {
+			if !s.opts.Rules.AllFiles(id, h) {
+				s.httpError(w, http.StatusForbidden, fmt.Sprintf("you may see only some files of %s, and a mark goes into all of them: post it with a token", h))
+				return
+			}
+		}
+	}
 	m, err := s.opts.Marks.Add(marks.Mark{Text: req.Text, Group: req.Group, Hosts: hosts, Files: req.Files, By: id.User}, time.Now())
 	if err != nil {
 		s.log.Error("mark", "err", err)
@@ -116,15 +126,30 @@ func (s *Server) serveMarks(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	visible := map[string]bool{}
-	for _, h := range s.cat.Hosts(r.Context()) {
-		visible[h.Name] = true
-	}
+	id := auth.FromContext(r.Context())
 	group, host := q.Get("group"), q.Get("host")
-	writeJSON(w, s.opts.Marks.List(func(m *marks.Mark) bool {
-		return (group == "" || m.Group == group) && (host == "" || slices.Contains(m.Hosts, host)) &&
-			slices.ContainsFunc(m.Hosts, func(h string) bool { return visible[h] })
-	}))
+	list := s.opts.Marks.List(func(m *marks.Mark) bool {
+		return (group == "" || m.Group == group) && (host == "" || slices.Contains(m.Hosts, host)) && s.markVisible(id, m)
+	})
+	for i := range list { // only the hosts this identity may see it on
+		list[i].Hosts = slices.DeleteFunc(slices.Clone(list[i].Hosts), func(h string) bool { return !s.markVisibleOn(id, &list[i], h) })
+	}
+	writeJSON(w, list)
+}
+
+// markVisible reports whether id may see mark m: it goes into a log id may
+// see (a mark for some files only: one of those globs, taken as a path, is a
+// file id may see).
+func (s *Server) markVisible(id *auth.Identity, m *marks.Mark) bool {
+	return slices.ContainsFunc(m.Hosts, func(h string) bool { return s.markVisibleOn(id, m, h) })
+}
+
+func (s *Server) markVisibleOn(id *auth.Identity, m *marks.Mark, host string) bool {
+	rules := s.opts.Rules
+	if len(m.Files) == 0 {
+		return rules.Host(id, host)
+	}
+	return slices.ContainsFunc(m.Files, func(g string) bool { return rules.File(id, host, g) })
 }
 
 // errNoMark is a from=mark:ID that names no kept mark.
@@ -132,10 +157,10 @@ var errNoMark = errors.New("no such mark")
 
 // parseFrom reads from=mark:ID or from=TIME (RFC 3339) into the time a view
 // starts at, in Unix ms, and the mark's text when it is one.
-func (s *Server) parseFrom(from string) (ts int64, markText string, err error) {
-	if id, ok := strings.CutPrefix(from, "mark:"); ok {
+func (s *Server) parseFrom(ctx context.Context, from string) (ts int64, markText string, err error) {
+	if mid, ok := strings.CutPrefix(from, "mark:"); ok {
 		if s.opts.Marks != nil {
-			if m, ok := s.opts.Marks.Get(id); ok {
+			if m, ok := s.opts.Marks.Get(mid); ok && s.markVisible(auth.FromContext(ctx), &m) {
 				return m.TS, m.Text, nil
 			}
 		}

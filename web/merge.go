@@ -480,7 +480,7 @@ func (mv *mergeView) replay() {
 	if from := mv.query.Get("from"); from != "" {
 		// Start every member at the mark or time; the lines from there
 		// are merged as they are read.
-		if ts, text, err := mv.srv.parseFrom(from); err == nil {
+		if ts, text, err := mv.srv.parseFrom(auth.NewContext(context.Background(), mv.id), from); err == nil {
 			for _, m := range mv.members {
 				if m.log == nil {
 					continue

@@ -3,7 +3,9 @@ package web
 import (
 	"context"
 	"net/http"
+	"slices"
 
+	"github.com/logviewer/logviewer/auth"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -83,5 +85,11 @@ func (c *hostCollector) Collect(ch chan<- prometheus.Metric) {
 }
 
 func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
+	// The metrics cover the whole server (every host's name and state): not
+	// for a share link's visitor, nor a token without the read scope.
+	if id := auth.FromContext(r.Context()); !s.opts.MetricsPublic && id != nil && (id.Via == auth.ViaShare || (id.Via == auth.ViaToken && !slices.Contains(id.Scopes, "read"))) {
+		s.httpError(w, http.StatusForbidden, "metrics are not part of a shared view or of this token's scope")
+		return
+	}
 	promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}).ServeHTTP(w, r)
 }

@@ -242,7 +242,8 @@ func TestOIDCSignIn(t *testing.T) {
 	}
 
 	// Signing out ends it like any session.
-	req, _ := http.NewRequest("POST", e.base+"/api/logout", nil)
+	req, _ := http.NewRequest("POST", e.base+"/api/logout", strings.NewReader("{}"))
+	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Origin", e.url)
 	if resp, err := b.c.Do(req); err != nil || resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("logout: %v %v", resp, err)

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"fmt"
 	"net/url"
 	"sync"
 	"sync/atomic"
@@ -43,14 +44,15 @@ type viewer struct {
 	hist     viewerHistory // older requests (history.go)
 	firstSeq uint64        // seq of the first line sent since the hello or reset (0: none yet)
 
-	cursor    uint64         // seq of the next line to consider
-	replayEnd uint64         // lines before this seq are replay
-	filter    *filter.Filter // nil: all lines
-	seek      *seek          // non-nil: looking back for where the replay starts
-	filterAt  time.Time      // when the filter last changed
-	pending   *control       // a filter change waiting for filterEvery to pass
-	sentState tailer.State   // last state told to this viewer
-	hello     *helloMsg      // not yet sent
+	cursor     uint64         // seq of the next line to consider
+	replayEnd  uint64         // lines before this seq are replay
+	filter     *filter.Filter // nil: all lines
+	seek       *seek          // non-nil: looking back for where the replay starts
+	filterAt   time.Time      // when the filter last changed
+	slowFilter time.Duration  // the filter took this long on one line (see room.keep)
+	pending    *control       // a filter change waiting for filterEvery to pass
+	sentState  tailer.State   // last state told to this viewer
+	hello      *helloMsg      // not yet sent
 
 	mu      sync.Mutex
 	inbox   []control
@@ -211,6 +213,9 @@ func (r *room) pump(viewers []*viewer, now time.Time) (flushIn, dueIn time.Durat
 		deadline := time.Now().Add(scanBudget)
 		if v.seek != nil && !r.seekStep(v, first, deadline) {
 			busy = true
+			if v.slowFilter > 0 {
+				r.dropSlowFilter(v, next)
+			}
 			continue
 		}
 		for v.cursor < next && r.canSend(v) {
@@ -235,6 +240,12 @@ func (r *room) pump(viewers []*viewer, now time.Time) (flushIn, dueIn time.Durat
 				r.count(f)
 			}
 			v.cursor = f.next
+			if v.slowFilter > 0 {
+				delete(cache, k)
+				r.dropSlowFilter(v, next)
+				busy = true
+				break
+			}
 			if v.filter != nil && v.cursor < next && time.Now().After(deadline) {
 				busy = true
 				break
@@ -264,11 +275,46 @@ func minPositive(a, b time.Duration) time.Duration {
 // seekStep continues v's look back until deadline. It reports whether the
 // look back is done (v.cursor then set).
 func (r *room) seekStep(v *viewer, first uint64, deadline time.Time) bool {
-	start, done := lookBack(r.log, v.seek, r.srv.opts.Replay, v.filter.KeepFunc(), first, &r.scratch, deadline)
+	var keep func(*tailer.Line) bool
+	if v.filter != nil {
+		keep = func(l *tailer.Line) bool { return r.keep(v, l) }
+	}
+	start, done := lookBack(r.log, v.seek, r.srv.opts.Replay, keep, first, &r.scratch, deadline)
 	if done {
 		v.cursor, v.seek = start, nil
 	}
 	return done
+}
+
+// slowLine is how long a filter may take on one line before it is taken
+// away from its viewer: the clock is read between lines, so one line's cost
+// is what other viewers of the log wait at most.
+const slowLine = 25 * time.Millisecond
+
+// keep applies v's filter to l. A regular expression is timed, and one that
+// takes longer than slowLine on a line marks the viewer (see dropSlowFilter).
+func (r *room) keep(v *viewer, l *tailer.Line) bool {
+	if !v.filter.Regexp() {
+		return v.filter.Keep(l)
+	}
+	t0 := time.Now()
+	ok := v.filter.Keep(l)
+	if d := time.Since(t0); d > slowLine {
+		v.slowFilter = max(v.slowFilter, d)
+	}
+	return ok
+}
+
+// dropSlowFilter takes a too costly filter away from v, says why and shows
+// the log unfiltered.
+func (r *room) dropSlowFilter(v *viewer, next uint64) {
+	r.send(v, encode(errorMsg{Type: "error", Code: "bad_filter", Msg: fmt.Sprintf("the filter took %s on one line of this log, which would hold up everyone watching it: it was removed; simplify it", v.slowFilter.Round(time.Millisecond))}))
+	r.send(v, encode(resetMsg{Type: "reset", Reason: "filter"}))
+	if mt := r.srv.metrics; mt != nil {
+		mt.filterRejected.Inc()
+	}
+	v.filter, v.seek, v.slowFilter = nil, nil, 0
+	v.cursor, v.replayEnd = r.log.StartFor(r.srv.opts.Replay, nil), next
 }
 
 // checkEvery is how many bytes of lines a filter examines between looks at
@@ -394,9 +440,12 @@ func (r *room) frame(v *viewer, next uint64, deadline time.Time) frame {
 		}
 		scanned += len(l.Text) + 64
 		end = l.Seq + 1
-		if v.filter.Keep(l) {
+		if r.keep(v, l) {
 			kept = append(kept, *l)
 			size += len(l.Text) + 48
+		}
+		if v.slowFilter > 0 {
+			break
 		}
 	}
 	r.kept = kept

@@ -376,7 +376,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		s.httpError(w, http.StatusBadRequest, "missing host parameter")
 		return
 	}
-	flt, ok := s.viewParams(w, q)
+	flt, ok := s.viewParams(w, r, q)
 	if !ok {
 		return
 	}
@@ -388,19 +388,19 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	client := s.auth.ClientIP(r)
-	if !s.reserve(client) {
+	if !s.reserve(client, 1) {
 		s.metrics.viewersRefused.WithLabelValues("per_client").Inc()
 		s.httpError(w, http.StatusTooManyRequests, fmt.Sprintf("too many viewers from %s (at most %d at once)", client, s.opts.MaxViewersPerClient))
 		return
 	}
 	if !websocket.IsWebSocketUpgrade(r) {
-		s.unreserve(client)
+		s.unreserve(client, 1)
 		s.httpError(w, http.StatusBadRequest, "this view is allowed, but /ws needs a WebSocket upgrade")
 		return
 	}
 	v := &viewer{host: host, file: file, filter: flt, query: q, client: client, id: id}
 	if err := s.m.HandleRequestWithKeys(w, r, map[string]any{"viewer": v}); err != nil {
-		s.unreserve(client)
+		s.unreserve(client, 1)
 		if errors.Is(err, melody.ErrClosed) {
 			s.httpError(w, http.StatusServiceUnavailable, "server shutting down")
 			return
@@ -411,7 +411,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 
 // viewParams checks what single and merged views share: the file path, the
 // filter and from=. It answers the request itself when they are bad.
-func (s *Server) viewParams(w http.ResponseWriter, q url.Values) (*filter.Filter, bool) {
+func (s *Server) viewParams(w http.ResponseWriter, r *http.Request, q url.Values) (*filter.Filter, bool) {
 	if err := checkPath(q.Get("file")); err != nil {
 		code := http.StatusBadRequest
 		if errors.Is(err, errTraversal) {
@@ -427,7 +427,7 @@ func (s *Server) viewParams(w http.ResponseWriter, q url.Values) (*filter.Filter
 		return nil, false
 	}
 	if from := q.Get("from"); from != "" {
-		if _, _, err := s.parseFrom(from); err != nil {
+		if _, _, err := s.parseFrom(r.Context(), from); err != nil {
 			code := http.StatusBadRequest
 			if errors.Is(err, errNoMark) {
 				code = http.StatusNotFound
@@ -457,20 +457,22 @@ func (s *Server) openError(host, file string, err error) (int, string) {
 }
 
 // reserve counts one more viewer from client, unless it has too many.
-func (s *Server) reserve(client string) bool {
+// A single view counts one against its client's bound, a merged view one
+// per member host (each holds a log).
+func (s *Server) reserve(client string, n int) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.clients[client] >= s.opts.MaxViewersPerClient {
+	if s.clients[client]+n > s.opts.MaxViewersPerClient {
 		return false
 	}
-	s.clients[client]++
+	s.clients[client] += n
 	return true
 }
 
-func (s *Server) unreserve(client string) {
+func (s *Server) unreserve(client string, n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.clients[client]--; s.clients[client] <= 0 {
+	if s.clients[client] -= n; s.clients[client] <= 0 {
 		delete(s.clients, client)
 	}
 }
@@ -514,7 +516,7 @@ func (s *Server) place(ctx context.Context, v *viewer, l *tailer.Log, q url.Valu
 	if from := q.Get("from"); from != "" {
 		// Start at a mark or a time (within the ring); what lies between
 		// there and now is replay. Not found: the ordinary start.
-		if ts, text, err := s.parseFrom(from); err == nil {
+		if ts, text, err := s.parseFrom(ctx, from); err == nil {
 			var scratch []tailer.Line
 			waitFirstLines(ctx, l)
 			if s.fromHistory(ctx, v, l, ts) { // older than the ring: history.go
@@ -632,7 +634,7 @@ func (s *Server) disconnect(ms *melody.Session) {
 	if v.unwatch != nil {
 		v.unwatch()
 	}
-	s.unreserve(v.client)
+	s.unreserve(v.client, 1)
 	if v.release != nil {
 		v.release()
 	}

@@ -64,7 +64,7 @@ func TestContractBusyBox(t *testing.T) {
 		// The torture waits for each change of file to be noticed before
 		// the next; a tail that looks once a second needs longer than the
 		// default 3 s for every kind of change to happen.
-		TortureLines: 180000,
+		TortureLines: 240000,
 	})
 }
 
