@@ -29,7 +29,7 @@ const (
 	DefaultIdleStop     = 5 * time.Minute
 	DefaultMaxLineBytes = 64 << 10
 	DefaultMaxLogs      = 1000 // logs followed at once
-	DefaultMaxViewers   = 64   // viewers per client address
+	DefaultMaxViewers   = 256  // logs watched per client address (a merged view counts each member)
 	DefaultSessionTTL   = 12 * time.Hour
 	DefaultShareMaxTTL  = 7 * 24 * time.Hour
 	LocalHost           = "local"

@@ -92,7 +92,7 @@ type Options struct {
 
 // Bounds on what one client may cost (see README.md, "Security").
 const (
-	defaultMaxViewersPerClient = 64
+	defaultMaxViewersPerClient = 256
 	// maxMessageBytes bounds one message from a browser: a filter is at most
 	// filter.MaxTextLen bytes of text, so 16 KiB leaves room for escaping.
 	maxMessageBytes = 16 << 10
