@@ -176,83 +176,37 @@ func (r *room) startOlder(v *viewer, req *olderReq) {
 		r.scratch = lines
 	}
 	f := v.filter
-	r.runHistory(v, func(ctx context.Context) { r.older(ctx, v, req, f) })
+	r.runHistory(v, true, func(ctx context.Context) { r.older(ctx, v, req, f) })
 }
 
-// pinHistory has v's history reader hold the files of the lines the ring
-// holds now (the viewer's first lines are among them), so an older request
-// from them reads those files even after rotation compressed them. Called
-// when the viewer is sent a hello or a reset.
-func (r *room) pinHistory(v *viewer) {
-	r.runHistory(v, func(ctx context.Context) {
+// pinHistory has v's history reader hold the file of v's first line (the
+// line seq, and a few after it to confirm the file by their text), so an
+// older request from there reads that file even after rotation compressed
+// it or its inode number was reused: one open file per viewer. Called on
+// the room goroutine when v is sent its first line after a hello or reset;
+// it waits for a running scan rather than cancelling it.
+func (r *room) pinHistory(v *viewer, seq uint64) {
+	r.runHistory(v, false, func(ctx context.Context) {
 		h, err := r.history(ctx, v)
 		if err != nil {
 			return // no history here; an older request will say so
 		}
-		waitFirstLines(ctx, r.log) // a Log just started reads the file's last lines first
-		_ = h.Pin(ctx, pinLines(r.log))
+		lines, _ := r.log.Read(nil, seq, 8)
+		_ = h.Pin(ctx, lines)
 	})
 }
 
-// pinLines returns a few lines of each file the ring's lines are in, its
-// oldest and its newest there (Pin confirms a file by a line's text, and
-// after a copytruncate rotation the oldest are in the copy and the newest
-// in the truncated file), oldest first.
-func pinLines(l *tailer.Log) []tailer.Line {
-	const perEnd, files = 3, 8
-	type ends struct{ first, last []tailer.Line }
-	byFile := map[uint64]*ends{}
-	var order []uint64
-	var scratch []tailer.Line
-	first, next := l.Bounds()
-	for from := first; from < next; {
-		lines, held := l.Read(scratch[:0], from, int(min(next-from, 1024)))
-		scratch = lines
-		if len(lines) == 0 {
-			break
-		}
-		for _, ln := range lines {
-			if _, ok := ln.Pos(); !ok {
-				continue
-			}
-			e := byFile[ln.File]
-			if e == nil {
-				if len(order) == files {
-					continue
-				}
-				e = &ends{}
-				byFile[ln.File] = e
-				order = append(order, ln.File)
-			}
-			if len(e.first) < perEnd {
-				e.first = append(e.first, ln)
-			} else {
-				e.last = append(e.last, ln)
-				if len(e.last) > perEnd {
-					e.last = e.last[1:]
-				}
-			}
-		}
-		from = max(held, from) + uint64(len(lines))
-		clear(lines)
-	}
-	var out []tailer.Line
-	for _, f := range order {
-		out = append(append(out, byFile[f].first...), byFile[f].last...)
-	}
-	return out
-}
-
 // runHistory runs fn on a goroutine of v's, after the one running (which
-// it cancels) has ended: one scan at a time per viewer, none after stop.
-func (r *room) runHistory(v *viewer, fn func(ctx context.Context)) {
+// it cancels when supersede is set) has ended: one at a time per viewer,
+// none after stop.
+func (r *room) runHistory(v *viewer, supersede bool, fn func(ctx context.Context)) {
 	h := &v.hist
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
 		return
 	}
-	if h.cancel != nil {
+	if h.cancel != nil && supersede {
 		h.cancel()
 	}
 	parent := context.Background()

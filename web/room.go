@@ -203,7 +203,6 @@ func (r *room) pump(viewers []*viewer, now time.Time) (flushIn, dueIn time.Durat
 			v.hello.First, v.hello.Last, v.hello.State = first, next-1, state
 			r.send(v, encode(v.hello))
 			v.hello = nil
-			r.pinHistory(v)
 			v.sentState = state
 		}
 		if state != v.sentState && r.canSend(v) {
@@ -236,6 +235,7 @@ func (r *room) pump(viewers []*viewer, now time.Time) (flushIn, dueIn time.Durat
 				r.send(v, f.data)
 				if v.firstSeq == 0 && f.first != 0 {
 					v.firstSeq = f.first // history.go: the line an older request starts before
+					r.pinHistory(v, f.first)
 				}
 				r.count(f)
 			}
@@ -492,7 +492,6 @@ func (r *room) apply(v *viewer, cs []control, next uint64, now time.Time) time.D
 		v.hist.cancelScan() // its lines were of the old filter
 		older, v.firstSeq = nil, 0
 		r.send(v, encode(resetMsg{Type: "reset", Reason: "filter"}))
-		r.pinHistory(v)
 		v.replayEnd, v.seek = next, nil
 		if v.filter == nil {
 			v.cursor = r.log.StartFor(r.srv.opts.Replay, nil)
