@@ -50,6 +50,7 @@ type viewer struct {
 	seek       *seek          // non-nil: looking back for where the replay starts
 	filterAt   time.Time      // when the filter last changed
 	slowFilter time.Duration  // the filter took this long on one line (see room.keep)
+	slowLines  int            // lines on which the filter was slow
 	pending    *control       // a filter change waiting for filterEvery to pass
 	sentState  tailer.State   // last state told to this viewer
 	hello      *helloMsg      // not yet sent
@@ -291,6 +292,9 @@ func (r *room) seekStep(v *viewer, first uint64, deadline time.Time) bool {
 // is what other viewers of the log wait at most.
 const slowLine = 25 * time.Millisecond
 
+// slowStrikes is how many lines must be that slow before the filter goes.
+const slowStrikes = 3
+
 // keep applies v's filter to l. A regular expression is timed, and one that
 // takes longer than slowLine on a line marks the viewer (see dropSlowFilter).
 func (r *room) keep(v *viewer, l *tailer.Line) bool {
@@ -300,7 +304,11 @@ func (r *room) keep(v *viewer, l *tailer.Line) bool {
 	t0 := time.Now()
 	ok := v.filter.Keep(l)
 	if d := time.Since(t0); d > slowLine {
-		v.slowFilter = max(v.slowFilter, d)
+		// Three strikes: one slow line may be a pause of the process (GC, a
+		// busy machine), three are the filter.
+		if v.slowLines++; v.slowLines >= slowStrikes {
+			v.slowFilter = max(v.slowFilter, d)
+		}
 	}
 	return ok
 }
@@ -313,7 +321,7 @@ func (r *room) dropSlowFilter(v *viewer, next uint64) {
 	if mt := r.srv.metrics; mt != nil {
 		mt.filterRejected.Inc()
 	}
-	v.filter, v.seek, v.slowFilter = nil, nil, 0
+	v.filter, v.seek, v.slowFilter, v.slowLines = nil, nil, 0, 0
 	v.cursor, v.replayEnd = r.log.StartFor(r.srv.opts.Replay, nil), next
 }
 
@@ -488,7 +496,7 @@ func (r *room) apply(v *viewer, cs []control, next uint64, now time.Time) time.D
 		}
 		// Show the new filter's view of what the ring holds: the last
 		// `replay` matching lines (found by seek), then live lines.
-		v.filter, v.pending, v.filterAt = v.pending.filter, nil, now
+		v.filter, v.pending, v.filterAt, v.slowLines = v.pending.filter, nil, now, 0
 		v.hist.cancelScan() // its lines were of the old filter
 		older, v.firstSeq = nil, 0
 		r.send(v, encode(resetMsg{Type: "reset", Reason: "filter"}))

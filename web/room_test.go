@@ -171,3 +171,33 @@ func FuzzDecodeMessage(f *testing.F) {
 		}
 	})
 }
+
+// TestSlowFilterIsTakenAway: a regex that is slow on this log's lines (over
+// slowLine on slowStrikes lines) is removed from its viewer with a
+// bad_filter error and a reset, and the viewer gets the unfiltered log.
+func TestSlowFilterIsTakenAway(t *testing.T) {
+	l := tailer.NewLog("h", "/f.log", 10, 1<<30)
+	long := strings.Repeat("x", 32<<10)
+	for range 6 {
+		l.Lines([]tailer.Line{{File: 1, Offset: -1, Text: long}})
+	}
+	_, next := l.Bounds()
+	srv := &Server{opts: Options{Replay: 10, MaxInflight: 1 << 20, MaxBatch: defaultMaxBatch, MaxFrameBytes: defaultMaxFrameBytes, FlushInterval: time.Nanosecond}}
+	r := newRoom(srv, l)
+	f, err := filter.Compile(filter.Spec{Text: strings.Repeat(".?", 400) + "Q", Regex: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := &viewer{room: r, filter: f, seek: &seek{below: next}, replayEnd: next, sentState: l.Status()}
+	frames := collect(v)
+	for i := 0; v.filter != nil; i++ {
+		if i > 1000 {
+			t.Fatal("the slow filter was never taken away")
+		}
+		r.pump([]*viewer{v}, time.Now())
+	}
+	joined := strings.Join(*frames, "\n")
+	if !strings.Contains(joined, `"code":"bad_filter"`) || !strings.Contains(joined, `"type":"reset"`) || v.cursor >= next {
+		t.Fatalf("frames %.300s…; cursor %d of %d", joined, v.cursor, next)
+	}
+}
