@@ -1,14 +1,9 @@
 package web_test
 
 // Attacks on sign-in, access rules, share links, tokens, deploy marks,
-// merged views and metrics, on loopback. A test that shows a real fault
-// starts with faultSkip(t, "FAULT: …") (a t.Skip unless LOGVIEWER_ATTACK is
-// set) so that the suite stays green:
-//
-//	LOGVIEWER_ATTACK=1 go test -run Attack ./web
-//
-// shows them failing. The other tests are regression tests of defences that
-// hold.
+// merged views and metrics, on loopback. Each was written to show a fault
+// or to check a defence; the faults are mended, so all of them are
+// regression tests now.
 
 import (
 	"bufio"
@@ -42,13 +37,6 @@ import (
 	"github.com/logviewer/logviewer/tailer"
 	"github.com/logviewer/logviewer/web"
 )
-
-func faultSkip(t *testing.T, why string) {
-	t.Helper()
-	if os.Getenv("LOGVIEWER_ATTACK") == "" {
-		t.Skip(why)
-	}
-}
 
 // lockedBuffer collects the server's log output.
 type lockedBuffer struct {
