@@ -381,7 +381,8 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 15*time.Second)
-	err := s.cat.Check(ctx, host, file)
+	var err error
+	shallow(func() { err = s.cat.Check(ctx, host, file) })
 	cancel()
 	if code, msg := s.openError(host, file, err); code != 0 {
 		s.httpError(w, code, msg)
@@ -437,6 +438,19 @@ func (s *Server) viewParams(w http.ResponseWriter, r *http.Request, q url.Values
 		}
 	}
 	return flt, true
+}
+
+// shallow runs f on a goroutine of its own and waits for it. The handler
+// goroutine of a WebSocket lives as long as the viewer: a deep call on it
+// (opening a log checks paths through every symlink) would grow its stack,
+// and with it the memory of every idle viewer, for good.
+func shallow(f func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f()
+	}()
+	<-done
 }
 
 // openError maps a Catalog error to an HTTP status and a message for people
@@ -559,7 +573,10 @@ func (s *Server) connect(ms *melody.Session) {
 	v.session, v.out = ms, ms.Write
 	ctx, cancel := context.WithTimeout(auth.NewContext(context.Background(), v.id), 15*time.Second)
 	defer cancel()
-	l, release, err := s.cat.Open(ctx, v.host, v.file)
+	var l *tailer.Log
+	var release func()
+	var err error
+	shallow(func() { l, release, err = s.cat.Open(ctx, v.host, v.file) })
 	if err != nil {
 		code, msg := s.openError(v.host, v.file, err)
 		s.metrics.viewersRefused.WithLabelValues(strconv.Itoa(code)).Inc()
@@ -573,8 +590,10 @@ func (s *Server) connect(ms *melody.Session) {
 	}
 	v.log, v.release = l, release
 	v.unwatch = s.watchIdentity(v.id, ms)
-	s.audit(ms.Request, "open", "host", v.host, "file", v.file)
-	s.place(ctx, v, l, v.query)
+	shallow(func() {
+		s.audit(ms.Request, "open", "host", v.host, "file", v.file)
+		s.place(ctx, v, l, v.query)
+	})
 	v.query = nil
 	s.mu.Lock()
 	if s.closed {
