@@ -243,7 +243,8 @@ func closedWith(t *testing.T, conn *websocket.Conn, code int) {
 
 // TestSessionExpiryEndsTheView: a WebSocket does not outlive its session.
 func TestSessionExpiryEndsTheView(t *testing.T) {
-	e := newAuthEnv(t, time.Second)
+	// Expiry is kept in whole seconds: a 2 s session lasts 1 to 2 s.
+	e := newAuthEnv(t, 2*time.Second)
 	app := filepath.Join(e.dirWeb, "app.log")
 	sourcetest.Append(t, app, "x\n")
 	b := e.browser(t)
