@@ -1292,7 +1292,7 @@ func TestAttackDownloadStaysInsideAccess(t *testing.T) {
 // link closes with 4001 when the link expires (regression).
 func TestAttackShareExpiryEndsMergedView(t *testing.T) {
 	e := newAtk(t, atkOpts{})
-	tok, _ := e.shares.Make(auth.Share{Host: "web1", File: "/app.log", By: "alice"}, 1500*time.Millisecond, time.Now())
+	tok, _ := e.shares.Make(auth.Share{Host: "web1", File: "/app.log", By: "alice"}, 3*time.Second, time.Now())
 	conn, err := e.dialWS(url.Values{"share": {tok}, "group": {"all"}, "file": {"/app.log"}}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
