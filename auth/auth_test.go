@@ -98,17 +98,23 @@ func TestUsersSameAnswerForUnknownNames(t *testing.T) {
 func TestLimiter(t *testing.T) {
 	l := NewLimiter(5, 12*time.Second)
 	for i := range 5 {
-		if w := l.Wait("k", t0); w != 0 {
+		if w := l.Take("k", t0); w != 0 {
 			t.Fatalf("attempt %d must wait %v", i+1, w)
 		}
-		l.Fail("k", t0)
 	}
-	w := l.Wait("k", t0)
+	w := l.Take("k", t0)
 	if w <= 0 || w > 12*time.Second {
-		t.Fatalf("after 5 failures: wait %v, want up to 12s", w)
+		t.Fatalf("after 5 attempts: wait %v, want up to 12s", w)
 	}
-	if l.Wait("k", t0.Add(w)) != 0 || l.Wait("other", t0) != 0 {
-		t.Fatal("the wait does not end, or spills to another key")
+	if l.Take("other", t0) != 0 {
+		t.Fatal("the wait spills to another key")
+	}
+	l.Refund("k", t0) // the last attempt succeeded
+	if l.Take("k", t0) != 0 {
+		t.Fatal("a refunded attempt was not given back")
+	}
+	if l.Take("k", t0.Add(w)) != 0 {
+		t.Fatal("the wait does not end")
 	}
 }
 

@@ -170,37 +170,6 @@ func (l *Limiter) Refund(key string, now time.Time) {
 	}
 }
 
-// Wait returns how long key must wait before its next attempt (0: now).
-func (l *Limiter) Wait(key string, now time.Time) time.Duration {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	b := l.keys[key]
-	if b == nil {
-		return 0
-	}
-	l.refill(b, now)
-	if b.tokens >= 1 {
-		return 0
-	}
-	return time.Duration((1 - b.tokens) * float64(l.Every))
-}
-
-// Fail records a failed attempt by key.
-func (l *Limiter) Fail(key string, now time.Time) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	b := l.keys[key]
-	if b == nil {
-		if len(l.keys) >= maxLimiterKeys {
-			l.prune(now)
-		}
-		b = &bucket{tokens: float64(l.Burst), at: now}
-		l.keys[key] = b
-	}
-	l.refill(b, now)
-	b.tokens = max(b.tokens-1, 0)
-}
-
 func (l *Limiter) prune(now time.Time) {
 	for k, b := range l.keys {
 		l.refill(b, now)
