@@ -155,11 +155,14 @@ func sizeOf(o *open) int64 {
 // a copytruncate rotation the old content, at the same offsets, is in the
 // copy), and the sibling that holds it is held for that file's positions.
 func (r *Reader) Pin(ctx context.Context, lines []tailer.Line) error {
-	entries, err := r.fsys.ReadDir(r.dir)
-	if err != nil {
-		return fmt.Errorf("list %s: %w", r.dir, err)
+	// Most often the lines are in the live file: one stat finds it. The
+	// directory (which may hold thousands of files) is listed only when a
+	// line is in another file.
+	var live, chain []member
+	if e, err := r.fsys.Stat(path.Join(r.dir, r.base)); err == nil && e.Mode.IsRegular() {
+		live = []member{{name: r.base, ino: e.Ino, size: e.Size, mtime: e.ModTime, live: true}}
 	}
-	chain := Chain(entries, r.base)
+	listed := false
 	var pins []*open
 	for i := range lines {
 		ln := &lines[i]
@@ -175,27 +178,19 @@ func (r *Reader) Pin(ctx context.Context, lines []tailer.Line) error {
 			pins = append(pins, o)
 			continue
 		}
-		for _, m := range chain {
-			if m.ino != ln.File && (m.live || m.gz || m.size < ln.Offset) {
-				continue // not the file, nor a plain copy that could hold the line
-			}
-			if slices.ContainsFunc(pins, func(o *open) bool { return o.ino == m.ino }) {
-				continue
-			}
-			f, err := r.fsys.Open(path.Join(r.dir, m.name))
-			if err != nil {
-				continue
-			}
-			if !(m.gz && m.ino == ln.File) && !holdsLine(f, ln.Offset, ln.Text) {
-				f.Close()
-				continue
-			}
-			o := &open{member: m, f: f}
-			if m.ino != ln.File {
-				o.alias = ln.File
-			}
+		if o := r.pinFrom(live, pins, ln); o != nil {
 			pins = append(pins, o)
-			break
+			continue
+		}
+		if !listed {
+			entries, err := r.fsys.ReadDir(r.dir)
+			if err != nil {
+				return fmt.Errorf("list %s: %w", r.dir, err)
+			}
+			chain, listed = Chain(entries, r.base), true
+		}
+		if o := r.pinFrom(chain, pins, ln); o != nil {
+			pins = append(pins, o)
 		}
 	}
 	for _, o := range r.pins {
@@ -204,6 +199,33 @@ func (r *Reader) Pin(ctx context.Context, lines []tailer.Line) error {
 		}
 	}
 	r.pins = pins // a current file no longer pinned is closed when the scan moves on
+	return nil
+}
+
+// pinFrom opens the first of candidates that holds ln (its own file, or a
+// plain copy of it) and is not pinned yet, or returns nil.
+func (r *Reader) pinFrom(candidates []member, pins []*open, ln *tailer.Line) *open {
+	for _, m := range candidates {
+		if m.ino != ln.File && (m.live || m.gz || m.size < ln.Offset) {
+			continue // not the file, nor a plain copy that could hold the line
+		}
+		if slices.ContainsFunc(pins, func(o *open) bool { return o.ino == m.ino }) {
+			continue
+		}
+		f, err := r.fsys.Open(path.Join(r.dir, m.name))
+		if err != nil {
+			continue
+		}
+		if !(m.gz && m.ino == ln.File) && !holdsLine(f, ln.Offset, ln.Text) {
+			f.Close()
+			continue
+		}
+		o := &open{member: m, f: f}
+		if m.ino != ln.File {
+			o.alias = ln.File
+		}
+		return o
+	}
 	return nil
 }
 
