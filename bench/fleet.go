@@ -23,7 +23,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -348,33 +347,7 @@ func (b *bench) mergeLatency(hosts int, rate float64) (latencyResult, error) {
 		return latencyResult{}, err
 	}
 	defer e.close()
-	warm := 500 * time.Millisecond
-	if b.o.smoke {
-		warm = 200 * time.Millisecond
-	}
-	if _, err := e.w.paced(b.ctx, rate, warm); err != nil {
-		return latencyResult{}, err
-	}
-	e.g.wait(b.ctx, e.w.last, 5*time.Second)
-	e.g.setRecord(true)
-	if _, err := e.w.paced(b.ctx, rate, b.o.dur); err != nil {
-		return latencyResult{}, err
-	}
-	_, done := e.g.wait(b.ctx, e.w.last, 3*time.Second)
-	e.g.setRecord(false)
-	all := e.g[0].takeLatencies()
-	var res latencyResult
-	if len(all) > 0 {
-		slices.Sort(all)
-		res.p50 = ms(all[len(all)/2])
-		res.p99 = ms(all[min(len(all)-1, len(all)*99/100)])
-		res.max = ms(all[len(all)-1])
-	}
-	if f := e.g.faults(); f > 0 || !done {
-		res.lost = true
-		res.note = fmt.Sprintf("lines lost or late (%d faults; the slowest host's copy lacked %d lines 3s after the writer stopped) %s", f, e.g.behind(e.w.last), e.g.firstErr())
-	}
-	return res, b.ctx.Err()
+	return b.measureLatency(e, rate)
 }
 
 // scenarioMerge is scenario 8.

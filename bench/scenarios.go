@@ -212,6 +212,12 @@ func (b *bench) latency(kind string, viewers int, rate float64) (latencyResult, 
 		return latencyResult{}, err
 	}
 	defer e.close()
+	return b.measureLatency(e, rate)
+}
+
+// measureLatency writes rate lines/s into e for b.o.dur after a warm-up and
+// returns the latency percentiles over every line every viewer received.
+func (b *bench) measureLatency(e *env, rate float64) (latencyResult, error) {
 	warm := 500 * time.Millisecond
 	if b.o.smoke {
 		warm = 200 * time.Millisecond
