@@ -455,19 +455,25 @@ const maxGzipLook = 256 << 20
 // isizeAtLeast reports whether the compressed member's content may be at
 // least n bytes long (the trailer holds the size modulo 4 GiB).
 func (r *Reader) isizeAtLeast(m member, n int64) bool {
+	isize, ok := r.isize(m)
+	return ok && (m.size >= 1<<32/8 || int64(isize) >= n)
+}
+
+// isize reads the gzip trailer's record of the content's size (modulo 4 GiB).
+func (r *Reader) isize(m member) (uint32, bool) {
 	if m.size < 18 {
-		return false
+		return 0, false
 	}
 	f, err := r.fsys.Open(path.Join(r.dir, m.name))
 	if err != nil {
-		return false
+		return 0, false
 	}
 	defer f.Close()
 	var b [4]byte
 	if k, _ := f.ReadAt(b[:], m.size-4); k != 4 {
-		return false
+		return 0, false
 	}
-	return m.size >= 1<<32/8 || int64(binary.LittleEndian.Uint32(b[:])) >= n
+	return binary.LittleEndian.Uint32(b[:]), true
 }
 
 // gzHolds reports whether the compressed member's content holds text and a
@@ -555,19 +561,8 @@ func (r *Reader) sameHead(m member, o *open) bool {
 // isizeIs reports whether the compressed member's trailer says its content
 // is size bytes long (modulo 4 GiB, as gzip records it).
 func (r *Reader) isizeIs(m member, size int64) bool {
-	if m.size < 18 {
-		return false
-	}
-	f, err := r.fsys.Open(path.Join(r.dir, m.name))
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	var b [4]byte
-	if n, _ := f.ReadAt(b[:], m.size-4); n != 4 {
-		return false
-	}
-	return binary.LittleEndian.Uint32(b[:]) == uint32(size)
+	isize, ok := r.isize(m)
+	return ok && isize == uint32(size)
 }
 
 // hold makes m the current file, opening it unless it is held already.
