@@ -525,8 +525,11 @@ func (s *Server) place(ctx context.Context, v *viewer, l *tailer.Log, q url.Valu
 			return
 		}
 	}
-	_, next := l.Bounds()
+	first, next := l.Bounds()
 	v.replayEnd = next
+	if first == next && next == 1 && q.Get("from") == "" {
+		v.warm = -1 // the Log is new: its opening backlog is replay (room.warmReplay)
+	}
 	if from := q.Get("from"); from != "" {
 		// Start at a mark or a time (within the ring); what lies between
 		// there and now is replay. Not found: the ordinary start.
