@@ -19,7 +19,7 @@ const lineOverhead = 80
 //
 // All methods are safe for concurrent use.
 type Log struct {
-	ID   string // random, new for every Log: seqs are only comparable within one ID
+	ID   string // random, new for every Log: seqs are only comparable within one ID (a cluster sets a stable one, see Append)
 	Host string
 	Path string
 
@@ -64,26 +64,31 @@ func (l *Log) Lines(lines []Line) {
 	l.mu.Lock()
 	for _, ln := range lines {
 		ln.Seq = l.next
-		l.next++
-		size := int64(len(ln.Text) + lineOverhead)
-		// Make room: drop the oldest lines beyond minLines while over budget,
-		// grow the ring while under it.
-		for l.n > 0 && l.n >= l.minLines && l.bytes+size > l.budget {
-			l.dropOldest()
-		}
-		if l.n == len(l.ring) {
-			if l.n < l.minLines || l.bytes+size <= l.budget {
-				l.grow()
-			} else {
-				l.dropOldest()
-			}
-		}
-		l.ring[(l.head+l.n)%len(l.ring)] = ln
-		l.n++
-		l.bytes += size
+		l.put(ln)
 	}
 	l.signal()
 	l.mu.Unlock()
+}
+
+// put stores ln, whose Seq is l.next, as the newest line. l.mu is held.
+func (l *Log) put(ln Line) {
+	l.next++
+	size := int64(len(ln.Text) + lineOverhead)
+	// Make room: drop the oldest lines beyond minLines while over budget,
+	// grow the ring while under it.
+	for l.n > 0 && l.n >= l.minLines && l.bytes+size > l.budget {
+		l.dropOldest()
+	}
+	if l.n == len(l.ring) {
+		if l.n < l.minLines || l.bytes+size <= l.budget {
+			l.grow()
+		} else {
+			l.dropOldest()
+		}
+	}
+	l.ring[(l.head+l.n)%len(l.ring)] = ln
+	l.n++
+	l.bytes += size
 }
 
 func (l *Log) dropOldest() {
@@ -227,4 +232,32 @@ func (l *Log) after(p Position) (seq uint64, result where) {
 		return 0, notYet // no line of any file yet
 	}
 	return 0, gone // the position is older than the ring
+}
+
+// Append adds lines that are already numbered (their Seq is kept), for a Log
+// fed from elsewhere than a Source: a cluster's stream, where every instance
+// must show the same seqs. Lines at or below the last seq held are
+// duplicates and are dropped; a line whose seq is past the next one expected
+// empties the ring first, so a reader learns of the lines in between as a
+// gap (Read's first moves past its cursor). Lines must come in seq order.
+func (l *Log) Append(lines []Line) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	added := false
+	for _, ln := range lines {
+		if ln.Seq < l.next {
+			continue // already held (or dropped): a redelivery
+		}
+		if ln.Seq > l.next {
+			for l.n > 0 {
+				l.dropOldest()
+			}
+			l.head, l.next = 0, ln.Seq
+		}
+		l.put(ln)
+		added = true
+	}
+	if added {
+		l.signal()
+	}
 }

@@ -204,3 +204,31 @@ func TestSeekWaitsForAFreshLog(t *testing.T) {
 		t.Fatal("Seek to another file succeeded")
 	}
 }
+
+func TestAppendKeepsSeqs(t *testing.T) {
+	l := NewLog("h", "/f", 4, 1<<20)
+	l.Append([]Line{{Seq: 10, Text: "a"}, {Seq: 11, Text: "b"}})
+	if first, next := l.Bounds(); first != 10 || next != 12 {
+		t.Fatalf("bounds = %d, %d; want 10, 12", first, next)
+	}
+	// A redelivery is dropped; the new line after it is kept.
+	l.Append([]Line{{Seq: 11, Text: "b"}, {Seq: 12, Text: "c"}})
+	got, _ := l.Read(nil, 0, 10)
+	if len(got) != 3 || got[2].Seq != 12 || got[2].Text != "c" {
+		t.Fatalf("after redelivery: %+v", got)
+	}
+	// A jump empties the ring: a reader at 13 learns of a gap [13, 20).
+	l.Append([]Line{{Seq: 20, Text: "z"}})
+	got, first := l.Read(nil, 13, 10)
+	if first != 20 || len(got) != 1 || got[0].Seq != 20 {
+		t.Fatalf("after jump: first %d, %+v", first, got)
+	}
+	// Lines appended by number still wrap the ring like Lines does.
+	for s := uint64(21); s < 40; s++ {
+		l.Append([]Line{{Seq: s, Text: "x"}})
+	}
+	got, first = l.Read(nil, 0, 100)
+	if got[len(got)-1].Seq != 39 || first != got[0].Seq || uint64(len(got)) != 40-first {
+		t.Fatalf("after wrap: first %d, %d lines", first, len(got))
+	}
+}
