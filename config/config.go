@@ -61,6 +61,7 @@ type Config struct {
 	Access         []Access `toml:"access"`
 	Tokens         []Token  `toml:"token"`
 	Hosts          []Host   `toml:"host"`
+	Cluster        *Cluster `toml:"cluster"` // nil: one process, everything in memory
 
 	// Path is the file this came from; set by Load.
 	Path string `toml:"-"`
@@ -83,6 +84,14 @@ type Host struct {
 	MaxConns      int      `toml:"max_connections"` // SSH connections to the host (each carries up to sshd's MaxSessions logs)
 
 	index int // the [[host]] table it came from (a range makes several hosts of one)
+}
+
+// Cluster is the [cluster] table: instances that share tails through NATS
+// JetStream (see README.md, "Running a cluster").
+type Cluster struct {
+	NATSURL  string `toml:"nats_url"` // one or more nats:// URLs, comma-separated
+	Name     string `toml:"name"`     // prefix of streams, subjects and KV buckets
+	Instance string `toml:"instance"` // this instance's name; default: the host name
 }
 
 // Auth is the [auth] table: how people sign in.
@@ -322,6 +331,9 @@ func (c *Config) validate() error {
 	if err := c.validateService(); err != nil {
 		return err
 	}
+	if err := c.validateCluster(); err != nil {
+		return err
+	}
 	if len(c.Hosts) == 0 {
 		return bad("host", "at least one [[host]] is needed")
 	}
@@ -501,6 +513,57 @@ func (c *Config) validateService() error {
 		}
 	}
 	return nil
+}
+
+// validateCluster checks [cluster] and fills in its defaults.
+func (c *Config) validateCluster() error {
+	cl := c.Cluster
+	if cl == nil {
+		return nil
+	}
+	bad := func(key, format string, a ...any) error {
+		return &Error{Key: "cluster." + key, Msg: fmt.Sprintf(format, a...)}
+	}
+	if cl.NATSURL == "" {
+		return bad("nats_url", "[cluster] needs nats_url, such as \"nats://127.0.0.1:4222\"")
+	}
+	for _, u := range strings.Split(cl.NATSURL, ",") {
+		pu, err := url.Parse(strings.TrimSpace(u))
+		if err != nil || pu.Host == "" || (pu.Scheme != "nats" && pu.Scheme != "tls" && pu.Scheme != "ws" && pu.Scheme != "wss") {
+			return bad("nats_url", "%q is not a NATS URL such as \"nats://127.0.0.1:4222\"", u)
+		}
+	}
+	if cl.Name == "" {
+		cl.Name = "logviewer"
+	}
+	if !validClusterName(cl.Name) {
+		return bad("name", "%q must be letters, digits, '_' and '-' (at most 32): it names streams, subjects and KV buckets", cl.Name)
+	}
+	if cl.Instance == "" {
+		h, err := os.Hostname()
+		if err != nil || h == "" {
+			return bad("instance", "not set, and the host name is unknown: set instance")
+		}
+		cl.Instance = h
+	}
+	if !validHostName(cl.Instance) {
+		return bad("instance", "%q may contain only letters, digits, '.', '_' and '-' (at most 64)", cl.Instance)
+	}
+	return nil
+}
+
+func validClusterName(n string) bool {
+	if n == "" || len(n) > 32 {
+		return false
+	}
+	for _, c := range n {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '_', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 func validUserName(n string) bool {

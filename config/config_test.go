@@ -102,6 +102,11 @@ func TestParseErrors(t *testing.T) {
 		{"allowed host with port", "allowed_hosts = [\"logs.example.com:8080\"]\n" + host, 1, "allowed_hosts", "not a host name"},
 		{"max_logs zero", "max_logs = 0\n" + host, 1, "max_logs", "between 1"},
 		{"viewers zero", "max_viewers_per_client = 0\n" + host, 1, "max_viewers_per_client", "between 1"},
+		{"cluster without url", host + "[cluster]\nname = \"lv\"\n", 4, "cluster.nats_url", "needs nats_url"},
+		{"cluster bad url", host + "[cluster]\nnats_url = \"http://x:4222\"\n", 5, "cluster.nats_url", "not a NATS URL"},
+		{"cluster bad name", host + "[cluster]\nnats_url = \"nats://127.0.0.1:4222\"\nname = \"a.b\"\n", 6, "cluster.name", "letters, digits"},
+		{"cluster bad instance", host + "[cluster]\nnats_url = \"nats://127.0.0.1:4222\"\ninstance = \"a b\"\n", 6, "cluster.instance", "only letters"},
+		{"cluster unknown key", host + "[cluster]\nnats_url = \"nats://127.0.0.1:4222\"\nlease = \"5s\"\n", 6, "cluster.lease", "unknown key"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -204,5 +209,43 @@ func TestRangeErrors(t *testing.T) {
 				t.Errorf("got %q (line %d key %q), want line %d key %q msg containing %q", err, ce.Line, ce.Key, tt.line, tt.key, tt.msg)
 			}
 		})
+	}
+}
+
+func TestParseCluster(t *testing.T) {
+	const host = "[[host]]\nname = \"local\"\nfiles = [\"/var/log/*.log\"]\n"
+	c, err := Parse("c.toml", []byte(host))
+	if err != nil || c.Cluster != nil {
+		t.Fatalf("no [cluster]: %v, %+v", err, c.Cluster)
+	}
+	c, err = Parse("c.toml", []byte(host+"[cluster]\nnats_url = \"nats://10.0.0.1:4222, nats://10.0.0.2:4222\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hn, _ := os.Hostname()
+	if c.Cluster.Name != "logviewer" || c.Cluster.Instance != hn {
+		t.Errorf("defaults: %+v, want name logviewer and instance %q", c.Cluster, hn)
+	}
+	c, err = Parse("c.toml", []byte(host+"[cluster]\nnats_url = \"nats://127.0.0.1:4222\"\nname = \"lv\"\ninstance = \"lv-1\"\n"))
+	if err != nil || c.Cluster.Name != "lv" || c.Cluster.Instance != "lv-1" {
+		t.Fatalf("%v, %+v", err, c.Cluster)
+	}
+}
+
+func TestEffectiveMasksNATSCredentials(t *testing.T) {
+	const src = "[[host]]\nname = \"local\"\nfiles = [\"/a\"]\n[cluster]\nnats_url = \"nats://lv:hunter2@10.0.0.1:4222\"\ninstance = \"lv-1\"\n"
+	c, err := Parse("c.toml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	if err := c.WriteEffective(&b); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(b.String(), "hunter2") || !strings.Contains(b.String(), "instance = 'lv-1'") {
+		t.Errorf("effective config:\n%s", b.String())
+	}
+	if c.Cluster.NATSURL != "nats://lv:hunter2@10.0.0.1:4222" {
+		t.Errorf("WriteEffective changed the config: %q", c.Cluster.NATSURL)
 	}
 }

@@ -2,6 +2,8 @@ package config
 
 import (
 	"io"
+	"net/url"
+	"strings"
 
 	"github.com/pelletier/go-toml/v2"
 )
@@ -21,6 +23,11 @@ func (c *Config) WriteEffective(w io.Writer) error {
 	for i := range cp.Tokens {
 		cp.Tokens[i].SecretSHA256 = masked
 	}
+	if c.Cluster != nil {
+		cl := *c.Cluster
+		cl.NATSURL = maskUserinfo(cl.NATSURL)
+		cp.Cluster = &cl
+	}
 	enc := toml.NewEncoder(w)
 	enc.SetIndentTables(true)
 	return enc.Encode(&cp)
@@ -28,3 +35,15 @@ func (c *Config) WriteEffective(w io.Writer) error {
 
 // MarshalText writes a Duration as "30s".
 func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// maskUserinfo masks the credentials in a comma-separated list of URLs.
+func maskUserinfo(urls string) string {
+	parts := strings.Split(urls, ",")
+	for i, p := range parts {
+		if u, err := url.Parse(strings.TrimSpace(p)); err == nil && u.User != nil {
+			u.User = url.User(masked)
+			parts[i] = u.String()
+		}
+	}
+	return strings.Join(parts, ",")
+}
