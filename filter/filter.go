@@ -41,6 +41,7 @@ type Filter struct {
 	re     *regexp.Regexp
 	fold   bool // case-insensitive substring
 	invert bool
+	levels map[string]bool // nil: every level; else only these (see Level)
 }
 
 // Spec is a filter as a client states it.
@@ -49,6 +50,10 @@ type Spec struct {
 	Regex  bool   `json:"regex"`
 	Case   bool   `json:"case"` // case-sensitive
 	Invert bool   `json:"invert"`
+	// Level keeps only lines of these levels: comma-separated names of
+	// Level's results ("error", "warn,error"); "" keeps every level. It
+	// composes with the text: a line must pass both.
+	Level string `json:"level,omitempty"`
 }
 
 // Errors a client may be told about.
@@ -57,8 +62,26 @@ var (
 	ErrTooComplex = fmt.Errorf("regular expression is too complex (it would compile to more than %d steps); simplify it, e.g. fewer or smaller {n,m} repeats", MaxProgram)
 )
 
-// Compile turns a spec into a filter; an empty text yields nil (everything).
+// Compile turns a spec into a filter; an empty text and level yield nil
+// (everything).
 func Compile(fs Spec) (*Filter, error) {
+	levels, err := parseLevels(fs.Level)
+	if err != nil {
+		return nil, err
+	}
+	f, err := compileText(fs)
+	if err != nil || levels == nil {
+		return f, err
+	}
+	if f == nil {
+		f = &Filter{}
+	}
+	f.levels = levels
+	f.key += "|level=" + fs.Level
+	return f, nil
+}
+
+func compileText(fs Spec) (*Filter, error) {
 	if fs.Text == "" {
 		return nil, nil
 	}
@@ -143,7 +166,10 @@ func (f *Filter) Keep(l *tailer.Line) bool {
 	if f == nil || l.Mark != "" {
 		return true
 	}
-	return f.match(l.Text) != f.invert
+	if f.levels != nil && !f.levels[Level(l.Text)] {
+		return false
+	}
+	return f.text == "" && f.re == nil || f.match(l.Text) != f.invert
 }
 
 // KeepTagged is Keep for a line shown with a tag (a merged view's host):
@@ -152,7 +178,10 @@ func (f *Filter) KeepTagged(l *tailer.Line, tag string) bool {
 	if f == nil || l.Mark != "" {
 		return true
 	}
-	return (f.match(tag) || f.match(l.Text)) != f.invert
+	if f.levels != nil && !f.levels[Level(l.Text)] {
+		return false
+	}
+	return f.text == "" && f.re == nil || (f.match(tag) || f.match(l.Text)) != f.invert
 }
 
 func (f *Filter) match(s string) bool {

@@ -143,3 +143,69 @@ func FuzzCompile(f *testing.F) {
 		flt.Keep(line(strings.Repeat("ab1 ", 64)))
 	})
 }
+
+func TestLevel(t *testing.T) {
+	for _, c := range []struct{ text, want string }{
+		{"2026-11-28T08:00:00Z ERROR db: gone", LevelError},
+		{"2026-11-28T08:00:00Z FATAL x", LevelError},
+		{`{"level":"warn","msg":"x"}`, LevelWarn},
+		{"level=debug msg=x", LevelDebug},
+		{"[notice] x", LevelInfo},
+		{"E1128 08:00:00.000000 1 x.go:1] boom", LevelError},
+		{"2026-11-28 INFO started", LevelInfo},
+		{"TRACE cache hit", LevelDebug},
+		{"ERRORS are counted here", LevelOther},
+		{`127.0.0.1 - - [28/Nov/2026:08:00:00 +0000] "GET /x HTTP/1.1" 503 12`, LevelError},
+		{`127.0.0.1 - - [28/Nov/2026:08:00:00 +0000] "POST /login HTTP/1.1" 404 0`, LevelWarn},
+		{`127.0.0.1 - - [28/Nov/2026:08:00:00 +0000] "GET / HTTP/1.1" 200 512`, LevelOther},
+		{"--- FAIL: TestX (0.01s)", LevelError},
+		{"✗ build step 3", LevelError},
+		{"\tat com.example.Foo.bar(Foo.java:12)", LevelOther},
+		{"\x1b[31mERROR\x1b[0m red", LevelError},
+		{"plain line", LevelOther},
+	} {
+		if got := Level(c.text); got != c.want {
+			t.Errorf("Level(%q) = %q, want %q", c.text, got, c.want)
+		}
+	}
+}
+
+func TestLevelFilterComposesWithText(t *testing.T) {
+	lines := []string{"INFO a order", "ERROR b order", "ERROR c payment", "WARN d order", "plain order"}
+	for _, c := range []struct {
+		spec Spec
+		want []string
+	}{
+		{Spec{Level: "error"}, []string{"ERROR b order", "ERROR c payment"}},
+		{Spec{Level: "error", Text: "order"}, []string{"ERROR b order"}},
+		{Spec{Level: "warn,other"}, []string{"WARN d order", "plain order"}},
+		{Spec{Level: "error", Text: "order", Invert: true}, []string{"ERROR c payment"}},
+	} {
+		f, err := Compile(c.spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, s := range lines {
+			if f.Keep(&tailer.Line{Text: s}) {
+				got = append(got, s)
+			}
+		}
+		if strings.Join(got, "|") != strings.Join(c.want, "|") {
+			t.Errorf("%+v kept %q, want %q", c.spec, got, c.want)
+		}
+		if !f.Keep(&tailer.Line{Text: "x", Mark: "rotated"}) {
+			t.Errorf("%+v dropped a marker", c.spec)
+		}
+	}
+	for _, bad := range []string{"errors", "error,", strings.Repeat("error,", 20)} {
+		if _, err := Compile(Spec{Level: bad}); err == nil {
+			t.Errorf("level %q accepted", bad)
+		}
+	}
+	a, _ := Compile(Spec{Text: "x", Level: "error"})
+	b, _ := Compile(Spec{Text: "x"})
+	if a.Key() == b.Key() {
+		t.Errorf("a level filter shares its key with the text alone")
+	}
+}

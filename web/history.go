@@ -435,7 +435,7 @@ func (s *Server) serveDownload(w http.ResponseWriter, r *http.Request) {
 		s.httpError(w, code, err.Error())
 		return
 	}
-	flt, err := filter.Compile(filter.Spec{Text: q.Get("q"), Regex: q.Get("re") == "1", Case: q.Get("case") == "1", Invert: q.Get("inv") == "1"})
+	flt, err := filter.Compile(specOf(q))
 	if err != nil {
 		s.metrics.filterRejected.Inc()
 		s.httpError(w, http.StatusBadRequest, err.Error())

@@ -2,6 +2,7 @@ package web
 
 import (
 	"encoding/json"
+	"net/url"
 	"strconv"
 	"unicode/utf8"
 
@@ -56,6 +57,12 @@ type clientMsg struct {
 	Before string  `json:"before"` // older: a position ("" : before the ring)
 	N      int     `json:"n"`      // older: how many lines
 	filter.Spec
+}
+
+// specOf reads a filter from a view's URL parameters (/ws, /api/download):
+// q, re, case, inv and level.
+func specOf(q url.Values) filter.Spec {
+	return filter.Spec{Text: q.Get("q"), Regex: q.Get("re") == "1", Case: q.Get("case") == "1", Invert: q.Get("inv") == "1", Level: q.Get("level")}
 }
 
 func encode(v any) []byte {

@@ -421,7 +421,7 @@ func (s *Server) viewParams(w http.ResponseWriter, r *http.Request, q url.Values
 		s.httpError(w, code, err.Error())
 		return nil, false
 	}
-	flt, err := filter.Compile(filter.Spec{Text: q.Get("q"), Regex: q.Get("re") == "1", Case: q.Get("case") == "1", Invert: q.Get("inv") == "1"})
+	flt, err := filter.Compile(specOf(q))
 	if err != nil {
 		s.metrics.filterRejected.Inc()
 		s.httpError(w, http.StatusBadRequest, err.Error())
