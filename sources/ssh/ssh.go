@@ -111,6 +111,8 @@ type Source struct {
 	reconnects    uint64 // connections re-established after the host was lost
 	state         tailer.State
 	closed        bool
+
+	inodeSrv inodeServer // the inode session that the host's histories share (history.go)
 }
 
 var _ tailer.Source = (*Source)(nil)
