@@ -49,7 +49,6 @@
 package local
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -62,10 +61,10 @@ import (
 	"sync"
 	"syscall"
 	"time"
-	"unicode/utf8"
 
 	"github.com/nxadm/tail/watch"
 
+	"github.com/logviewer/logviewer/sources/internal/follow"
 	"github.com/logviewer/logviewer/sources/internal/rotation"
 	"github.com/logviewer/logviewer/tailer"
 )
@@ -241,55 +240,35 @@ func (s *Source) open(path string) (*os.File, string, error) {
 
 // Follow implements tailer.Source.
 func (s *Source) Follow(ctx context.Context, path string, n int, sink tailer.Sink) error {
-	w := &follower{src: s, path: path, sink: sink}
-	w.split.init(s.maxLine)
+	w := &follower{src: s, path: path}
+	w.core.Init(sink, s.maxLine)
 	return w.run(ctx, n)
 }
 
-// follower follows one path through any number of files (inodes).
+// follower follows one path through any number of files (inodes). What was
+// delivered, the checks against truncation, the markers and the rotated
+// copies are the shared core's (sources/internal/follow); the follower reads
+// the bytes (pread on the inode it holds, from core.Split.Off()) and notices
+// when the path names another file.
 type follower struct {
 	src  *Source
 	path string
-	sink tailer.Sink
+	core follow.Core
 
-	f    *os.File // the inode being followed
+	f    *os.File // the inode being followed (core.Ino)
 	dev  uint64
-	ino  uint64
 	real string // f's path, every symlink resolved, when it was opened
 
-	pos       int64  // the next byte of f to read
-	delivered int64  // offset just past the last line delivered from f
-	known     []byte // the up to knownLen bytes of f that end at delivered
-	tail      []byte // the up to knownLen bytes of f that end at pos
-	seen      int64  // the largest size f was seen to have since its last truncation
-	split     splitter
-
-	buf   []byte        // read buffer, readChunk bytes
-	lines []tailer.Line // scratch for one delivery
-	check []byte        // scratch for holds
+	buf []byte // read buffer, readChunk bytes
 
 	gone  bool // the path was removed; say so when it is back
 	moved bool // the path was rotated; say so when the new file is followed
 }
 
-// knownLen is how many delivered bytes are kept to recognise the file (and
-// its rotated copy) later: several lines' worth, so that the run of bytes
-// holds timestamps or sequence numbers, not only padding that every file of
-// the same log has at the same offsets.
-const knownLen = 1024
-
-// maxBatch bounds the lines handed to the sink at once (and the scratch
-// they take): a chunk of empty lines would otherwise be 256Ki Lines.
-const maxBatch = 8192
-
 // readChunk is how much is read at once: large enough that reading costs
 // little per line (one pread for thousands of lines), small enough to keep
 // per follower.
 const readChunk = 256 << 10
-
-// rotateLinger bounds how long a rotated-away file is read on while it
-// still grows (its writer has not reopened the path yet).
-const rotateLinger = 5 * time.Second
 
 // errRotated ends one inode: the path now names another file, or none.
 var errRotated = errors.New("rotated")
@@ -312,13 +291,13 @@ func (w *follower) run(ctx context.Context, n int) error {
 		first = false
 		switch {
 		case w.gone:
-			w.mark(tailer.MarkRotated, "file re-created: following it from its start")
+			w.core.Mark(tailer.MarkRotated, "file re-created: following it from its start")
 		case w.moved:
-			w.mark(tailer.MarkRotated, "file rotated: following the new file from its start")
+			w.core.Mark(tailer.MarkRotated, "file rotated: following the new file from its start")
 		}
 		w.gone, w.moved = false, false
 		w.reset(start)
-		w.sink.State(tailer.State{Code: tailer.StateFollowing})
+		w.core.Sink.State(tailer.State{Code: tailer.StateFollowing})
 		err := w.followInode(ctx)
 		w.f.Close()
 		if !errors.Is(err, errRotated) {
@@ -340,10 +319,10 @@ func (w *follower) open(ctx context.Context) error {
 				return err
 			}
 			w.f, w.real = f, real
-			w.dev, w.ino = identity(st)
+			w.dev, w.core.Ino = identity(st)
 			return nil
 		}
-		st := tailer.State{Code: tailer.StateWaiting, Msg: w.path + " does not exist; waiting for it"}
+		st := tailer.State{Code: tailer.StateWaiting, Msg: w.path + " does not exist yet"}
 		var refused *rotation.RefusedError
 		switch {
 		case errors.As(err, &refused):
@@ -353,50 +332,29 @@ func (w *follower) open(ctx context.Context) error {
 		}
 		if st.Msg != said {
 			said = st.Msg
-			w.sink.State(st)
+			w.core.Sink.State(st)
 		}
-		if err := sleep(ctx, w.src.poll); err != nil {
+		if err := follow.Sleep(ctx, w.src.poll); err != nil {
 			return err
 		}
 	}
 }
 
-// sleep waits for d or until ctx ends, whichever is first.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
 // reset starts reading f at off, a line start.
 func (w *follower) reset(off int64) {
-	w.pos, w.delivered = off, off
-	w.known = w.known[:0]
-	if k := min(off, knownLen); k > 0 {
-		buf := make([]byte, k)
-		if n, _ := w.f.ReadAt(buf, off-k); n == len(buf) {
-			w.known = append(w.known, buf...)
-		}
-	}
-	w.tail = append(w.tail[:0], w.known...)
-	w.seen = max(off, w.size())
-	w.split.reset()
+	_ = w.core.Reset(w.f, off) // a short read leaves nothing to check: the file just shrank, which the next read notices
+	w.core.Seen = max(off, w.size())
 }
 
 // followInode follows w.f until the path names another file (errRotated) or
 // ctx ends.
 func (w *follower) followInode(ctx context.Context) error {
-	wk := w.src.watches.subscribe(w.f, w.dev, w.ino)
+	wk := w.src.watches.subscribe(w.f, w.dev, w.core.Ino)
 	defer wk.stop()
 	tick := time.NewTicker(w.src.poll)
 	defer tick.Stop()
 	for {
-		if err := w.readAvailable(ctx); err != nil {
+		if _, err := w.readAvailable(ctx); err != nil {
 			return err
 		}
 		select {
@@ -412,116 +370,59 @@ func (w *follower) followInode(ctx context.Context) error {
 }
 
 // rotatedAway reads the rest of w.f once the path names another file, or
-// none: until it has not grown for a poll interval (its writer may still
-// append until it reopens the path), for at most rotateLinger; then a last
-// line without newline is delivered too (nobody will finish it).
+// none (see follow.Core.Drain).
 func (w *follower) rotatedAway(ctx context.Context, wk *waker) error {
-	deadline := time.Now().Add(rotateLinger)
-	grew := time.Now()
-	quiet := time.NewTimer(w.src.poll)
-	defer quiet.Stop()
-	for {
-		before := w.pos
-		if err := w.readAvailable(ctx); err != nil {
-			return err
-		}
-		now := time.Now()
-		if w.pos != before {
-			grew = now
-		}
-		if now.Sub(grew) >= w.src.poll || now.After(deadline) {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-wk.C:
-		case <-quiet.C:
-			quiet.Reset(w.src.poll)
-		}
+	read := func() (int64, error) { return w.readAvailable(ctx) }
+	if err := w.core.Drain(ctx, read, w.src.poll, wk.C); err != nil {
+		return err
 	}
-	w.flushPartial()
 	if _, err := os.Stat(w.path); err != nil {
 		w.gone = true
-		w.mark(tailer.MarkRemoved, "file removed: waiting for it to come back")
+		w.core.Mark(tailer.MarkRemoved, "file removed: waiting for it to come back")
 	} else {
 		w.moved = true
 	}
 	return errRotated
 }
 
-// readAvailable reads and delivers the lines f holds past pos, chunk by
-// chunk, checking after each read that f still holds what was delivered.
-func (w *follower) readAvailable(ctx context.Context) error {
+// readAvailable reads and delivers the lines f holds past what was read,
+// chunk by chunk, checking before each chunk is delivered that f still
+// holds what was delivered. It returns how many bytes it read.
+func (w *follower) readAvailable(ctx context.Context) (int64, error) {
+	var read int64
 	for {
 		if err := ctx.Err(); err != nil {
-			return err // a writer faster than the reader must not hold off a cancel
+			return read, err // a writer faster than the reader must not hold off a cancel
 		}
-		n, err := w.f.ReadAt(w.buf, w.pos)
+		pos := w.core.Split.Off()
+		n, err := w.f.ReadAt(w.buf, pos)
 		if err != nil && err != io.EOF {
-			return fmt.Errorf("read %s: %w", w.path, err)
+			return read, fmt.Errorf("read %s: %w", w.path, err)
 		}
+		read += int64(n)
 		if n == 0 {
 			size := w.size()
-			if size >= w.pos {
-				w.seen = max(w.seen, size)
-				return nil
+			if size >= pos {
+				w.core.Seen = max(w.core.Seen, size)
+				return read, nil
 			}
-			w.truncated(ctx, nil)
+			w.truncated(ctx, pos, nil)
 			continue
 		}
 		chunk := w.buf[:n]
-		if !w.holds(w.delivered-int64(len(w.known)), w.known) {
-			w.truncated(ctx, chunk)
+		if ok, _ := w.core.Holds(w.f); !ok {
+			w.truncated(ctx, pos, chunk)
 			continue
 		}
-		w.commit(chunk)
+		w.core.Push(chunk)
 		if n < len(w.buf) {
-			return nil
+			return read, nil
 		}
 	}
-}
-
-// commit delivers the lines of chunk (read at pos), in batches of at most
-// maxBatch lines, and moves past it.
-func (w *follower) commit(chunk []byte) {
-	for len(chunk) > 0 {
-		var used int
-		w.lines, used = w.split.feed(w.lines[:0], chunk, w.pos, w.ino, maxBatch)
-		w.commitBatch(chunk[:used])
-		chunk = chunk[used:]
-	}
-}
-
-// commitBatch delivers w.lines, split from b (read at pos), and moves past b.
-func (w *follower) commitBatch(chunk []byte) {
-	w.deliver(w.lines)
-	if e := w.split.end; e >= 0 {
-		if j := int(e - w.pos); j >= knownLen {
-			w.known = append(w.known[:0], chunk[j-knownLen:j]...)
-		} else {
-			w.known = keepLast(append(append(w.known[:0], w.tail...), chunk[:j]...))
-		}
-		w.delivered = e
-	}
-	if len(chunk) >= knownLen {
-		w.tail = append(w.tail[:0], chunk[len(chunk)-knownLen:]...)
-	} else {
-		w.tail = keepLast(append(w.tail, chunk...))
-	}
-	w.pos += int64(len(chunk))
-	w.seen = max(w.seen, w.pos)
-}
-
-func keepLast(b []byte) []byte {
-	if len(b) > knownLen {
-		b = b[:copy(b, b[len(b)-knownLen:])]
-	}
-	return b
 }
 
 // truncated handles a truncation of f noticed after delivering up to
-// w.delivered, with chunk the bytes just read at w.pos (nil if none).
+// core.Delivered(), with chunk the bytes just read at pos (nil if none).
 //
 // The chunk was read before or after the truncation. If f no longer holds
 // it, it was read before: it is old content, and its lines are delivered.
@@ -529,115 +430,33 @@ func keepLast(b []byte) []byte {
 // copytruncate rotation made, and delivered from it; where there is none,
 // a marker says how many bytes were never read. Then f is read again from
 // its start.
-func (w *follower) truncated(ctx context.Context, chunk []byte) {
-	if chunk != nil && !w.holds(w.pos, chunk) {
-		w.commit(chunk)
-	} // else the chunk is the new content, read again from 0 below
-	end, from, err := w.fromCopy(ctx)
+func (w *follower) truncated(ctx context.Context, pos int64, chunk []byte) {
+	if chunk != nil {
+		if held, _ := follow.Holds(w.f, pos, chunk); !held {
+			w.core.Push(chunk)
+		} // else the chunk is the new content, read again from 0 below
+	}
+	name, err := "", rotation.ErrNotFound
+	if w.real != "" {
+		name, err = w.core.FromCopy(ctx, rotation.OS{}, filepath.Dir(w.real), filepath.Base(w.real), nil, nil)
+	}
 	if ctx.Err() != nil {
 		return // the caller returns ctx.Err()
 	}
 	switch {
 	case err == nil:
-		if w.seen > end {
-			w.mark(tailer.MarkSkipped, fmt.Sprintf("%d bytes written after the rotated copy %s was made and before the file was truncated were never read; they are on no disk", w.seen-end, filepath.Base(from)))
+		if w.core.Seen > w.core.Delivered() {
+			w.core.Mark(tailer.MarkSkipped, fmt.Sprintf("%d bytes written after the rotated copy %s was made and before the file was truncated were never read; they are on no disk", w.core.Seen-w.core.Delivered(), name))
 		}
-		w.mark(tailer.MarkTruncated, fmt.Sprintf("file truncated: the rest of its old content was read from the rotated copy %s; following it from its start", filepath.Base(from)))
+		w.core.Mark(tailer.MarkTruncated, fmt.Sprintf("file truncated: the rest of its old content was read from the rotated copy %s; following it from its start", name))
 	default:
 		// A line begun before the truncation cannot be finished: it is
 		// counted with what was skipped rather than shown as a fragment.
-		w.split.reset()
-		if skipped := w.seen - w.delivered; skipped > 0 {
-			why := "no rotated copy of them was found"
-			if !errors.Is(err, rotation.ErrNotFound) {
-				why = err.Error()
-			}
-			w.mark(tailer.MarkSkipped, fmt.Sprintf("%d bytes were truncated before they were read (%s)", skipped, why))
-		}
-		w.mark(tailer.MarkTruncated, "file truncated: following it from its start")
+		w.core.Split.Drop()
+		w.core.MarkSkipped(err)
+		w.core.Mark(tailer.MarkTruncated, "file truncated: following it from its start")
 	}
 	w.reset(0)
-}
-
-// fromCopy delivers the old content after w.delivered from the copy that a
-// rotation made of f (see rotation.FindCopy), and returns the offset its end
-// stands for and the copy's path. Its lines carry the copy's identity (where
-// they now are) and their offsets in its content, which are the offsets
-// they had in f.
-func (w *follower) fromCopy(ctx context.Context) (int64, string, error) {
-	if w.real == "" || len(w.known) == 0 {
-		return 0, "", rotation.ErrNotFound
-	}
-	c, err := rotation.FindCopy(rotation.OS{}, filepath.Dir(w.real), filepath.Base(w.real), w.delivered, w.known)
-	if err != nil {
-		return 0, "", err
-	}
-	defer c.Close()
-	ino := c.Entry.Ino
-	w.split.reset()
-	off := w.delivered
-	for {
-		n, rerr := io.ReadFull(c, w.buf)
-		if rerr == nil && ctx.Err() != nil {
-			rerr = ctx.Err()
-		}
-		for b := w.buf[:n]; len(b) > 0; {
-			var used int
-			w.lines, used = w.split.feed(w.lines[:0], b, off, ino, maxBatch)
-			w.deliver(w.lines)
-			b = b[used:]
-			off += int64(used)
-		}
-		if rerr != nil && ctx.Err() != nil {
-			return off, c.Path, ctx.Err()
-		}
-		if rerr != nil {
-			w.split.flush(w.lines[:0], off, ino)
-			w.deliver(w.split.flushed)
-			if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
-				return off, c.Path, nil
-			}
-			w.mark(tailer.MarkSkipped, fmt.Sprintf("reading the rotated copy %s failed after %d bytes: %v", filepath.Base(c.Path), off, rerr))
-			return off, c.Path, nil
-		}
-	}
-}
-
-// flushPartial delivers a last line without newline, read up to w.pos.
-func (w *follower) flushPartial() {
-	w.split.flush(w.lines[:0], w.pos, w.ino)
-	w.deliver(w.split.flushed)
-}
-
-func (w *follower) deliver(lines []tailer.Line) {
-	if len(lines) == 0 {
-		return
-	}
-	now := time.Now().UnixMilli()
-	for i := range lines {
-		lines[i].Time = now
-	}
-	w.sink.Lines(lines)
-}
-
-// holds reports whether f holds want at off (nothing is always held).
-func (w *follower) holds(off int64, want []byte) bool {
-	if len(want) == 0 {
-		return true
-	}
-	if off < 0 {
-		return false
-	}
-	if cap(w.check) < len(want) {
-		w.check = make([]byte, len(want))
-	}
-	got := w.check[:len(want)]
-	n, _ := w.f.ReadAt(got, off)
-	return n == len(want) && bytes.Equal(got, want)
-}
-
-func (w *follower) mark(kind, text string) {
-	w.sink.Lines([]tailer.Line{{Time: time.Now().UnixMilli(), File: w.ino, Offset: -1, Text: text, Mark: kind}})
 }
 
 // pathMoved reports whether the path no longer names the inode being followed.
@@ -647,7 +466,7 @@ func (w *follower) pathMoved() bool {
 		return true
 	}
 	dev, ino := identity(st)
-	return dev != w.dev || ino != w.ino
+	return dev != w.dev || ino != w.core.Ino
 }
 
 func (w *follower) size() int64 {
@@ -785,145 +604,4 @@ func (iw *inodeWatch) stop() {
 	_ = watch.RemoveWatch(iw.name)
 	<-iw.done
 	iw.f.Close()
-}
-
-// splitter cuts a stream of bytes into cleaned lines, holding at most keep
-// bytes of a line that is not finished yet: an over-long line keeps its head
-// and a count of the rest.
-type splitter struct {
-	max  int
-	keep int    // max plus room to cut at a character boundary and drop a CR
-	part []byte // the start of the unfinished line (all of it, or its first keep bytes)
-	n    int64  // the unfinished line's length so far
-	cr   bool   // its last byte so far is a CR
-
-	end     int64         // after feed: the offset just past its last complete line, or -1
-	flushed []tailer.Line // after flush: the lines it made
-	ends    []int         // scratch: newline positions in a chunk
-}
-
-func (s *splitter) init(max int) {
-	s.max = max
-	s.keep = max + utf8.UTFMax + 1
-}
-
-func (s *splitter) reset() {
-	s.part, s.n, s.cr, s.end = s.part[:0], 0, false, -1
-}
-
-// feed appends to lines the lines that chunk (the stream's bytes from
-// offset off) completes, at most limit of them, and returns how many bytes of
-// chunk it used: all of them, or up to the newline of the limit-th line.
-// Whole lines that need no cut share one string per run, so a line kept by
-// the Log holds no more memory than its neighbours.
-func (s *splitter) feed(lines []tailer.Line, chunk []byte, off int64, file uint64, limit int) ([]tailer.Line, int) {
-	s.end = -1
-	s.ends = s.ends[:0]
-	for i := 0; len(s.ends) < limit; {
-		j := bytes.IndexByte(chunk[i:], '\n')
-		if j < 0 {
-			break
-		}
-		s.ends = append(s.ends, i+j)
-		i += j + 1
-	}
-	ends := s.ends
-	if len(ends) == 0 {
-		s.grow(chunk)
-		return lines, len(chunk)
-	}
-	if len(ends) == limit {
-		chunk = chunk[:ends[len(ends)-1]+1]
-	}
-	start := 0
-	if s.n > 0 {
-		nl := ends[0]
-		lines = append(lines, tailer.Line{File: file, Offset: off + int64(nl) + 1, Text: s.finish(chunk[:nl])})
-		ends = ends[1:]
-		start = nl + 1
-	}
-	run := start // the first line of the current run of short lines
-	var str string
-	runStr := func(upto int) { // lines in chunk[run:upto] are all short
-		if upto > run {
-			str = string(chunk[run:upto])
-		}
-	}
-	first := len(lines)
-	i := start
-	for _, nl := range ends {
-		if nl-i > s.max+1 { // needs cutting: do not share the run's string
-			runStr(i)
-			lines = s.runLines(lines, first, str, run, off, file)
-			lines = append(lines, tailer.Line{File: file, Offset: off + int64(nl) + 1, Text: s.cut(chunk[i:nl])})
-			run, first = nl+1, len(lines)
-		} else {
-			lines = append(lines, tailer.Line{File: file, Offset: off + int64(nl) + 1})
-		}
-		i = nl + 1
-	}
-	runStr(i)
-	lines = s.runLines(lines, first, str, run, off, file)
-	s.end = off + int64(i)
-	s.grow(chunk[i:])
-	return lines, len(chunk)
-}
-
-// runLines fills in the texts of lines[first:], which are the lines of str,
-// a copy of the chunk's bytes from run on.
-func (s *splitter) runLines(lines []tailer.Line, first int, str string, run int, off int64, file uint64) []tailer.Line {
-	at := 0
-	for k := first; k < len(lines); k++ {
-		nl := int(lines[k].Offset-off) - 1 - run
-		lines[k].Text = tailer.Clean(str[at:nl], s.max)
-		at = nl + 1
-	}
-	return lines
-}
-
-// cut makes the text of a whole line longer than max+1 bytes.
-func (s *splitter) cut(line []byte) string {
-	total := int64(len(line))
-	if line[len(line)-1] == '\r' {
-		total--
-	}
-	return tailer.Cut(string(line[:min(len(line), s.keep)]), total, s.max)
-}
-
-// grow adds b to the unfinished line.
-func (s *splitter) grow(b []byte) {
-	if len(b) == 0 {
-		return
-	}
-	if room := s.keep - len(s.part); room > 0 {
-		s.part = append(s.part, b[:min(room, len(b))]...)
-	}
-	s.n += int64(len(b))
-	s.cr = b[len(b)-1] == '\r'
-}
-
-// finish ends the unfinished line with rest (the bytes before its newline).
-func (s *splitter) finish(rest []byte) string {
-	s.grow(rest)
-	var text string
-	if s.n <= int64(s.keep) {
-		text = tailer.Clean(string(s.part), s.max)
-	} else {
-		total := s.n
-		if s.cr {
-			total--
-		}
-		text = tailer.Cut(string(s.part), total, s.max)
-	}
-	s.reset()
-	return text
-}
-
-// flush sets s.flushed to lines plus the unfinished line, if any, as a line
-// of its own ending at end.
-func (s *splitter) flush(lines []tailer.Line, end int64, file uint64) {
-	if s.n > 0 {
-		lines = append(lines, tailer.Line{File: file, Offset: end, Text: s.finish(nil)})
-	}
-	s.flushed = lines
 }

@@ -2,7 +2,6 @@ package ssh
 
 import (
 	"bytes"
-	"fmt"
 	"io"
 	"io/fs"
 	"path"
@@ -148,19 +147,4 @@ func (s sftpFS) Open(name string) (rotation.File, error) {
 
 func entryOf(name string, fi fs.FileInfo) rotation.Entry {
 	return rotation.Entry{Name: name, Size: fi.Size(), Mode: fi.Mode(), ModTime: fi.ModTime()}
-}
-
-// findCopy looks for the copy a rotation made of the followed file, holding
-// known just before off, among the siblings of the file the path resolves
-// to (see rotation.FindCopy).
-func (w *follower) findCopy(sc *sftp.Client, off int64, known []byte) (*rotation.Copy, error) {
-	p := w.path
-	if real, err := sc.RealPath(w.path); err == nil {
-		p = real
-	}
-	c, err := rotation.FindCopy(sftpFS{sc}, path.Dir(p), path.Base(p), off, known)
-	if err != nil {
-		return nil, fmt.Errorf("find the rotated copy of %s: %w", w.path, err)
-	}
-	return c, nil
 }

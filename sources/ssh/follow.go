@@ -17,7 +17,7 @@ import (
 
 	"github.com/pkg/sftp"
 
-	"github.com/logviewer/logviewer/sources/internal/rotation"
+	"github.com/logviewer/logviewer/sources/internal/follow"
 	"github.com/logviewer/logviewer/tailer"
 )
 
@@ -26,8 +26,8 @@ import (
 // only when the path cannot be followed at all (not one of the host's files,
 // not a regular file, not readable) or the Source was closed.
 func (s *Source) Follow(ctx context.Context, path string, n int, sink tailer.Sink) error {
-	w := &follower{src: s, path: path, n: n, sink: sink}
-	w.sp.max = s.opts.MaxLineBytes
+	w := &follower{src: s, path: path, n: n}
+	w.core.Init(sink, s.opts.MaxLineBytes)
 	return w.run(ctx)
 }
 
@@ -46,31 +46,28 @@ func (e *errFollow) Error() string { return e.err.Error() }
 func (e *errFollow) Unwrap() error { return e.err }
 
 // follower follows one path through any number of inodes and connections.
+// What was delivered, the checks against truncation, the markers and the
+// rotated copies are the shared core's (sources/internal/follow); the
+// follower runs the remote tail, feeds its bytes to the core, has them
+// verified over SFTP before they are committed, and notices when the path
+// names another file.
 type follower struct {
 	src  *Source
 	path string
 	n    int
-	sink tailer.Sink
+	core follow.Core // core.Ino: the inode followed
 
 	mode         startMode
-	outsideTries int // opens in a row that resolved outside the globs
-	ino          uint64
-	delivered    int64  // offset just past the last line delivered from ino
-	known        []byte // the up to knownLen bytes of ino that end at delivered
-	lost         error  // why the connection was lost, until following again
-	fails        int    // failures in a row that were not a lost connection
+	outsideTries int   // opens in a row that resolved outside the globs
+	lost         error // why the connection was lost, until following again
+	fails        int   // failures in a row that were not a lost connection
 	state        tailer.State
 	checked      bool      // the path was checked against the globs
 	gone         bool      // the path was removed; say so when it is back
 	sameAs       [2]string // a realpath and readlink pair known to name one file
 
-	sp     splitter
-	batch  []tailer.Line
-	bend   int64  // offset just past the batch
-	bknown []byte // the bytes that end at bend
-	raw    []byte // tail's bytes from delivered on, as sent (about rawMax at most)
-	rawGap bool   // raw gave up on an over-long line and starts after delivered
-	seen   int64  // the largest size the inode was seen to have since delivered was set
+	raw    []byte // tail's bytes from the delivered offset on, as sent (about rawMax at most)
+	rawGap bool   // raw gave up on an over-long line and starts after the delivered offset
 	head0  []byte // the inode's first bytes, read while nothing of it was delivered
 
 	await     []byte    // the nonce line after which the script's answer comes, until seen
@@ -118,7 +115,7 @@ func (w *follower) run(ctx context.Context) error {
 		wait := w.src.backoff(w.fails)
 		w.src.log.Warn("follow failed", "path", w.path, "err", err, "retry", wait)
 		w.setState(tailer.StateError, fmt.Sprintf("%s; retrying in %s", describe(err), roundDuration(wait)))
-		if err := sleep(ctx, wait); err != nil {
+		if err := follow.Sleep(ctx, wait); err != nil {
 			return err
 		}
 	}
@@ -153,7 +150,7 @@ func (w *follower) connection(ctx context.Context) (*conn, error) {
 			msg = "connection lost: " + describe(w.lost) + "; reconnect failed: " + msg
 		}
 		w.setState(code, fmt.Sprintf("%s; reconnecting in %s", msg, roundDuration(max(wait, 0))))
-		if err := sleep(ctx, wait); err != nil {
+		if err := follow.Sleep(ctx, wait); err != nil {
 			return nil, err
 		}
 	}
@@ -165,25 +162,11 @@ func (s *Source) connected() bool {
 	return len(s.conns) > 0
 }
 
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
 func (w *follower) setState(code, msg string) {
 	st := tailer.State{Code: code, Msg: msg}
 	if st != w.state {
 		w.state = st
-		w.sink.State(st)
+		w.core.Sink.State(st)
 	}
 }
 
@@ -349,7 +332,7 @@ func (w *follower) followInode(ctx context.Context, rs *session, sc *sftp.Client
 	if err != nil {
 		return "", err
 	}
-	start, err := w.startAt(sc, rf, fi.Size(), ino)
+	start, err := w.startAt(ctx, sc, rf, fi.Size(), ino)
 	if err != nil {
 		return "", err
 	}
@@ -496,9 +479,9 @@ func (w *follower) waitFile(ctx context.Context, c *conn) error {
 		}
 		if !waiting {
 			waiting = true
-			w.setState(tailer.StateWaiting, w.path+" does not exist; waiting for it")
+			w.setState(tailer.StateWaiting, w.path+" does not exist yet")
 		}
-		if err := sleep(ctx, w.src.opts.Poll); err != nil {
+		if err := follow.Sleep(ctx, w.src.opts.Poll); err != nil {
 			return err
 		}
 	}
@@ -509,96 +492,65 @@ func (w *follower) waitFile(ctx context.Context, c *conn) error {
 // file was replaced or truncated while disconnected, the rest of the old
 // content is delivered from the sibling that holds it (the renamed file, or
 // a copytruncate's copy), if there is one.
-func (w *follower) startAt(sc *sftp.Client, rf *sftp.File, size int64, ino uint64) (int64, error) {
+func (w *follower) startAt(ctx context.Context, sc *sftp.Client, rf *sftp.File, size int64, ino uint64) (int64, error) {
 	mode, lost := w.mode, w.lost
 	w.mode, w.lost = startResume, nil
 	switch mode {
 	case startLastN:
-		w.ino = ino
+		w.core.Ino = ino
 		// Lines beyond MaxLineBytes are cut anyway: do not read back more
 		// than n of them could fill.
 		return tailer.LastLines(rf, size, w.n, int64(w.n+1)*int64(w.src.opts.MaxLineBytes+1)+64<<10)
 	case startFresh:
-		w.ino = ino
+		w.core.Ino = ino
 		if w.gone {
 			w.gone = false
-			w.mark(tailer.MarkRotated, "file re-created: following it from its start")
+			w.core.Mark(tailer.MarkRotated, "file re-created: following it from its start")
 		}
 		return 0, nil
 	}
-	if ino != w.ino {
+	if ino != w.core.Ino {
 		text := "file replaced while disconnected: following the new file from its start"
-		if name, err := w.fromCopy(sc, nil, w.head0); err == nil {
+		if name, err := w.fromCopy(ctx, sc, nil, w.head0); err == nil {
 			text = "file replaced while disconnected: the rest of the old file was read from " + name + "; following the new file from its start"
 		} else {
-			w.markSkipped(err)
+			w.core.MarkSkipped(err)
 		}
-		w.ino = ino
-		w.mark(tailer.MarkRotated, text)
+		w.core.Ino = ino
+		w.core.Mark(tailer.MarkRotated, text)
 		return 0, nil
 	}
-	ok := size >= w.delivered
-	if ok && len(w.known) > 0 {
+	ok := size >= w.core.Delivered()
+	if ok {
 		var err error
-		if ok, err = holds(rf, w.delivered-int64(len(w.known)), w.known); err != nil {
+		if ok, err = w.core.Holds(rf); err != nil {
 			return 0, err
 		}
 	}
 	if !ok {
 		text := "file truncated while disconnected: following it from its start"
-		if name, err := w.fromCopy(sc, nil, w.head0); err == nil {
+		if name, err := w.fromCopy(ctx, sc, nil, w.head0); err == nil {
 			text = "file truncated while disconnected: the rest of its old content was read from the rotated copy " + name + "; following it from its start"
 		} else {
-			w.markSkipped(err)
+			w.core.MarkSkipped(err)
 		}
-		w.mark(tailer.MarkTruncated, text)
+		w.core.Mark(tailer.MarkTruncated, text)
 		return 0, nil
 	}
 	if lost != nil {
-		w.mark(tailer.MarkResumed, "reconnected: resuming without loss")
+		w.core.Mark(tailer.MarkResumed, "reconnected: resuming without loss")
 	}
-	return w.delivered, nil
+	return w.core.Delivered(), nil
 }
 
 // setDelivered starts at off, reading the bytes before it for verification.
 func (w *follower) setDelivered(rf *sftp.File, off int64) error {
-	w.batch, w.partialAt = w.batch[:0], 0
+	w.partialAt = 0
 	w.raw, w.rawGap, w.head0 = w.raw[:0], false, w.head0[:0]
-	w.delivered, w.seen = off, off
-	k := min(off, knownLen)
-	w.known = w.known[:0]
-	if k > 0 {
-		buf := make([]byte, k)
-		if n, err := rf.ReadAt(buf, off-k); n < len(buf) {
-			return fmt.Errorf("read back %s: %w", w.path, orUnexpectedEOF(err))
-		}
-		w.known = append(w.known, buf...)
+	if err := w.core.Reset(rf, off); err != nil {
+		return fmt.Errorf("%s: %w", w.path, err)
 	}
-	w.sp.reset(off, w.known)
 	return nil
-}
-
-func orUnexpectedEOF(err error) error {
-	if err == nil || err == io.EOF {
-		return io.ErrUnexpectedEOF
-	}
-	return err
-}
-
-// holds reports whether r holds want at off.
-func holds(r io.ReaderAt, off int64, want []byte) (bool, error) {
-	if off < 0 {
-		return false, nil
-	}
-	got := make([]byte, len(want))
-	n, err := r.ReadAt(got, off)
-	if n < len(got) {
-		if err != nil && err != io.EOF {
-			return false, err
-		}
-		return false, nil
-	}
-	return bytes.Equal(got, want), nil
 }
 
 // consume delivers the tail's bytes in verified batches, and checks the path
@@ -635,7 +587,7 @@ func (w *follower) consume(ctx context.Context, rs *session, sc *sftp.Client, rf
 		w.feed(rs, ev.buf)
 		// Take whatever else has arrived into the same batch.
 	more:
-		for len(w.batch) < 4096 && len(w.raw) < rawMax {
+		for w.core.Pending() < 4096 && len(w.raw) < rawMax {
 			select {
 			case ev := <-rs.events:
 				if ev.buf == nil {
@@ -647,18 +599,18 @@ func (w *follower) consume(ctx context.Context, rs *session, sc *sftp.Client, rf
 				break more
 			}
 		}
-		if len(w.batch) == 0 {
+		if w.core.Pending() == 0 {
 			continue
 		}
-		ok, err := w.verify(rf)
+		ok, err := w.core.Verify(rf)
 		if err != nil {
-			w.batch = w.batch[:0] // unverified: read again after a reconnect
+			w.core.Restart() // unverified: read again after a reconnect
 			return "", err
 		}
 		if !ok {
 			// Rewritten behind tail's back: what tail sent is not what the
 			// file holds at those offsets.
-			if err := w.truncated(rs, sc, rf); err != nil {
+			if err := w.truncated(ctx, rs, sc, rf); err != nil {
 				return "", err
 			}
 			continue
@@ -678,26 +630,27 @@ func (w *follower) consume(ctx context.Context, rs *session, sc *sftp.Client, rf
 // the truncation, and is delivered; the rest of the old content comes from
 // the copy a copytruncate rotation made, when one is found; a skipped marker
 // says how many bytes were seen in the file and never read.
-func (w *follower) truncated(rs *session, sc *sftp.Client, rf *sftp.File) error {
+func (w *follower) truncated(ctx context.Context, rs *session, sc *sftp.Client, rf *sftp.File) error {
 	raw := append([]byte(nil), w.raw...)
 	if w.rawGap {
 		raw = nil
 	}
-	w.raw, w.rawGap, w.batch = w.raw[:0], false, w.batch[:0]
-	w.sp.reset(w.delivered, w.known)
+	w.raw, w.rawGap = w.raw[:0], false
+	w.core.Restart()
+	delivered := w.core.Delivered()
 	fi, err := rf.Stat()
 	if err != nil {
 		return err
 	}
 	size := fi.Size()
-	if w.delivered > 0 && size >= w.delivered {
-		ok, err := holds(rf, w.delivered-int64(len(w.known)), w.known)
+	if delivered > 0 && size >= delivered {
+		ok, err := w.core.Holds(rf)
 		if err != nil {
 			return err
 		}
 		if ok {
-			now := make([]byte, min(int64(len(raw)), size-w.delivered))
-			n, err := rf.ReadAt(now, w.delivered)
+			now := make([]byte, min(int64(len(raw)), size-delivered))
+			n, err := rf.ReadAt(now, delivered)
 			if n < len(now) && err != nil && err != io.EOF {
 				return err
 			}
@@ -705,182 +658,80 @@ func (w *follower) truncated(rs *session, sc *sftp.Client, rf *sftp.File) error 
 			for same < n && raw[same] == now[same] {
 				same++
 			}
-			w.push(raw[:same])
-			w.mark(tailer.MarkTruncated, fmt.Sprintf("file rewritten after offset %d: following it from there", w.delivered))
-			return w.restart(rs, rf, w.delivered)
+			w.core.Push(raw[:same])
+			w.core.Mark(tailer.MarkTruncated, fmt.Sprintf("file rewritten after offset %d: following it from there", delivered))
+			return w.restart(rs, rf, w.core.Delivered())
 		}
 	}
-	q, err := oldPart(raw, w.delivered, rf, size)
+	q, err := oldPart(raw, delivered, rf, size)
 	if err != nil {
 		return err
 	}
 	old := raw[:q]
-	w.seen = max(w.seen, w.delivered+int64(len(old)))
+	w.core.Seen = max(w.core.Seen, delivered+int64(len(old)))
 	lead := old // the first bytes of the old content, when nothing was delivered
 	if len(lead) == 0 {
 		lead = w.head0
 	}
-	name, err := w.fromCopy(sc, old, lead)
+	name, err := w.fromCopy(ctx, sc, old, lead)
 	if err == nil {
-		if w.seen > w.delivered {
-			w.mark(tailer.MarkSkipped, fmt.Sprintf("%d bytes written after the rotated copy %s was made and before the file was truncated were never read; they are on no disk", w.seen-w.delivered, name))
+		if w.core.Seen > w.core.Delivered() {
+			w.core.Mark(tailer.MarkSkipped, fmt.Sprintf("%d bytes written after the rotated copy %s was made and before the file was truncated were never read; they are on no disk", w.core.Seen-w.core.Delivered(), name))
 		}
-		w.mark(tailer.MarkTruncated, "file truncated: the rest of its old content was read from the rotated copy "+name+"; following it from its start")
+		w.core.Mark(tailer.MarkTruncated, "file truncated: the rest of its old content was read from the rotated copy "+name+"; following it from its start")
 	} else {
-		w.push(old) // a line begun before the truncation is counted as skipped
-		w.markSkipped(err)
-		w.mark(tailer.MarkTruncated, "file truncated: following it from its start")
+		w.core.Push(old) // a line begun before the truncation is counted as skipped
+		w.core.MarkSkipped(err)
+		w.core.Mark(tailer.MarkTruncated, "file truncated: following it from its start")
 	}
 	return w.restart(rs, rf, 0)
 }
 
 // fromCopy delivers the old content after the delivered offset from the
-// sibling that holds it (see findCopy), then the bytes of more (what tail
-// sent of the old content from the delivered offset on) that go past the
-// copy's end, if they continue it; else a last line without newline in the
-// copy (which nobody will finish). It returns the copy's name.
-//
-// The copy is found by the bytes just before the delivered offset or, when
-// nothing was delivered, by the old content's first bytes, lead (what tail
-// sent of it, or what was read of it).
-func (w *follower) fromCopy(sc *sftp.Client, more, lead []byte) (string, error) {
-	start, off, known := w.delivered, w.delivered, w.known
-	if start == 0 {
-		lead = lead[:min(len(lead), knownLen)]
-		off, known = int64(len(lead)), lead
-	} else {
-		lead = nil
+// copy a rotation made of the file the path resolves to (see
+// follow.Core.FromCopy, which says what more and lead are), and returns the
+// copy's name.
+func (w *follower) fromCopy(ctx context.Context, sc *sftp.Client, more, lead []byte) (string, error) {
+	p := w.path
+	if real, err := sc.RealPath(w.path); err == nil {
+		p = real
 	}
-	c, err := w.findCopy(sc, off, known)
+	name, err := w.core.FromCopy(ctx, sftpFS{sc}, path.Dir(p), path.Base(p), lead, more)
 	if err != nil {
-		return "", err
-	}
-	defer c.Close()
-	name := path.Base(c.Path)
-	w.sp.reset(w.delivered, w.known)
-	w.batch = w.batch[:0]
-	w.push(lead)
-	buf := make([]byte, 64<<10)
-	for {
-		n, err := c.Read(buf)
-		w.push(buf[:n])
-		off += int64(n)
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			w.mark(tailer.MarkSkipped, fmt.Sprintf("reading the rotated copy %s failed after %d bytes: %v", name, off, err))
-			break
-		}
-	}
-	recent := w.sp.recent
-	if k := off - start; k <= int64(len(more)) {
-		n := min(int64(len(recent)), k)
-		if bytes.Equal(recent[int64(len(recent))-n:], more[k-n:k]) {
-			w.push(more[k:])
-			return name, nil
-		}
-	}
-	w.sp.flush(w.add)
-	w.bend, w.bknown = w.sp.knownEnd, append(w.bknown[:0], w.sp.known...)
-	if len(w.batch) > 0 {
-		w.commit()
+		return "", fmt.Errorf("find the rotated copy of %s: %w", w.path, err)
 	}
 	return name, nil
 }
 
-// push feeds b, the bytes that follow those fed so far, to the splitter and
-// delivers the whole lines in it; a last line without newline stays in the
-// splitter.
-func (w *follower) push(b []byte) {
-	for len(b) > 0 {
-		n := min(len(b), 64<<10)
-		w.sp.feed(b[:n], w.add)
-		w.bend, w.bknown = w.sp.knownEnd, append(w.bknown[:0], w.sp.known...)
-		if len(w.batch) >= 1024 {
-			w.commit()
-		}
-		b = b[n:]
-	}
-	if len(w.batch) > 0 {
-		w.commit()
-	}
-}
-
-// markSkipped says how many bytes the inode was seen to hold past the
-// delivered offset that cannot be delivered, with the reason err.
-func (w *follower) markSkipped(err error) {
-	if w.seen <= w.delivered {
-		return
-	}
-	why := "no rotated copy of them was found"
-	if !errors.Is(err, rotation.ErrNotFound) {
-		why = err.Error()
-	}
-	w.mark(tailer.MarkSkipped, fmt.Sprintf("%d bytes were truncated before they were read (%s)", w.seen-w.delivered, why))
-}
-
-// feed hands a chunk of the tail's bytes to the splitter.
+// feed hands a chunk of the tail's bytes to the core, as pending lines.
 func (w *follower) feed(rs *session, buf []byte) {
 	if data := w.skip(buf); len(data) > 0 {
 		w.lastData, w.stalls = time.Now(), 0
-		w.sp.feed(data, w.add)
+		w.core.Feed(data, len(data)+1)
 		if !w.rawGap {
 			w.raw = append(w.raw, data...)
 			if len(w.raw) > 2*rawMax { // one line longer than that: give up
 				w.raw, w.rawGap = w.raw[:0], true
 			}
 		}
-		w.bend = w.sp.knownEnd
-		w.bknown = append(w.bknown[:0], w.sp.known...)
 	}
 	rs.free <- buf[:cap(buf)]
 }
 
-func (w *follower) add(text string, end int64) {
-	w.batch = append(w.batch, tailer.Line{File: w.ino, Offset: end, Text: text})
-}
-
-// verify checks that the inode still holds what was delivered before the
-// batch and, at its end, the batch's last bytes.
-func (w *follower) verify(rf *sftp.File) (bool, error) {
-	from := w.delivered - int64(len(w.known))
-	if span := w.bend - from; span <= 64<<10 {
-		buf := make([]byte, span)
-		n, err := rf.ReadAt(buf, from)
-		if n < len(buf) {
-			if err != nil && err != io.EOF {
-				return false, err
-			}
-			return false, nil
-		}
-		return bytes.HasPrefix(buf, w.known) && bytes.HasSuffix(buf, w.bknown), nil
-	}
-	if ok, err := holds(rf, from, w.known); !ok || err != nil {
-		return false, err
-	}
-	return holds(rf, w.bend-int64(len(w.bknown)), w.bknown)
-}
-
-// commit hands the batch to the sink.
+// commit hands the pending lines (verified) to the sink, and keeps in raw
+// only what tail sent past them.
 func (w *follower) commit() {
-	now := time.Now().UnixMilli()
-	for i := range w.batch {
-		w.batch[i].Time = now
-	}
-	w.sink.Lines(w.batch)
-	w.batch = w.batch[:0]
-	if k := w.bend - w.delivered; k <= int64(len(w.raw)) && !w.rawGap {
+	from := w.core.Delivered()
+	w.core.Commit()
+	if k := w.core.Delivered() - from; k <= int64(len(w.raw)) && !w.rawGap {
 		w.raw = w.raw[:copy(w.raw, w.raw[k:])]
 		if cap(w.raw) > 4*rawMax/8 && len(w.raw) < rawMax/16 {
 			w.raw = append([]byte(nil), w.raw...) // give back a large buffer
 		}
 	} else {
 		w.raw = w.raw[:0]
-		w.rawGap = w.sp.off != w.bend // raw starts at delivered again only between lines
+		w.rawGap = w.core.Split.Off() != w.core.Delivered() // raw starts at delivered again only between lines
 	}
-	w.delivered = w.bend
-	w.known = append(w.known[:0], w.bknown...)
 }
 
 // check looks at the inode and the path. No longer holding what was
@@ -906,23 +757,23 @@ func (w *follower) check(ctx context.Context, rs *session, sc *sftp.Client, rf *
 	}()
 	go func() { defer wg.Done(); link, errLink = sc.ReadLink(proc) }()
 	go func() { defer wg.Done(); real, errReal = sc.RealPath(w.path) }()
-	if known := w.known; len(known) > 0 {
+	if len(w.core.Known()) > 0 {
 		// A truncation that the file has already outgrown again shows
 		// only here while tail is silent (BusyBox's sleeps a second).
-		from := w.delivered - int64(len(known))
 		wg.Add(1)
-		go func() { defer wg.Done(); held, errKnown = holds(rf, from, known) }()
+		go func() { defer wg.Done(); held, errKnown = w.core.Holds(rf) }()
 	}
 	wg.Wait()
+	delivered := w.core.Delivered()
 	if errSize == nil && held {
-		w.seen = max(w.seen, size)
-		if w.delivered == 0 && int64(len(w.head0)) < min(size, knownLen) {
+		w.core.Seen = max(w.core.Seen, size)
+		if delivered == 0 && int64(len(w.head0)) < min(size, follow.KnownLen) {
 			// Nothing delivered yet: keep the first bytes, which find
 			// the copy if the file is truncated before tail sends any.
-			if cap(w.head0) < knownLen {
-				w.head0 = make([]byte, knownLen)
+			if cap(w.head0) < follow.KnownLen {
+				w.head0 = make([]byte, follow.KnownLen)
 			}
-			w.head0 = w.head0[:knownLen]
+			w.head0 = w.head0[:follow.KnownLen]
 			n, _ := rf.ReadAt(w.head0, 0)
 			w.head0 = w.head0[:n]
 		}
@@ -932,8 +783,8 @@ func (w *follower) check(ctx context.Context, rs *session, sc *sftp.Client, rf *
 		return "", errSize
 	case errKnown != nil:
 		return "", errKnown
-	case size < w.delivered || !held:
-		return "", w.truncated(rs, sc, rf)
+	case size < delivered || !held:
+		return "", w.truncated(ctx, rs, sc, rf)
 	case errLink != nil:
 		return "", fmt.Errorf("readlink %s: %w", proc, errLink)
 	case errReal != nil && !errors.Is(errReal, os.ErrNotExist):
@@ -945,10 +796,10 @@ func (w *follower) check(ctx context.Context, rs *session, sc *sftp.Client, rf *
 	if err != nil {
 		return "", err
 	}
-	if _, ino, ok := parseOpen(answer); ok && ino == w.ino && errReal == nil {
+	if _, ino, ok := parseOpen(answer); ok && ino == w.core.Ino && errReal == nil {
 		// Still the same file under another name (a bind mount, say).
 		w.sameAs = [2]string{real, link}
-		return "", w.restart(rs, rf, w.delivered)
+		return "", w.restart(rs, rf, delivered)
 	}
 	// Rotated or removed: read what is left of the old inode, then move on.
 	if err := w.drain(ctx, rf); err != nil {
@@ -956,9 +807,9 @@ func (w *follower) check(ctx context.Context, rs *session, sc *sftp.Client, rf *
 	}
 	if answer == "logviewer:missing" {
 		w.gone = true
-		w.mark(tailer.MarkRemoved, "file removed: waiting for it to come back")
+		w.core.Mark(tailer.MarkRemoved, "file removed: waiting for it to come back")
 	} else {
-		w.mark(tailer.MarkRotated, "file rotated: following the new file from its start")
+		w.core.Mark(tailer.MarkRotated, "file rotated: following the new file from its start")
 	}
 	w.mode = startFresh
 	return answer, nil
@@ -968,7 +819,8 @@ func (w *follower) check(ctx context.Context, rs *session, sc *sftp.Client, rf *
 // complete line waits in the file (it may have died: the script does not
 // watch it).
 func (w *follower) stalled(rs *session, rf *sftp.File, size int64) error {
-	if size <= w.delivered || size == w.partialAt {
+	delivered := w.core.Delivered()
+	if size <= delivered || size == w.partialAt {
 		w.waitSince = time.Time{}
 		return nil
 	}
@@ -979,12 +831,12 @@ func (w *follower) stalled(rs *session, rf *sftp.File, size int64) error {
 	if time.Since(w.waitSince) < 2*max(w.src.opts.Poll, w.src.opts.TailInterval) {
 		return nil
 	}
-	buf := make([]byte, min(size-w.delivered, 64<<10))
-	n, err := rf.ReadAt(buf, w.delivered)
+	buf := make([]byte, min(size-delivered, 64<<10))
+	n, err := rf.ReadAt(buf, delivered)
 	if n < len(buf) && err != nil && err != io.EOF {
 		return err
 	}
-	if bytes.IndexByte(buf[:n], '\n') < 0 && size-w.delivered <= 64<<10 {
+	if bytes.IndexByte(buf[:n], '\n') < 0 && size-delivered <= 64<<10 {
 		w.partialAt = size // only a partial line waits
 		return nil
 	}
@@ -992,56 +844,31 @@ func (w *follower) stalled(rs *session, rf *sftp.File, size int64) error {
 	if w.stalls > 3 {
 		return fmt.Errorf("the remote tail sends nothing although lines wait%s", rs.stderrNote())
 	}
-	w.src.log.Warn("remote tail sent nothing although lines wait; restarting it", "path", w.path, "delivered", w.delivered, "size", size)
-	return w.restart(rs, rf, w.delivered)
+	w.src.log.Warn("remote tail sent nothing although lines wait; restarting it", "path", w.path, "delivered", delivered, "size", size)
+	return w.restart(rs, rf, delivered)
 }
 
-// drain reads the rest of the inode from the delivered offset: until it has
-// not grown for a poll interval (its writer may append until it reopens the
-// path), for at most rotateLinger; then a last line without newline too
-// (nobody will finish it: the file was rotated).
+// drain reads the rest of the inode from the delivered offset over SFTP (see
+// follow.Core.Drain): the tail's bytes not yet verified are read again.
 func (w *follower) drain(ctx context.Context, rf *sftp.File) error {
-	w.sp.reset(w.delivered, w.known)
-	w.batch = w.batch[:0]
+	w.core.Restart()
 	w.raw, w.rawGap = w.raw[:0], false
 	buf := make([]byte, 64<<10)
-	deadline := time.Now().Add(rotateLinger)
-	for off := w.delivered; ; {
-		n, err := rf.ReadAt(buf, off)
-		w.push(buf[:n])
-		off += int64(n)
-		if err != nil && err != io.EOF {
-			w.batch = w.batch[:0]
-			return fmt.Errorf("read %s: %w", w.path, err)
-		}
-		if n == len(buf) {
-			continue
-		}
-		// At its end. Its writer may append until it reopens the path:
-		// read on while it grows.
-		if time.Now().Before(deadline) {
-			if err := sleep(ctx, w.src.opts.Poll); err != nil {
-				return err
+	read := func() (int64, error) {
+		var read int64
+		for {
+			n, err := rf.ReadAt(buf, w.core.Split.Off())
+			w.core.Push(buf[:n])
+			read += int64(n)
+			if err != nil && err != io.EOF {
+				return read, fmt.Errorf("read %s: %w", w.path, err)
 			}
-			if fi, err := rf.Stat(); err == nil && fi.Size() > off {
-				continue
+			if n < len(buf) {
+				return read, nil
 			}
 		}
-		w.sp.flush(w.add)
-		w.bend, w.bknown = w.sp.knownEnd, append(w.bknown[:0], w.sp.known...)
-		if len(w.batch) > 0 {
-			w.commit()
-		}
-		return nil
 	}
-}
-
-// rotateLinger bounds how long a rotated-away file is read on while it
-// still grows.
-const rotateLinger = 5 * time.Second
-
-func (w *follower) mark(kind, text string) {
-	w.sink.Lines([]tailer.Line{{Time: time.Now().UnixMilli(), File: w.ino, Offset: -1, Text: text, Mark: kind}})
+	return w.core.Drain(ctx, read, w.src.opts.Poll, nil)
 }
 
 // readStdout passes the script's stdout on in chunks.

@@ -1,76 +1,13 @@
 package ssh
 
 import (
-	"bytes"
-	"fmt"
-	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/logviewer/logviewer/tailer"
 )
-
-// TestSplitterMatchesClean: however a stream is chunked, the splitter gives
-// the lines tailer.Clean would give for the whole lines, with exact offsets,
-// while keeping only about max bytes of a line in memory.
-func TestSplitterMatchesClean(t *testing.T) {
-	rng := rand.New(rand.NewPCG(1, 2))
-	pieces := []string{"a", "é", "\xff", "\r", "\x00", "\t", "\x1b[1m", "€", "😀", "xyz", " ", "\r\n", "\n", "\n"}
-	for round := range 300 {
-		var b strings.Builder
-		for range rng.IntN(400) {
-			p := pieces[rng.IntN(len(pieces))]
-			if rng.IntN(50) == 0 {
-				p = strings.Repeat(p, 100)
-			}
-			b.WriteString(p)
-		}
-		stream := b.String()
-		limit := 80 + rng.IntN(40)
-		if round%3 == 0 {
-			limit = 1 + rng.IntN(8)
-		}
-		var want []string
-		var wantEnds []int64
-		off := int64(0)
-		for rest := stream; ; {
-			i := strings.IndexByte(rest, '\n')
-			if i < 0 {
-				break
-			}
-			want = append(want, tailer.Clean(rest[:i], limit))
-			off += int64(i + 1)
-			wantEnds = append(wantEnds, 100+off)
-			rest = rest[i+1:]
-		}
-		s := splitter{max: limit}
-		s.reset(100, nil)
-		var got []string
-		var ends []int64
-		emit := func(text string, end int64) { got, ends = append(got, text), append(ends, end) }
-		for rest := []byte(stream); len(rest) > 0; {
-			n := min(len(rest), 1+rng.IntN(30))
-			s.feed(rest[:n], emit)
-			rest = rest[n:]
-		}
-		if fmt.Sprint(got) != fmt.Sprint(want) || fmt.Sprint(ends) != fmt.Sprint(wantEnds) {
-			t.Fatalf("round %d (max %d) stream %q:\n got %q %v\nwant %q %v", round, limit, stream, got, ends, want, wantEnds)
-		}
-		if len(s.head) > limit+4 {
-			t.Fatalf("kept %d bytes of a line, max %d", len(s.head), limit)
-		}
-		if last := strings.LastIndexByte(stream, '\n'); last >= 0 {
-			k := stream[max(0, last+1-knownLen) : last+1]
-			if !bytes.HasSuffix([]byte(k), s.known) || s.knownEnd != 100+int64(last+1) {
-				t.Fatalf("round %d: known %q at %d, want a suffix of %q at %d", round, s.known, s.knownEnd, k, 100+last+1)
-			}
-		}
-	}
-}
 
 // TestShellQuote runs quoted words through /bin/sh and gets them back intact.
 func TestShellQuote(t *testing.T) {
