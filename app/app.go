@@ -6,6 +6,8 @@
 package app
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -14,7 +16,9 @@ import (
 	"net/url"
 	"path/filepath"
 	"slices"
+	"time"
 
+	"github.com/logviewer/logviewer/cluster"
 	"github.com/logviewer/logviewer/config"
 	"github.com/logviewer/logviewer/marks"
 	"github.com/logviewer/logviewer/sources/local"
@@ -27,13 +31,20 @@ import (
 type Options struct {
 	Logger *slog.Logger // default: discard
 	UI     fs.FS        // the browser UI; nil: the embedded one
+	// ClusterLeaseTTL overrides the cluster's lease TTL (0: the default,
+	// cluster.DefaultLeaseTTL); tests shorten it.
+	ClusterLeaseTTL time.Duration
 }
 
 // App is a wired server: serve Handler, then Close.
 type App struct {
 	Registry *tailer.Registry
 	Web      *web.Server
-	closers  []func() error
+	// With [cluster]: the connection to NATS, and the catalog that opens
+	// every log through it (nil otherwise).
+	Cluster *cluster.Cluster
+	Catalog *cluster.Catalog
+	closers []func() error
 }
 
 // New builds every part from c. On error nothing is left running.
@@ -54,18 +65,42 @@ func New(c *config.Config, o Options) (*App, error) {
 			a.closers = append(a.closers, closer)
 		}
 	}
-	authn, rules, err := newAuth(c)
+	if c.Cluster != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		var err error
+		a.Cluster, err = cluster.Open(ctx, cluster.Options{
+			URL: c.Cluster.NATSURL, Name: c.Cluster.Name, Instance: c.Cluster.Instance,
+			LeaseTTL: o.ClusterLeaseTTL, Logger: o.Logger,
+		})
+		cancel()
+		if err != nil {
+			a.Close()
+			return nil, err
+		}
+	}
+	authn, rules, err := newAuth(c, a.Cluster)
 	if err != nil {
 		a.Close()
 		return nil, err
 	}
-	store, err := marks.Open(filepath.Join(StateDirPath(c), "marks.jsonl"))
+	markFile := filepath.Join(StateDirPath(c), "marks.jsonl")
+	if a.Cluster != nil {
+		markFile = "" // kept in the cluster's shared bucket
+	}
+	store, err := marks.Open(markFile)
 	if err != nil {
 		a.Close()
 		return nil, err
+	}
+	idleStop := c.IdleStop.Duration
+	if a.Cluster != nil {
+		// The cluster stops a tail idle_stop after the last viewer in the
+		// cluster left; the Registry, which only its holder uses, lets it
+		// go at once after that.
+		idleStop = 0
 	}
 	a.Registry = tailer.NewRegistry(sources, tailer.Options{
-		Replay: c.Replay, Buffer: int64(c.Buffer), IdleStop: c.IdleStop.Duration, MaxLogs: c.MaxLogs,
+		Replay: c.Replay, Buffer: int64(c.Buffer), IdleStop: idleStop, MaxLogs: c.MaxLogs,
 		Groups: c.Groups(), Logger: o.Logger,
 		Marks: func(host, path string) []tailer.Line {
 			var lines []tailer.Line
@@ -75,7 +110,18 @@ func New(c *config.Config, o Options) (*App, error) {
 			return lines
 		},
 	})
-	a.Web = web.New(a.Registry, web.Options{
+	var cat web.Catalog = a.Registry
+	if a.Cluster != nil {
+		a.Catalog = a.Cluster.Catalog(a.Registry, cluster.CatalogOptions{
+			Replay: c.Replay, Buffer: int64(c.Buffer), IdleStop: c.IdleStop.Duration, MaxLogs: c.MaxLogs,
+		})
+		cat = a.Catalog
+		if err := shareMarks(a.Cluster, a.Catalog, store, o.Logger); err != nil {
+			a.Close()
+			return nil, err
+		}
+	}
+	a.Web = web.New(cat, web.Options{
 		Replay: c.Replay, AllowedOrigins: allowedOrigins(c), AllowedHosts: allowedHosts(c),
 		MaxViewersPerClient: c.MaxViewers, Logger: o.Logger, UI: o.UI,
 		Auth: authn, Rules: rules, PublicURL: c.PublicURL, BasePath: c.BasePath,
@@ -93,6 +139,9 @@ func (a *App) Close() error {
 	if a.Web != nil {
 		a.Web.Close()
 	}
+	if a.Catalog != nil {
+		a.Catalog.Close() // gives this instance's leases back
+	}
 	if a.Registry != nil {
 		a.Registry.Close()
 	}
@@ -103,10 +152,42 @@ func (a *App) Close() error {
 		}
 	}
 	a.closers = nil
+	if a.Cluster != nil {
+		if err := a.Cluster.Close(); err != nil {
+			errs = append(errs, err)
+		}
+		a.Cluster = nil
+	}
 	if len(errs) > 0 {
 		return fmt.Errorf("close: %v", errs)
 	}
 	return nil
+}
+
+// shareMarks keeps deploy marks in the cluster's shared bucket: one posted
+// on any instance is stored there (Add fails if it cannot be), and every
+// instance adds it to its Store and to the logs it follows (so the holder
+// of a log publishes it once, with the log's lines).
+func shareMarks(cl *cluster.Cluster, cat *cluster.Catalog, store *marks.Store, logger *slog.Logger) error {
+	store.Share(func(m marks.Mark) error {
+		b, err := json.Marshal(m)
+		if err != nil {
+			return err
+		}
+		return cl.PutMark(context.Background(), m.ID, b)
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return cl.WatchMarks(ctx, func(b []byte) {
+		var m marks.Mark
+		if err := json.Unmarshal(b, &m); err != nil {
+			logger.Warn("cluster: bad mark in the shared bucket", "err", err)
+			return
+		}
+		if store.Insert(m) { // new here: made on another instance
+			cat.Mark(m.Applies, web.MarkLine(m))
+		}
+	})
 }
 
 // newSource makes the Source for one [[host]]; the func closes it.

@@ -1,12 +1,15 @@
 package app
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/logviewer/logviewer/auth"
+	"github.com/logviewer/logviewer/cluster"
 	"github.com/logviewer/logviewer/config"
 )
 
@@ -34,7 +37,10 @@ func stateDir(c *config.Config) (string, error) {
 
 // newAuth turns the config's [auth], [[user]], [[token]] and [[access]]
 // into the auth package's parts.
-func newAuth(c *config.Config) (*auth.Authenticator, *auth.Rules, error) {
+// With a cluster, the key that signs sessions and share links is the one
+// kept in the cluster's shared bucket, so a link made on one instance works
+// on every other.
+func newAuth(c *config.Config, cl *cluster.Cluster) (*auth.Authenticator, *auth.Rules, error) {
 	a := c.Auth
 	o := auth.Options{Mode: a.Mode, ProxyUserHeader: a.ProxyUserHeader, ProxyGroupsHeader: a.ProxyGroupsHeader}
 	for _, p := range a.TrustedProxies {
@@ -58,15 +64,7 @@ func newAuth(c *config.Config) (*auth.Authenticator, *auth.Rules, error) {
 		// grant nothing, so no key is needed (or created).
 		return auth.New(o), nil, nil
 	}
-	secretFile := a.SecretFile
-	if secretFile == "" {
-		dir, err := stateDir(c)
-		if err != nil {
-			return nil, nil, err
-		}
-		secretFile = filepath.Join(dir, "secret")
-	}
-	key, err := auth.LoadSecret(secretFile)
+	key, err := loadKey(c, cl)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -99,4 +97,22 @@ func newAuth(c *config.Config) (*auth.Authenticator, *auth.Rules, error) {
 		rules = append(rules, auth.Rule{Users: r.Users, Groups: r.Groups, Hosts: r.Hosts, Files: r.Files})
 	}
 	return auth.New(o), auth.NewRules(rules), nil
+}
+
+// loadKey returns the HMAC key: the cluster's, or secret_file's.
+func loadKey(c *config.Config, cl *cluster.Cluster) ([]byte, error) {
+	if cl != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		return cl.Secret(ctx, "signing", auth.NewSecret)
+	}
+	secretFile := c.Auth.SecretFile
+	if secretFile == "" {
+		dir, err := stateDir(c)
+		if err != nil {
+			return nil, err
+		}
+		secretFile = filepath.Join(dir, "secret")
+	}
+	return auth.LoadSecret(secretFile)
 }

@@ -23,6 +23,16 @@ var ErrExpired = errors.New("expired")
 // secretLen is the HMAC key's length: 256 bits, SHA-256's block strength.
 const secretLen = 32
 
+// NewSecret returns a new random HMAC key, as LoadSecret creates one (a
+// cluster keeps it in NATS instead of a file).
+func NewSecret() ([]byte, error) {
+	key := make([]byte, secretLen)
+	if _, err := rand.Read(key); err != nil {
+		return nil, err
+	}
+	return key, nil
+}
+
 // LoadSecret reads the HMAC key from path, creating it (0600, in a 0700
 // directory) with a random key when it does not exist. A key file that is
 // readable by others is refused.

@@ -57,7 +57,8 @@ func (m *Mark) Applies(host, file string) bool {
 // Store holds the marks, in time order, and writes them through to a file.
 // All methods are safe for concurrent use.
 type Store struct {
-	file string // "": in memory only
+	file  string           // "": in memory only
+	share func(Mark) error // set by Share: where a new mark is kept instead of file
 
 	mu    sync.Mutex
 	marks []Mark
@@ -102,6 +103,17 @@ func (s *Store) Add(m Mark, now time.Time) (Mark, error) {
 	_, _ = rand.Read(b[:])
 	m.ID, m.TS = hex.EncodeToString(b[:]), now.UnixMilli()
 	s.mu.Lock()
+	share := s.share
+	s.mu.Unlock()
+	if share != nil {
+		// Not under s.mu: keep may wait on the network.
+		if err := share(m); err != nil {
+			return Mark{}, err
+		}
+		s.Insert(m)
+		return m, nil
+	}
+	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.marks = append(s.marks, m)
 	if len(s.marks) > MaxKept {
@@ -112,6 +124,43 @@ func (s *Store) Add(m Mark, now time.Time) (Mark, error) {
 		return Mark{}, err
 	}
 	return m, nil
+}
+
+// Share makes Add keep new marks through keep (a cluster's shared bucket)
+// rather than in the Store's file; Add fails when keep does. Marks that
+// other instances keep there come in through Insert. Call it before the
+// Store is used.
+func (s *Store) Share(keep func(Mark) error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.share = keep
+}
+
+// Insert adds a mark made elsewhere (another instance of a cluster) unless
+// one with its ID is held; it reports whether it was new.
+func (s *Store) Insert(m Mark) bool {
+	if m.ID == "" {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.insert(m)
+}
+
+// insert puts m in time order unless its ID is held. s.mu is held.
+func (s *Store) insert(m Mark) bool {
+	if slices.ContainsFunc(s.marks, func(x Mark) bool { return x.ID == m.ID }) {
+		return false
+	}
+	i := len(s.marks)
+	for i > 0 && s.marks[i-1].TS > m.TS {
+		i--
+	}
+	s.marks = slices.Insert(s.marks, i, m)
+	if len(s.marks) > MaxKept {
+		s.marks = slices.Delete(s.marks, 0, len(s.marks)-MaxKept)
+	}
+	return true
 }
 
 // save rewrites the file atomically. s.mu is held.

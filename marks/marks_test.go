@@ -1,6 +1,7 @@
 package marks
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -40,5 +41,34 @@ func TestStorePersistsBoundedAndMatches(t *testing.T) {
 	}
 	if fi, err := os.Stat(file); err != nil || fi.Mode().Perm()&0o077 != 0 {
 		t.Fatalf("marks file: %v %v", fi, err)
+	}
+}
+
+func TestShareAndInsert(t *testing.T) {
+	s, err := Open("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kept []Mark
+	s.Share(func(m Mark) error { kept = append(kept, m); return nil })
+	m, err := s.Add(Mark{Text: "deploy 1", Hosts: []string{"a"}}, time.UnixMilli(2000))
+	if err != nil || len(kept) != 1 || kept[0].ID != m.ID {
+		t.Fatalf("Add with Share: %v, kept %+v", err, kept)
+	}
+	// The same mark coming back from the shared bucket is not new.
+	if s.Insert(m) {
+		t.Error("Insert of a held mark reported new")
+	}
+	// An older mark made elsewhere goes in time order.
+	if !s.Insert(Mark{ID: "x", TS: 1000, Text: "deploy 0", Hosts: []string{"a"}}) {
+		t.Error("Insert of a new mark reported held")
+	}
+	got := s.List(nil)
+	if len(got) != 2 || got[0].ID != "x" || got[1].ID != m.ID {
+		t.Errorf("List = %+v", got)
+	}
+	s.Share(func(Mark) error { return errors.New("NATS down") })
+	if _, err := s.Add(Mark{Text: "deploy 2", Hosts: []string{"a"}}, time.UnixMilli(3000)); err == nil || len(s.List(nil)) != 2 {
+		t.Errorf("Add with a failing Share: %v, %d marks", err, len(s.List(nil)))
 	}
 }

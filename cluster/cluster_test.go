@@ -1,0 +1,55 @@
+package cluster_test
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		// nxadm/tail's one inotify watcher per process lives as long as the process.
+		goleak.IgnoreAnyFunction("github.com/nxadm/tail/watch.(*InotifyTracker).run"),
+		goleak.IgnoreAnyFunction("github.com/fsnotify/fsnotify.(*Watcher).readEvents"),
+	)
+}
+
+// TestOneTailManyViewers: three instances, viewers on each, one writer at
+// 10k lines/s: one tail in the whole cluster, and every viewer gets every
+// line once, in order, with the same seqs and log id everywhere.
+func TestOneTailManyViewers(t *testing.T) {
+	n := startNATS(t)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "app.log")
+	w := newWriter(t, file)
+	ins := []*instance{startInstance(t, dir, n.url(), "lv-1"), startInstance(t, dir, n.url(), "lv-2"), startInstance(t, dir, n.url(), "lv-3")}
+	var vs []*viewer
+	for i := 0; i < 6; i++ {
+		vs = append(vs, dialViewer(t, ins[i%3], file, ""))
+	}
+	w.write(t, 1, 1)
+	for _, v := range vs {
+		v.waitLine(t, 0, 10*time.Second)
+	}
+	w.write(t, 20000, 10000)
+	for _, v := range vs {
+		v.waitLine(t, w.n-1, 15*time.Second)
+	}
+	if got := active(ins...); got != 1 {
+		t.Errorf("%d tails running in the cluster, want 1", got)
+	}
+	logID := vs[0].log
+	for _, v := range vs {
+		v.check(t, w.n)
+		if v.log != logID {
+			t.Errorf("viewer on %s: log id %q, on %s %q", v.name, v.log, vs[0].name, logID)
+		}
+		if v.lastSeq != vs[0].lastSeq {
+			t.Errorf("viewer on %s: last seq %d, on %s %d", v.name, v.lastSeq, vs[0].name, vs[0].lastSeq)
+		}
+	}
+	_ = os.Remove(file)
+}
