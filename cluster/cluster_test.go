@@ -34,7 +34,22 @@ func TestOneTailManyViewers(t *testing.T) {
 	for _, v := range vs {
 		v.waitLine(t, 0, 10*time.Second)
 	}
-	w.write(t, 20000, 10000)
+	w.write(t, 10000, 10000)
+	// A browser that reconnects to another instance with log and since
+	// continues exactly after its last line, while lines keep coming.
+	written, stop := w.run(10000)
+	eventually(t, 5*time.Second, "more lines written", func() bool { return written() > 12000 })
+	vs[0] = dialResume(t, ins[1], file, vs[0])
+	vs[1] = dialResume(t, ins[2], file, vs[1])
+	eventually(t, 5*time.Second, "more lines written", func() bool { return written() > 20000 })
+	if _, err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range vs[:2] {
+		if !v.resumed {
+			t.Errorf("viewer that reconnected to %s: hello.resumed is false", v.name)
+		}
+	}
 	for _, v := range vs {
 		v.waitLine(t, w.n-1, 15*time.Second)
 	}

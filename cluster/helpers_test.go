@@ -218,6 +218,22 @@ type viewer struct {
 
 func dialViewer(t testing.TB, in *instance, file, query string) *viewer {
 	t.Helper()
+	return dialAs(t, in, file, query, nil)
+}
+
+// dialResume reconnects what old saw, on in, with log=ID&since=SEQ: the
+// new viewer must continue exactly after old's last line.
+func dialResume(t testing.TB, in *instance, file string, old *viewer) *viewer {
+	t.Helper()
+	old.close()
+	old.mu.Lock()
+	q := "&log=" + url.QueryEscape(old.log) + "&since=" + strconv.FormatUint(old.lastSeq, 10)
+	old.mu.Unlock()
+	return dialAs(t, in, file, q, old)
+}
+
+func dialAs(t testing.TB, in *instance, file, query string, old *viewer) *viewer {
+	t.Helper()
 	u := "ws" + strings.TrimPrefix(in.hs.URL, "http") + "/ws?host=local&file=" + url.QueryEscape(file) + query
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
@@ -227,6 +243,11 @@ func dialViewer(t testing.TB, in *instance, file, query string) *viewer {
 	}
 	resp.Body.Close()
 	v := &viewer{name: in.name, conn: conn, done: make(chan struct{}), first: -1, changed: make(chan struct{}), arrivals: map[int]time.Time{}}
+	if old != nil {
+		old.mu.Lock()
+		v.first, v.next, v.lastSeq, v.faults = old.first, old.next, old.lastSeq, old.faults
+		old.mu.Unlock()
+	}
 	go v.read()
 	t.Cleanup(v.close)
 	return v
@@ -411,6 +432,52 @@ func (w *writer) write(t testing.TB, n int, rate int) {
 		if d := time.Until(start.Add(time.Duration(i/per) * time.Millisecond)); d > 0 {
 			time.Sleep(d) // pacing the writer, not waiting for an event
 		}
+	}
+}
+
+// run writes at rate lines/s in the background until stop is called;
+// stop returns the number of lines written in all.
+func (w *writer) run(rate int) (written func() int, stop func() (int, error)) {
+	quit := make(chan struct{})
+	done := make(chan error, 1)
+	var mu sync.Mutex
+	go func() {
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
+		start, sent := time.Now(), 0
+		var b []byte
+		for {
+			select {
+			case <-quit:
+				done <- nil
+				return
+			case <-tick.C:
+			}
+			// As many lines as are due by now (ticks may be late).
+			due := min(int(time.Since(start).Seconds()*float64(rate))-sent, 1000)
+			sent += due
+			mu.Lock()
+			b = b[:0]
+			for range due {
+				b = fmt.Appendf(b, "line %08d\n", w.n)
+				w.n++
+			}
+			mu.Unlock()
+			if _, err := w.f.Write(b); err != nil {
+				done <- err
+				return
+			}
+		}
+	}()
+	written = func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return w.n
+	}
+	return written, func() (int, error) {
+		close(quit)
+		err := <-done
+		return w.n, err
 	}
 }
 
