@@ -99,6 +99,7 @@ type olderReq struct {
 	beforeSet bool   // false: before the ring
 	text      string // the text of the line at before, when the ring holds it
 	n         int
+	vector    map[string]mergeBoundary // a merged view's before (mergehistory.go)
 }
 
 // decodeOlder checks an older message.
@@ -111,7 +112,12 @@ func decodeOlder(msg clientMsg) control {
 	if msg.Before != "" {
 		p, err := tailer.ParsePosition(msg.Before)
 		if err != nil {
-			return control{err: &errorMsg{Type: "error", Code: "bad_message", Msg: "older: " + err.Error()}}
+			// A merged view's: a vector of positions.
+			vec, verr := parsePosVector(msg.Before)
+			if verr != nil {
+				return control{err: &errorMsg{Type: "error", Code: "bad_message", Msg: "older: " + err.Error()}}
+			}
+			req.vector = vec
 		}
 		req.before, req.beforeSet = p, true
 	}
@@ -160,6 +166,10 @@ func (h *viewerHistory) stop() {
 // the room goroutine: the filter is v's now, and "before the ring" is
 // resolved here.
 func (r *room) startOlder(v *viewer, req *olderReq) {
+	if req.vector != nil {
+		r.send(v, encode(errorMsg{Type: "error", Code: "bad_message", Msg: "older: a vector of positions is for merged views; want FILE:OFFSET"}))
+		return
+	}
 	if !req.beforeSet {
 		req.before, req.text = oldestPos(r.log, &r.scratch)
 	} else if v.firstSeq != 0 {
@@ -278,14 +288,14 @@ func (r *room) older(ctx context.Context, v *viewer, req *olderReq, f *filter.Fi
 	s := r.srv
 	hist, err := r.history(ctx, v)
 	if err != nil {
-		r.sendOlder(ctx, v, encode(olderError(s, v, err)))
+		r.sendOlder(ctx, v, encode(olderError(s, v.host, v.file, err)))
 		return
 	}
 	page, err := hist.Older(ctx, tailer.OlderRequest{Before: req.before, BeforeText: req.text, N: req.n, MaxBytes: s.opts.MaxFrameBytes, Budget: historyBudget, Keep: f.KeepFunc(), Key: f.Key()})
 	switch {
 	case ctx.Err() != nil:
 	case err != nil:
-		r.sendOlder(ctx, v, encode(olderError(s, v, err)))
+		r.sendOlder(ctx, v, encode(olderError(s, v.host, v.file, err)))
 	default:
 		if r.sendOlder(ctx, v, appendOlder(nil, page, s.opts.MaxFrameBytes)) && s.metrics != nil {
 			s.metrics.linesOut.Add(float64(len(page.Lines)))
@@ -354,7 +364,7 @@ func (s *Server) fromHistory(ctx context.Context, v *viewer, l *tailer.Log, ts i
 }
 
 // olderError is the error frame for a failed older request.
-func olderError(s *Server, v *viewer, err error) errorMsg {
+func olderError(s *Server, host, file string, err error) errorMsg {
 	switch {
 	case errors.Is(err, tailer.ErrPositionGone):
 		return errorMsg{Type: "error", Code: "older_gone", Msg: "older: " + err.Error() + "; reload the view"}
@@ -363,7 +373,7 @@ func olderError(s *Server, v *viewer, err error) errorMsg {
 	case errors.Is(err, tailer.ErrUnknownHost), errors.Is(err, tailer.ErrNotListed):
 		return errorMsg{Type: "error", Code: "not_found", Msg: "older: " + err.Error()}
 	}
-	s.log.Warn("older", "host", v.host, "file", v.file, "err", err)
+	s.log.Warn("older", "host", host, "file", file, "err", err)
 	return errorMsg{Type: "error", Code: "older_failed", Msg: "older: " + err.Error()}
 }
 

@@ -108,6 +108,8 @@ type mergeView struct {
 	batch     []mergedLine
 	startedAt time.Time
 	marksSent []string // recent marks sent: a mark posted for a group is in every member's log, shown once
+
+	hist mergeHistory // older requests (mergehistory.go)
 }
 
 // maxMarksRemembered bounds marksSent.
@@ -277,6 +279,7 @@ func (mv *mergeView) run() {
 // closeMembers releases every member's log and waits for the watchers and
 // any open still running (whose result is then released too).
 func (mv *mergeView) closeMembers() {
+	mv.hist.stop()
 	for _, m := range mv.members {
 		if m.stopWatch != nil {
 			close(m.stopWatch)
@@ -379,6 +382,7 @@ func (mv *mergeView) step(now time.Time) time.Duration {
 			return due
 		}
 		mv.replay()
+		mv.replayed() // an older request that came meanwhile (mergehistory.go)
 	}
 	mv.states()
 	mv.read()
@@ -417,6 +421,8 @@ func (mv *mergeView) apply(cs []control, now time.Time) time.Duration {
 			mv.pending = &c
 		case c.since != nil:
 			errs = append(errs, &errorMsg{Type: "error", Code: "bad_message", Msg: "a merged view resumes by reconnecting with since=HOST:SEQ,…"})
+		case c.older != nil:
+			mv.startOlder(c.older)
 		case c.err != nil:
 			errs = append(errs, c.err)
 		}
@@ -429,6 +435,8 @@ func (mv *mergeView) apply(cs []control, now time.Time) time.Duration {
 			return wait
 		}
 		mv.filter, mv.pending, mv.filterAt = mv.pending.filter, nil, now
+		mv.hist.cancelScan() // no older frame of the old filter after the reset
+		mv.hist.first = nil
 		mv.send(encode(resetMsg{Type: "reset", Reason: "filter"}))
 		for _, m := range mv.members {
 			m.held, m.heldBytes = m.held[:0], 0
@@ -686,6 +694,7 @@ func (mv *mergeView) sendLines(lines []mergedLine, replay bool) {
 			b = append(b, ',')
 		}
 		b = appendLine(b, &lines[i].Line, lines[i].host)
+		mv.hist.sentFirst(lines[i].host, &lines[i].Line)
 	}
 	b = append(b, ']')
 	if replay {

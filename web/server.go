@@ -528,7 +528,7 @@ func (s *Server) place(ctx context.Context, v *viewer, l *tailer.Log, q url.Valu
 	first, next := l.Bounds()
 	v.replayEnd = next
 	if first == next && next == 1 && q.Get("from") == "" {
-		v.warm = -1 // the Log is new: its opening backlog is replay (room.warmReplay)
+		v.warm = s.sizeOf(ctx, v.host, v.file) // the Log is new: its opening backlog is replay (room.warmReplay)
 	}
 	if from := q.Get("from"); from != "" {
 		// Start at a mark or a time (within the ring); what lies between
@@ -552,6 +552,21 @@ func (s *Server) place(ctx context.Context, v *viewer, l *tailer.Log, q url.Valu
 	// The room finds where the last Replay matching lines start, in
 	// bounded slices (see seek).
 	v.seek = &seek{below: next}
+}
+
+// sizeOf returns the size of a file of a host's listing (0 when unknown).
+// It is asked once per Log, by the viewer that opens it.
+func (s *Server) sizeOf(ctx context.Context, host, file string) int64 {
+	files, err := s.cat.List(ctx, host)
+	if err != nil {
+		return 0
+	}
+	for _, f := range files {
+		if f.Path == file {
+			return f.Size
+		}
+	}
+	return 0
 }
 
 func mergeOf(ms *melody.Session) *mergeView {
@@ -676,9 +691,6 @@ func (s *Server) message(ms *melody.Session, data []byte) {
 		return
 	}
 	c := decodeMessage(data)
-	if c.older != nil && viewerOf(ms) == nil {
-		c = control{err: &errorMsg{Type: "error", Code: "older_unavailable", Msg: "older: not available in a merged view yet"}}
-	}
 	if c.err != nil && c.err.Code == "bad_filter" {
 		s.metrics.filterRejected.Inc()
 	}
