@@ -350,30 +350,129 @@ func (w *follower) reset(off int64) {
 // ctx ends.
 func (w *follower) followInode(ctx context.Context) error {
 	wk := w.src.watches.subscribe(w.f, w.dev, w.core.Ino)
-	defer wk.stop()
+	defer func() {
+		if wk != nil {
+			wk.stop()
+		}
+	}()
 	tick := time.NewTicker(w.src.poll)
 	defer tick.Stop()
+	var pace pacer
+	defer pace.stop()
 	for {
-		if _, err := w.readAvailable(ctx); err != nil {
+		n, err := w.readAvailable(ctx)
+		if err != nil {
 			return err
+		}
+		switch pace.after(n, time.Now()) {
+		case paceBusy: // writes come faster than batchEvery: read on a clock
+			wk.stop()
+			wk = nil
+		case paceIdle: // quiet again: back to a wake-up per write
+			wk = w.src.watches.subscribe(w.f, w.dev, w.core.Ino)
+			continue // read what came while no watch was held
+		}
+		var wake <-chan struct{}
+		if wk != nil {
+			wake = wk.C
 		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-wk.C:
+		case <-wake:
+		case <-pace.C():
 		case <-tick.C:
 			if w.pathMoved() {
-				return w.rotatedAway(ctx, wk)
+				return w.rotatedAway(ctx, wake)
 			}
 		}
 	}
 }
 
+// Pacing. A wake-up per write gives the lowest latency, and costs a chain
+// of goroutine hand-offs and syscalls per write (fsnotify's reader, the
+// tracker, the forwarder, a pread, the Log, the room and a WebSocket write):
+// at 20k lines/s written a line or two at a time, about 10k of each per
+// second. So a follower whose reads keep finding new bytes within busyGap of
+// each other (busyRuns times in a row) drops its watch and reads every
+// batchEvery instead, until a read finds nothing idleRuns times in a row;
+// then it takes the watch again (and reads once more, for what was written
+// in between). A quiet log is read at once on each write; a busy one at most
+// 1/batchEvery times a second, each read taking all that came.
+const (
+	busyGap    = 500 * time.Microsecond
+	busyRuns   = 3
+	batchEvery = time.Millisecond
+	idleRuns   = 2
+)
+
+// pacer decides between wake-ups and reading on a clock (see Pacing).
+type pacer struct {
+	t     *time.Ticker // while busy
+	last  time.Time    // when a read last found bytes
+	quick int          // reads in a row that found bytes within busyGap of the previous
+	empty int          // reads in a row that found nothing, while busy
+}
+
+type paceChange int
+
+const (
+	paceSame paceChange = iota
+	paceBusy
+	paceIdle
+)
+
+// after records a read that found n bytes at now and says whether to change.
+func (p *pacer) after(n int64, now time.Time) paceChange {
+	if p.t != nil {
+		if n > 0 {
+			p.empty = 0
+			return paceSame
+		}
+		if p.empty++; p.empty < idleRuns {
+			return paceSame
+		}
+		p.stop()
+		return paceIdle
+	}
+	if n == 0 {
+		return paceSame
+	}
+	if now.Sub(p.last) < busyGap {
+		p.quick++
+	} else {
+		p.quick = 0
+	}
+	p.last = now
+	if p.quick < busyRuns {
+		return paceSame
+	}
+	p.quick, p.empty = 0, 0
+	p.t = time.NewTicker(batchEvery)
+	return paceBusy
+}
+
+// C fires every batchEvery while busy; nil otherwise.
+func (p *pacer) C() <-chan time.Time {
+	if p.t == nil {
+		return nil
+	}
+	return p.t.C
+}
+
+func (p *pacer) stop() {
+	if p.t != nil {
+		p.t.Stop()
+		p.t = nil
+	}
+}
+
 // rotatedAway reads the rest of w.f once the path names another file, or
-// none (see follow.Core.Drain).
-func (w *follower) rotatedAway(ctx context.Context, wk *waker) error {
+// none (see follow.Core.Drain). wake says the file may have grown (nil:
+// the drain reads on its own clock).
+func (w *follower) rotatedAway(ctx context.Context, wake <-chan struct{}) error {
 	read := func() (int64, error) { return w.readAvailable(ctx) }
-	if err := w.core.Drain(ctx, read, w.src.poll, wk.C); err != nil {
+	if err := w.core.Drain(ctx, read, w.src.poll, wake); err != nil {
 		return err
 	}
 	if _, err := os.Stat(w.path); err != nil {
