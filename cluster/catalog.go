@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -46,8 +47,16 @@ type Catalog struct {
 	wg     sync.WaitGroup
 	unwch  func()
 
+	batches, published atomic.Uint64 // batches and lines this instance published
+
 	mu   sync.Mutex
 	logs map[string]*entry // by log id
+}
+
+// PublishStats returns how many batches (stream messages) and lines this
+// instance has published as a holder.
+func (c *Catalog) PublishStats() (batches, lines uint64) {
+	return c.batches.Load(), c.published.Load()
 }
 
 // Catalog returns a Catalog over reg (which must not be used to open logs

@@ -257,7 +257,8 @@ func (c *Cluster) PutMark(ctx context.Context, id string, value []byte) error {
 // WatchMarks calls f with every deploy mark stored, first those that exist
 // (before it returns), then each one put later, until Close.
 func (c *Cluster) WatchMarks(ctx context.Context, f func(value []byte)) error {
-	w, err := c.shared.Watch(ctx, "mark.*", jetstream.IgnoreDeletes())
+	// The watch lives until Close; ctx bounds only the wait for what exists.
+	w, err := c.shared.Watch(c.ctx, "mark.*", jetstream.IgnoreDeletes())
 	if err != nil {
 		return fmt.Errorf("cluster: watch marks: %w", err)
 	}

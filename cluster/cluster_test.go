@@ -10,6 +10,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if cfg := os.Getenv(childEnv); cfg != "" {
+		os.Exit(runChild(cfg))
+	}
 	goleak.VerifyTestMain(m,
 		// nxadm/tail's one inotify watcher per process lives as long as the process.
 		goleak.IgnoreAnyFunction("github.com/nxadm/tail/watch.(*InotifyTracker).run"),
@@ -46,7 +49,7 @@ func TestOneTailManyViewers(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, v := range vs[:2] {
-		if !v.resumed {
+		if _, _, resumed := v.snapshot(); !resumed {
 			t.Errorf("viewer that reconnected to %s: hello.resumed is false", v.name)
 		}
 	}
@@ -56,14 +59,11 @@ func TestOneTailManyViewers(t *testing.T) {
 	if got := active(ins...); got != 1 {
 		t.Errorf("%d tails running in the cluster, want 1", got)
 	}
-	logID := vs[0].log
+	logID, lastSeq, _ := vs[0].snapshot()
 	for _, v := range vs {
 		v.check(t, w.n)
-		if v.log != logID {
-			t.Errorf("viewer on %s: log id %q, on %s %q", v.name, v.log, vs[0].name, logID)
-		}
-		if v.lastSeq != vs[0].lastSeq {
-			t.Errorf("viewer on %s: last seq %d, on %s %d", v.name, v.lastSeq, vs[0].name, vs[0].lastSeq)
+		if id, seq, _ := v.snapshot(); id != logID || seq != lastSeq {
+			t.Errorf("viewer on %s: log id %q, last seq %d; on %s: %q, %d", v.name, id, seq, vs[0].name, logID, lastSeq)
 		}
 	}
 	_ = os.Remove(file)

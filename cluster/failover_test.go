@@ -28,7 +28,6 @@ func TestFailoverThreeKills(t *testing.T) {
 		ins = append(ins, in)
 		for range 2 {
 			v := dialViewer(t, in, file, "")
-			v.track = true
 			vs = append(vs, v)
 		}
 	}

@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -141,15 +143,18 @@ func urls(nodes []*natsNode) string {
 // instance is one logviewer, wired by app as main does, served on :0.
 type instance struct {
 	name string
-	app  *app.App
+	url  string
+	app  *app.App // nil for a child process
+	cmd  *exec.Cmd
 	hs   *httptest.Server
 	once sync.Once
 }
 
-func clusterConfig(dir, natsURL, name string) string {
+func clusterConfig(dir, natsURL, name string, extra ...string) string {
 	return fmt.Sprintf(`
 idle_stop = "2s"
 state_dir = %q
+`, filepath.Join(dir, "state-"+name)) + strings.Join(extra, "\n") + fmt.Sprintf(`
 [[host]]
 name = "local"
 files = [%q]
@@ -157,12 +162,12 @@ files = [%q]
 nats_url = %q
 name = "lvt"
 instance = %q
-`, filepath.Join(dir, "state-"+name), filepath.Join(dir, "*.log"), natsURL, name)
+`, filepath.Join(dir, "*.log"), natsURL, name)
 }
 
-func startInstance(t testing.TB, dir, natsURL, name string) *instance {
+func startInstance(t testing.TB, dir, natsURL, name string, extra ...string) *instance {
 	t.Helper()
-	c, err := config.Parse(name+".toml", []byte(clusterConfig(dir, natsURL, name)))
+	c, err := config.Parse(name+".toml", []byte(clusterConfig(dir, natsURL, name, extra...)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,6 +176,7 @@ func startInstance(t testing.TB, dir, natsURL, name string) *instance {
 		t.Fatal(err)
 	}
 	in := &instance{name: name, app: a, hs: httptest.NewServer(a.Handler())}
+	in.url = in.hs.URL
 	t.Cleanup(in.close)
 	return in
 }
@@ -210,15 +216,21 @@ type viewer struct {
 	next     int // next line number expected
 	lastSeq  uint64
 	states   []string
+	marks    []string // texts of deploy marks
 	faults   []string
-	arrivals map[int]time.Time // line number → when it came (only if track)
-	track    bool
+	arrivals map[int]time.Time // line number → when it came
 	changed  chan struct{}
 }
 
 func dialViewer(t testing.TB, in *instance, file, query string) *viewer {
 	t.Helper()
-	return dialAs(t, in, file, query, nil)
+	return dialAs(t, in, file, query, nil, nil)
+}
+
+// dialHeader dials with request headers (a session cookie).
+func dialHeader(t testing.TB, in *instance, file string, h http.Header) *viewer {
+	t.Helper()
+	return dialAs(t, in, file, "", nil, h)
 }
 
 // dialResume reconnects what old saw, on in, with log=ID&since=SEQ: the
@@ -229,15 +241,15 @@ func dialResume(t testing.TB, in *instance, file string, old *viewer) *viewer {
 	old.mu.Lock()
 	q := "&log=" + url.QueryEscape(old.log) + "&since=" + strconv.FormatUint(old.lastSeq, 10)
 	old.mu.Unlock()
-	return dialAs(t, in, file, q, old)
+	return dialAs(t, in, file, q, old, nil)
 }
 
-func dialAs(t testing.TB, in *instance, file, query string, old *viewer) *viewer {
+func dialAs(t testing.TB, in *instance, file, query string, old *viewer, h http.Header) *viewer {
 	t.Helper()
-	u := "ws" + strings.TrimPrefix(in.hs.URL, "http") + "/ws?host=local&file=" + url.QueryEscape(file) + query
+	u := "ws" + strings.TrimPrefix(in.url, "http") + "/ws?host=local&file=" + url.QueryEscape(file) + query
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	conn, resp, err := websocket.DefaultDialer.DialContext(ctx, u, nil)
+	conn, resp, err := websocket.DefaultDialer.DialContext(ctx, u, h)
 	if err != nil {
 		t.Fatalf("dial %s: %v", in.name, err)
 	}
@@ -305,6 +317,9 @@ func (v *viewer) read() {
 					v.faultLocked("seq %d after %d", l.Seq, v.lastSeq)
 				}
 				v.lastSeq = l.Seq
+				if l.Mark == "deploy" {
+					v.marks = append(v.marks, l.Text)
+				}
 				if l.Mark != "" {
 					continue
 				}
@@ -320,9 +335,7 @@ func (v *viewer) read() {
 					v.first = n
 				}
 				v.next = n + 1
-				if v.track {
-					v.arrivals[n] = now
-				}
+				v.arrivals[n] = now
 			}
 		}
 		close(v.changed)
@@ -350,6 +363,13 @@ func (v *viewer) faultLocked(format string, a ...any) {
 	if len(v.faults) < 10 {
 		v.faults = append(v.faults, fmt.Sprintf(format, a...))
 	}
+}
+
+// snapshot returns hello.log, the last seq received and hello.resumed.
+func (v *viewer) snapshot() (log string, lastSeq uint64, resumed bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.log, v.lastSeq, v.resumed
 }
 
 // waitFor waits until cond (called with v.mu held) is true.

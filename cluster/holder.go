@@ -130,6 +130,7 @@ func (e *entry) hold(ctx context.Context) error {
 		return ctx.Err()
 	}
 	_, filterUntil := rl.Bounds()
+	c.log.Info("cluster: following as the holder", "host", e.host, "path", e.path, "next_seq", p.next, "read_back", len(fill))
 	// The first batch says the source's state (and carries the lines read
 	// back from history, if any).
 	if err := p.publishAll(ctx, fill, rl.Status()); err != nil {
@@ -394,5 +395,7 @@ func (p *publisher) publish(ctx context.Context, lines []tailer.Line, state tail
 	}
 	p.next += n
 	p.state, p.sent = state, true
+	e.c.batches.Add(1)
+	e.c.published.Add(n)
 	return nil
 }
