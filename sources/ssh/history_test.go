@@ -4,8 +4,12 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,6 +19,7 @@ import (
 	"github.com/logviewer/logviewer/sources/ssh"
 	"github.com/logviewer/logviewer/sources/ssh/sshtest"
 	"github.com/logviewer/logviewer/tailer"
+	"github.com/logviewer/logviewer/web"
 )
 
 // Paging back over SSH from the live view, through files the real logrotate
@@ -106,5 +111,68 @@ func TestHistoryPathRules(t *testing.T) {
 	want, _ := os.ReadFile(path)
 	if err != nil || string(got) != string(want) || info.Size != int64(len(want)) {
 		t.Errorf("download: %d bytes (%v), size %d; want %d bytes", len(got), err, info.Size, len(want))
+	}
+}
+
+// GET /api/download of a remote file, through the web server and a real
+// sshd: the whole file with Range support, the filtered lines, and 404 for
+// a rotated sibling named directly.
+func TestDownloadOverSSH(t *testing.T) {
+	srv := sshtest.Start(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "app.log")
+	sourcetest.AppendStamped(t, path, 1, 3000)
+	sourcetest.AppendStamped(t, path+".1", 1, 10)
+	src := mustNew(t, srv.Entry("remote", filepath.Join(dir, "*.log")), nil, testOptions())
+	reg := tailer.NewRegistry(map[string]tailer.Source{"remote": src}, tailer.Options{Replay: 100, Buffer: 1 << 20, IdleStop: time.Minute})
+	ws := web.New(reg, web.Options{Replay: 100})
+	hs := httptest.NewServer(ws.Handler())
+	t.Cleanup(func() {
+		ws.Close()
+		hs.Close()
+		reg.Close()
+	})
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(t *testing.T, query, rng string) (*http.Response, string) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", hs.URL+"/api/download?host=remote&"+query, nil)
+		if rng != "" {
+			req.Header.Set("Range", rng)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp, string(body)
+	}
+	file := "file=" + url.QueryEscape(path)
+	if resp, body := get(t, file, ""); resp.StatusCode != 200 || body != string(want) || resp.Header.Get("Accept-Ranges") != "bytes" {
+		t.Fatalf("whole file: %d, %d bytes of %d, Accept-Ranges %q", resp.StatusCode, len(body), len(want), resp.Header.Get("Accept-Ranges"))
+	}
+	if resp, body := get(t, file, "bytes=100000-100199"); resp.StatusCode != 206 || body != string(want[100000:100200]) {
+		t.Fatalf("range: %d, %q", resp.StatusCode, body)
+	}
+	if resp, body := get(t, file, "bytes=-50"); resp.StatusCode != 206 || body != string(want[len(want)-50:]) {
+		t.Fatalf("suffix range: %d, %q", resp.StatusCode, body)
+	}
+	var wantLines strings.Builder
+	for n := 1; n <= 3000; n++ {
+		if strings.Contains(sourcetest.StampedLine(n), "n=00012") {
+			wantLines.WriteString(sourcetest.StampedLine(n) + "\n")
+		}
+	}
+	if resp, body := get(t, file+"&q=n%3D00012", ""); resp.StatusCode != 200 || body != wantLines.String() {
+		t.Fatalf("filtered: %d, %q, want %q", resp.StatusCode, body, wantLines.String())
+	}
+	if resp, _ := get(t, "file="+url.QueryEscape(path+".1"), ""); resp.StatusCode != 404 {
+		t.Fatalf("a rotated sibling by name: %d, want 404", resp.StatusCode)
 	}
 }
