@@ -307,6 +307,7 @@ func (b *bench) run() error {
 		{"6", b.scenarioSSH},
 		{"8", b.scenarioMerge},
 		{"9", b.scenarioRemoteIdle},
+		{"cluster", b.scenarioCluster},
 		{"10", b.scenarioHistory}, // history.go
 	}
 	for _, s := range steps {
