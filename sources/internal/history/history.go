@@ -49,6 +49,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/logviewer/logviewer/logtime"
 	"github.com/logviewer/logviewer/sources/internal/rotation"
@@ -664,12 +665,16 @@ func (s *scan) plainFile(before tailer.Position) (bool, error) {
 		if err != nil {
 			return false, err
 		}
-		text, err := b.text(start, pos, maxLine)
+		text, err := b.text(start, pos, maxLine, s.req.Keep != nil)
 		if err != nil {
 			return false, err
 		}
 		s.page.Scanned += pos - start
-		s.keep(line(c.ino, pos, text, modTime))
+		if s.req.Keep == nil {
+			s.add(line(c.ino, pos, text, modTime))
+		} else if probe := (tailer.Line{File: c.ino, Offset: pos, Text: text}); s.req.Keep(&probe) {
+			s.add(line(c.ino, pos, strings.Clone(text), modTime)) // text may be a view of the buffer
+		}
 		if s.full() {
 			s.stopAt(pos)
 			if start == 0 {
@@ -733,8 +738,11 @@ func (b *backward) lineStart(end int64) (int64, error) {
 }
 
 // text returns the cleaned text of the line in [start, end) (its newline,
-// if any, is its last byte), cut as the followers cut it.
-func (b *backward) text(start, end int64, maxLine int) (string, error) {
+// if any, is its last byte), cut as the followers cut it. With view, the
+// text may share the buffer's memory (valid until the next read; clone it
+// to keep it): a search looks at every line and keeps few, and allocating
+// each one made the garbage collector compete with the live stream.
+func (b *backward) text(start, end int64, maxLine int, view bool) (string, error) {
 	raw := func(from, to int64) ([]byte, error) {
 		if from >= b.lo && to <= b.lo+int64(len(b.got)) && b.got != nil {
 			return b.got[from-b.lo : to-b.lo], nil
@@ -755,6 +763,9 @@ func (b *backward) text(start, end int64, maxLine int) (string, error) {
 			return "", err
 		}
 		p = bytes.TrimSuffix(p, []byte{'\n'})
+		if view {
+			return tailer.Clean(unsafe.String(unsafe.SliceData(p), len(p)), maxLine), nil
+		}
 		return tailer.Clean(string(p), maxLine), nil
 	}
 	head, err := raw(start, start+keep)
@@ -889,10 +900,18 @@ func (s *scan) pass(b int64) (*gzWindow, error) {
 			text = tailer.Cut(string(part), total, maxLine)
 			part, partLen = part[:0], 0
 		} else {
-			text = tailer.Clean(string(bytes.TrimSuffix(p, []byte{'\n'})), maxLine)
+			// A view of the reader's buffer, cloned only when kept (see
+			// backward.text).
+			q := bytes.TrimSuffix(p, []byte{'\n'})
+			text = tailer.Clean(unsafe.String(unsafe.SliceData(q), len(q)), maxLine)
 		}
-		ln := line(c.ino, off, text, c.mtime)
-		if s.req.Keep == nil || s.req.Keep(&ln) {
+		keepIt := true
+		if s.req.Keep != nil {
+			probe := tailer.Line{File: c.ino, Offset: off, Text: text}
+			keepIt = s.req.Keep(&probe)
+		}
+		if keepIt {
+			ln := line(c.ino, off, strings.Clone(text), c.mtime)
 			kept = append(kept, ln)
 			bytesKept += len(text) + lineOverhead
 			for bytesKept > windowBytes && head < len(kept)-1 {
