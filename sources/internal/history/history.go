@@ -600,13 +600,6 @@ func (s *scan) file(before tailer.Position) (bool, error) {
 	return s.plainFile(before)
 }
 
-// keep adds ln when the filter accepts it.
-func (s *scan) keep(ln tailer.Line) {
-	if s.req.Keep == nil || s.req.Keep(&ln) {
-		s.add(ln)
-	}
-}
-
 func (s *scan) add(ln tailer.Line) {
 	s.page.Lines = append(s.page.Lines, ln)
 	s.bytes += len(ln.Text)
