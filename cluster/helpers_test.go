@@ -246,7 +246,11 @@ func dialResume(t testing.TB, in *instance, file string, old *viewer) *viewer {
 
 func dialAs(t testing.TB, in *instance, file, query string, old *viewer, h http.Header) *viewer {
 	t.Helper()
-	u := "ws" + strings.TrimPrefix(in.url, "http") + "/ws?host=local&file=" + url.QueryEscape(file) + query
+	host := "local"
+	if h, rest, ok := strings.Cut(query, "&"); ok && strings.HasPrefix(h, "host=") {
+		host, query = strings.TrimPrefix(h, "host="), "&"+rest // "host=h1&…" picks another host
+	}
+	u := "ws" + strings.TrimPrefix(in.url, "http") + "/ws?host=" + host + "&file=" + url.QueryEscape(file) + query
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	conn, resp, err := websocket.DefaultDialer.DialContext(ctx, u, h)
