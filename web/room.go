@@ -46,7 +46,7 @@ type viewer struct {
 
 	cursor     uint64         // seq of the next line to consider
 	replayEnd  uint64         // lines before this seq are replay
-	warm       int64          // opened the Log: its opening backlog is replay too (see warmReplay)
+	warm       int64          // opened the Log: lines up to this file size are its opening backlog, replay too (see warmReplay)
 	filter     *filter.Filter // nil: all lines
 	seek       *seek          // non-nil: looking back for where the replay starts
 	filterAt   time.Time      // when the filter last changed
@@ -266,17 +266,12 @@ func (r *room) pump(viewers []*viewer, now time.Time) (flushIn, dueIn time.Durat
 	return flushIn, dueIn, busy
 }
 
-// warmWindow is how long after a fresh Log's first line the lines that
-// follow it still count as its opening backlog: a source reads the file's
-// last lines in one burst (milliseconds), well within it.
-const warmWindow = 750 * time.Millisecond
-
 // warmReplay extends v's replay over a fresh Log's opening backlog. A
 // viewer that opened the Log (it held no line) was placed before the source
 // read the file's last lines, so without this they would reach it, and be
 // counted, as live traffic. The backlog is the lines numbered up to Replay
-// that arrive within warmWindow of the first; the first line outside it
-// ends the warm-up for good.
+// that end at or before v.warm, the file's size when the viewer came; the
+// first line past it ends the warm-up for good.
 func (r *room) warmReplay(v *viewer, next uint64) {
 	from := max(v.replayEnd, v.cursor)
 	if from >= next {
@@ -290,12 +285,9 @@ func (r *room) warmReplay(v *viewer, next uint64) {
 		v.warm = 0 // the ring moved on: not an opening any more
 		return
 	}
-	if v.warm < 0 {
-		v.warm = lines[0].Time + warmWindow.Milliseconds()
-	}
 	for i := range lines {
 		l := &lines[i]
-		if l.Seq >= limit || l.Time > v.warm {
+		if l.Seq >= limit || l.Mark != "" || l.Offset < 0 || l.Offset > v.warm {
 			v.warm = 0
 			return
 		}
