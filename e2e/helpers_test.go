@@ -611,3 +611,19 @@ func numbered(prefix string, from, to int) []string {
 	}
 	return out
 }
+
+// listenAgain listens on the stopped server's address again.
+func listenAgain(s *Server) (net.Listener, error) {
+	return net.Listen("tcp", s.addr)
+}
+
+// wheelUp turns the mouse wheel up over the log view, as a person does.
+func (p *Page) wheelUp() {
+	p.t.Helper()
+	type pt struct{ X, Y float64 }
+	c := eval[pt](p, `(() => { const r = document.getElementById('log').getBoundingClientRect(); return {X: r.left + r.width / 2, Y: r.top + r.height / 2}; })()`)
+	p.do(chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := cdp.Call(ctx, t, input.DispatchMouseEvent, input.DispatchMouseEventParams{Type: input.DispatchMouseEventTypeMouseWheel, X: c.X, Y: c.Y, DeltaX: 0.001, DeltaY: -300})
+		return err
+	}))
+}

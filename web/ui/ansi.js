@@ -114,6 +114,38 @@ function snapshot(st) {
   return null;
 }
 
+const BG = { light: [255, 255, 255], dark: [13, 17, 23] }; // --bg of each theme
+
+function luminance([r, g, b]) {
+  const c = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+  return 0.2126 * c(r) + 0.7152 * c(g) + 0.0722 * c(b);
+}
+
+function contrast(a, b) {
+  const [x, y] = [luminance(a), luminance(b)].sort((p, q) => q - p);
+  return (x + 0.05) / (y + 0.05);
+}
+
+/**
+ * readable returns an rgb() colour with at least 4.5:1 contrast on the
+ * current theme's background: the colour itself, or it mixed towards black
+ * (light theme) or white (dark) just enough.
+ */
+export function readable(css) {
+  const m = /^rgb\((\d+),(\d+),(\d+)\)$/.exec(css);
+  if (!m) return css;
+  const c = [Number(m[1]), Number(m[2]), Number(m[3])];
+  const dark = document.documentElement.dataset.theme === 'dark';
+  const bg = dark ? BG.dark : BG.light;
+  const to = dark ? 255 : 0;
+  for (let k = 0; k <= 10; k++) {
+    const t = k / 10;
+    const x = c.map((v) => Math.round(v + (to - v) * t));
+    if (contrast(x, bg) >= 4.5) return k ? `rgb(${x[0]},${x[1]},${x[2]})` : css;
+  }
+  return dark ? 'rgb(255,255,255)' : 'rgb(0,0,0)';
+}
+
 /** style applies a segment style to a span: classes for palette colours and attributes, element.style for rgb. */
 export function style(span, st) {
   let { fg, bg } = st;
@@ -121,7 +153,9 @@ export function style(span, st) {
     [fg, bg] = [bg === undefined ? 'var(--bg)' : bg, fg === undefined ? 'var(--fg)' : fg];
   }
   const cls = [];
-  if (typeof fg === 'number') cls.push('a-f' + fg); else if (fg) span.style.color = fg;
+  // A 256-colour or truecolor foreground on the theme's background is made
+  // readable (≥ 4.5:1); on a background of its own it is used as written.
+  if (typeof fg === 'number') cls.push('a-f' + fg); else if (fg) span.style.color = bg === undefined ? readable(fg) : fg;
   if (typeof bg === 'number') cls.push('a-g' + bg); else if (bg) span.style.backgroundColor = bg;
   if (st.b) cls.push('a-b');
   if (st.d) cls.push('a-d');

@@ -42,7 +42,15 @@ const el = {
   ended: $('ended'), endedTitle: $('ended-title'), endedMsg: $('ended-msg'),
   shareDlg: $('share-dlg'), shareWhat: $('share-what'), shareErr: $('share-error'), shareOut: $('share-out'),
   shareURL: $('share-url'), shareCopy: $('share-copy'), shareExp: $('share-exp'), shareMake: $('share-make'),
+  levels: $('levels'), from: $('from'), fromClear: $('from-clear'), download: $('download'),
+  offline: $('offline'), offlineText: $('offline-text'), retry: $('retry'),
+  older: $('older'), olderText: $('older-text'), olderMore: $('older-more'),
 };
+
+const OLDER_N = 500;        // lines asked for per older request
+const OLDER_AUTO = 4;       // older requests a search back makes on its own before asking to keep searching
+// A line's level as render.js names it → the level filter's name.
+const LEVEL_OF = { f: 'error', e: 'error', w: 'warn', i: 'info', d: 'debug', t: 'debug', '': 'other' };
 
 // The share token this page was opened with: it is the page's identity.
 const SHARE = new URLSearchParams(location.search).get('share') || '';
@@ -76,7 +84,7 @@ const S = {
   sent: null,        // a filter sent and not yet confirmed by a reset
   logId: '', lastSeq: 0, at: '', fresh: true,
   paused: false, pending: [], dropped: 0,
-  n: 0,              // client-side record number (seqs restart with a new server)
+  n: 1e9,            // client-side record number (seqs restart with a new server); older lines count down from the first
   queue: [], flushing: false, flushTimer: 0,
   unseen: 0,
   skipped: 0, gapN: -1, lastGap: null, // lines the server could not send this view; the last gap row
@@ -88,6 +96,14 @@ const S = {
   me: null,          // api/me: who this page is (null while signed out)
   shared: null,      // the share's {host, file, q, re, case, inv} in a shared view
   booted: false,     // the view in the URL has been set up (signing in again resumes it)
+  level: '',         // the level filter ('' : every level)
+  counts: { error: 0, warn: 0, info: 0, debug: 0, other: 0 }, // lines held per level
+  nLow: 1e9,         // record numbers of older lines go down from here (new ones up)
+  wasLive: false,    // this view was connected: losing it shows the offline banner
+  ringN: 0, ringFirst: 1, // the lines the server held since this view's hello: what its filter searched
+  // History (older frames): before is the position to ask before ('' : not
+  // known yet); more false once the first line ever kept was reached.
+  older: newOlder(),
   gated: false,      // the sign-in form or an end message covers the page
 };
 
@@ -101,25 +117,29 @@ const view = new LogView(el.log, el.lines, {
     if (f) S.unseen = 0;
     updatePill();
   },
+  onTop: () => askOlder(false),
 });
 const rate = new Rate(el.spark, el.rate);
 
 // ---- URL: the share link -------------------------------------------------
 
 function specOf(q) {
-  return { text: q.get('q') || '', regex: q.get('re') === '1', case: q.get('case') === '1', invert: q.get('inv') === '1' };
+  return { text: q.get('q') || '', regex: q.get('re') === '1', case: q.get('case') === '1', invert: q.get('inv') === '1', level: q.get('level') || '' };
 }
 
 function uiSpec() {
   return {
     text: el.filter.value,
     regex: pressed(el.re), case: pressed(el.cas), invert: pressed(el.inv),
+    level: S.level,
   };
 }
 
-const sameSpec = (a, b) => !!a && !!b && a.text === b.text && (!a.text || (a.regex === b.regex && a.case === b.case && a.invert === b.invert));
+const sameSpec = (a, b) => !!a && !!b && a.text === b.text && (a.level || '') === (b.level || '') &&
+  (!a.text || (a.regex === b.regex && a.case === b.case && a.invert === b.invert));
 
 function specParams(q, f) {
+  if (f.level) q.set('level', f.level);
   if (!f.text) return;
   q.set('q', f.text);
   if (f.regex) q.set('re', '1');
@@ -154,6 +174,8 @@ function pageURL(link) {
 
 function writeURL() {
   history.replaceState(null, '', pageURL(S.link));
+  showFrom();
+  showDownload();
   const base = S.file ? S.file.slice(S.file.lastIndexOf('/') + 1) : '';
   const where = S.group ? `${S.group} (group)` : S.host;
   document.title = (S.paused ? 'Paused · ' : '') + (base ? `${base} · ${where} — logviewer` : 'logviewer');
@@ -332,7 +354,29 @@ function setConn(kind, text, detail) {
   el.source.classList.toggle('stale', kind !== 'live'); // the source's state is last known only
   el.connText.textContent = text;
   el.conn.title = detail || '';
-  updateEmpty();
+  // A retry can be hurried only while one is waiting.
+  el.conn.disabled = !['reconnecting', 'error'].includes(kind);
+  if (kind === 'live') S.wasLive = true;
+  showOffline(kind, text, detail);
+  setSource();
+}
+
+/**
+ * showOffline puts a banner over the log while a view that was connected is
+ * not: what happened, and a button to retry at once. Its text is a live
+ * region, so a screen reader says that the connection was lost.
+ */
+function showOffline(kind, text, detail) {
+  const lost = S.wasLive && kind !== 'live' && kind !== 'idle';
+  el.offline.hidden = !lost;
+  if (!lost) { el.offlineText.textContent = ''; return; }
+  // The words change with the kind only (not with the countdown in the
+  // status bar), so the alert is said once.
+  const msg = kind === 'error'
+    ? `The server refused this view: ${detail || text}`
+    : 'Connection to the server lost: no new lines arrive. Retrying automatically…';
+  if (el.offlineText.textContent !== msg) el.offlineText.textContent = msg;
+  el.retry.hidden = kind === 'connecting';
 }
 
 const SOURCE = {
@@ -342,8 +386,18 @@ const SOURCE = {
 
 function setSource(st) {
   if (st) S.source = st;
+  if (S.members.length) { if (!st) groupSource(); return; }
   const { code, msg } = S.source;
   let kind = code, text = SOURCE[code] || code || '';
+  if (code && el.conn.dataset.state !== 'live') {
+    // What the source does now is not known while disconnected.
+    el.source.dataset.state = 'unknown';
+    el.sourceText.textContent = 'source unknown (not connected)';
+    el.source.title = `Last known: ${text}${msg ? ': ' + msg : ''}`;
+    el.source.hidden = false;
+    updateEmpty();
+    return;
+  }
   if (code === 'following' && S.rotated && Date.now() - S.rotated.at < 30000) {
     kind = 'rotated';
     text = `following · ${S.rotated.what}`;
@@ -517,8 +571,27 @@ function soloHost(h) {
 
 function updateHeld() {
   const n = view.count - view.marks;
-  el.held.textContent = `${fmt(n)} line${n === 1 ? '' : 's'}`;
+  const f = S.active;
+  if (f && (f.text || f.level) && !S.members.length && S.ringN) {
+    const older = S.older.scanned ? ` + ${size(S.older.scanned)} of older lines` : '';
+    el.held.textContent = `${fmt(n)} match${n === 1 ? '' : 'es'} in the last ${fmt(S.ringN)} lines held${older}` +
+      (S.older.more && !S.older.scanned ? ' — scroll up to search older' : '');
+  } else {
+    el.held.textContent = `${fmt(n)} line${n === 1 ? '' : 's'}`;
+  }
   el.held.title = view.trimmed ? `${fmt(view.trimmed)} earlier lines dropped` : '';
+  updateLevels();
+}
+
+/** updateLevels shows how many lines of each level the view holds, and the level shown alone. */
+function updateLevels() {
+  for (const b of el.levels.children) {
+    const l = b.dataset.level;
+    b.querySelector('b').textContent = short(S.counts[l]);
+    press(b, S.level === l);
+    b.setAttribute('aria-label', `${b.querySelector('span').textContent}: ${fmt(S.counts[l])} line${S.counts[l] === 1 ? '' : 's'}` +
+      (S.level === l ? ', shown alone (click to show every level)' : ' (click to show only these)'));
+  }
 }
 
 const gapText = (n) => `${fmt(n)} lines skipped: this view fell behind and the server no longer holds them`;
@@ -539,6 +612,11 @@ function updatePending() {
 }
 
 function updatePill() {
+  showPill();
+  el.log.classList.toggle('pilled', S.paused); // the paused pill never covers the last lines
+}
+
+function showPill() {
   if (S.paused) {
     const n = S.pending.length + S.dropped;
     const icon = document.createElement('i');
@@ -566,6 +644,143 @@ function updateEmpty() {
   else if (el.conn.dataset.state === 'live') msg = `${S.file} is empty. New lines will appear here as they are written.`;
   else msg = 'Connecting…';
   el.empty.textContent = msg;
+}
+
+// ---- history: older lines, search back, from, download -------------------------
+
+/**
+ * newOlder is a view's history state. before is the position the next older
+ * request asks before: null while not known (no hello yet, or lines held
+ * that do not join what the server has), '' before the ring (no line held
+ * yet); first says the first lines frame set it.
+ */
+function newOlder() {
+  return { before: null, first: false, more: true, busy: false, scanned: 0, file: '', auto: 0, found: 0, target: '', asked: 0, error: '' };
+}
+
+/**
+ * askOlder asks the server for the lines before the oldest held, when the
+ * view is at its top (or, auto, when a search back or a from= older than the
+ * ring goes on by itself). One request at a time.
+ */
+function askOlder(auto) {
+  const o = S.older;
+  if (o.busy || !o.more || o.before === null || S.members.length || S.group || !conn.open) return;
+  if (!auto && view.count && el.log.scrollTop > 2 * (view.lineH || 18)) return;
+  if (!auto) o.auto = 0;
+  o.busy = true;
+  o.asked++;
+  conn.send({ type: 'older', before: o.before, n: OLDER_N });
+  showOlder();
+}
+
+/** gotOlder puts an older frame's lines above the view's first. */
+function gotOlder(m) {
+  const o = S.older;
+  o.busy = false;
+  o.more = !!m.more;
+  o.scanned += m.scanned || 0;
+  if (m.file) o.file = m.file;
+  const ls = m.lines || [];
+  if (m.more) o.before = m.next || (ls.length ? ls[0].pos : o.before);
+  // Record numbers go down from the oldest held: the first line gets the lowest.
+  const recs = new Array(ls.length);
+  S.nLow -= ls.length;
+  for (let i = 0; i < ls.length; i++) {
+    const l = ls[i];
+    const r = rec(0, l.ts || 0, l.text, '', l.host, S.nLow + i);
+    r.pos = l.pos;
+    recs[i] = r;
+  }
+  o.found += ls.length;
+  if (recs.length) {
+    flush(); // what is queued goes below, first
+    view.prepend(recs);
+    updateHeld();
+    updateEmpty();
+  }
+  if (o.target) {
+    const hit = recs.find((r) => r.pos === o.target);
+    if (hit) {
+      o.target = '';
+      view.reveal(hit.n, true);
+    } else if (o.more) {
+      askOlder(true); // from= is older still: page back until it is here
+      return;
+    } else {
+      o.target = '';
+    }
+  }
+  const filtered = S.active && (S.active.text || S.active.level);
+  if (o.more && filtered && recs.length < 20 && o.auto < OLDER_AUTO && el.log.scrollTop < 2 * (view.lineH || 18)) {
+    // A search back found little in this slice: go on by itself, a few times.
+    o.auto++;
+    askOlder(true);
+    return;
+  }
+  showOlder();
+}
+
+/** showOlder says where the view's history stands, above its first line. */
+function showOlder() {
+  const o = S.older;
+  const single = !!S.file && !!S.host && !S.group && !S.members.length;
+  el.older.hidden = !single || (o.before === null && !o.error);
+  if (el.older.hidden) return;
+  const filtered = S.active && (S.active.text || S.active.level);
+  const where = o.file ? ` back into ${o.file}` : '';
+  let msg;
+  if (o.error) msg = o.error;
+  else if (o.busy) msg = filtered ? `Searching older lines… searched ${size(o.scanned)}${where}, ${fmt(o.found)} match${o.found === 1 ? '' : 'es'} so far` : 'Loading older lines…';
+  else if (!o.more) msg = filtered ? `Searched the whole history (${size(o.scanned)}): ${fmt(o.found)} older match${o.found === 1 ? '' : 'es'}` : 'The beginning of the log';
+  else if (filtered && o.asked) msg = `Searched ${size(o.scanned)}${where}: ${fmt(o.found)} older match${o.found === 1 ? '' : 'es'}`;
+  else msg = filtered ? 'Scroll up to search older lines' : 'Scroll up for older lines';
+  el.olderText.textContent = msg;
+  el.olderMore.hidden = !(filtered && o.more && !o.busy);
+  el.olderMore.textContent = o.asked ? 'Keep searching' : 'Search older lines';
+  el.older.dataset.state = o.busy ? 'busy' : o.more ? 'more' : 'done';
+  updateHeld();
+}
+
+/** localInput turns a time (ISO) into a datetime-local input's value, in local time. */
+function localInput(iso) {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return '';
+  const p = (n, w = 2) => String(n).padStart(w, '0');
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+}
+
+/** showFrom shows the view's from= (a time) in the time picker. */
+function showFrom() {
+  const t = S.from && !S.from.startsWith('mark:') ? localInput(S.from) : '';
+  if (document.activeElement !== el.from && el.from.value !== t) el.from.value = t;
+  el.fromClear.hidden = !S.from;
+  el.from.disabled = !S.file || !!SHARE;
+}
+
+/** fromPicked starts the view at the time picked (or at the latest lines when cleared). */
+function fromPicked() {
+  const v = el.from.value;
+  const d = v ? new Date(v) : null; // datetime-local is local time
+  if (d && Number.isNaN(d.getTime())) return;
+  const from = d ? d.toISOString().replace('.000Z', 'Z') : '';
+  if (from === S.from) return;
+  S.from = from;
+  S.link = null;
+  writeURL();
+  connect();
+}
+
+/** showDownload points the Download button at the current view (with its filter). */
+function showDownload() {
+  const ok = !!S.file && !!S.host && !S.group && !SHARE;
+  el.download.hidden = !ok;
+  if (!ok) return;
+  const q = new URLSearchParams({ host: S.host, file: S.file });
+  specParams(q, uiSpec());
+  el.download.href = 'api/download?' + q;
+  const base = S.file.slice(S.file.lastIndexOf('/') + 1);
+  el.download.setAttribute('download', q.has('q') || q.has('level') ? base + '.filtered.txt' : base);
 }
 
 // ---- filter -------------------------------------------------------------------
@@ -599,9 +814,10 @@ function filterChanged(now) {
 
 // ---- records --------------------------------------------------------------------
 
-function rec(seq, ts, text, mark, host) {
-  const r = { n: ++S.n, seq, ts, text, mark: mark || '', lvl: mark ? '' : level(text) };
+function rec(seq, ts, text, mark, host, n) {
+  const r = { n: n || ++S.n, seq, ts, text, mark: mark || '', lvl: mark ? '' : level(text) };
   if (host) r.host = host;
+  if (!mark) S.counts[LEVEL_OF[r.lvl]]++;
   return r;
 }
 
@@ -641,6 +857,9 @@ function flush() {
 }
 
 function clearView() {
+  for (const k of Object.keys(S.counts)) S.counts[k] = 0;
+  S.older = newOlder();
+  showOlder();
   S.skipped = 0;
   S.gapN = -1;
   S.lastGap = null;
@@ -712,6 +931,7 @@ const conn = new Conn({
     }
     if (status === 400 && /regular expression|filter/i.test(msg)) {
       showFilterError(msg);
+      S.wasLive = false; // the view was not lost: the filter is refused
       setConn('error', 'filter refused', msg);
       return false; // waits for the filter to change
     }
@@ -727,6 +947,8 @@ const conn = new Conn({
 /** connect starts a fresh view of the chosen file. */
 function connect() {
   conn.stop();
+  rate.reset(); // another log: its rate starts from nothing
+  S.wasLive = false; S.ringN = 0; S.ringFirst = 1;
   S.logId = ''; S.lastSeq = 0; S.at = ''; S.fresh = true;
   S.members = []; S.logs = {}; S.seqs = {}; S.sure = new Set(); S.seenMarks = []; S.markRecs = [];
   S.fromPending = !!S.from; S.revealTop = false;
@@ -797,6 +1019,9 @@ function handle(m) {
         note('The server restarted (or reopened this log): continued from the same place in the file.');
       }
       S.logId = m.log;
+      if (!m.resumed) S.ringFirst = m.first;
+      if (m.from_at) { S.older.target = m.from_at; S.fromPending = false; }
+      if (!m.resumed && (S.fresh || !had)) { S.older.before = ''; S.older.first = false; showOlder(); }
       setSource(m.state);
       if (S.shared && !S.sent && !sameSpec(S.active, uiSpec())) {
         S.sent = uiSpec();
@@ -810,6 +1035,8 @@ function handle(m) {
       if (S.members.length) { mergedLines(m); break; }
       S.lastSeq = ls[ls.length - 1].seq;
       if (m.at) S.at = m.at;
+      if (m.first_at && !S.older.first) { S.older.before = m.first_at; S.older.first = true; }
+      S.ringN = S.lastSeq - S.ringFirst + 1; // the lines the server's filter looked at
       S.fresh = false;
       const recs = new Array(ls.length);
       let live = 0;
@@ -828,8 +1055,12 @@ function handle(m) {
       if (!m.replay) rate.add(live);
       fromStart(recs);
       receive(recs, !!m.replay);
+      if (S.older.target && !S.older.busy) askOlder(true);
       break;
     }
+    case 'older':
+      gotOlder(m);
+      break;
     case 'gap':
       if (m.host) { S.seqs[m.host] = m.to; S.sure.delete(m.host); }
       else S.lastSeq = m.to;
@@ -866,9 +1097,16 @@ function handle(m) {
       showFilterError('');
       view.options({ re: matcher(S.active), target: -1 });
       clearView();
+      S.older.before = ''; // until the new filter's first lines say where they start
+      showOlder();
       break;
     case 'error':
-      if (m.code === 'bad_filter') {
+      if (m.code && m.code.startsWith('older')) {
+        S.older.busy = false;
+        S.older.more = false;
+        S.older.error = m.msg;
+        showOlder();
+      } else if (m.code === 'bad_filter') {
         S.sent = null;
         showFilterError(m.msg);
       } else {
@@ -1023,6 +1261,7 @@ function showTheme() {
   el.theme.title = `Switch to the ${t === 'dark' ? 'light' : 'dark'} theme`;
   el.theme.dataset.mode = t;
   rate.draw();
+  view.options({}); // colours from the log (ANSI) are adapted to the theme: draw them again
 }
 
 function toggle(btn, name, apply) {
@@ -1075,6 +1314,7 @@ function keydown(e) {
 async function start() {
   const q = new URLSearchParams(location.search);
   const f = specOf(q);
+  S.level = f.level;
   el.filter.value = f.text;
   press(el.re, f.regex); press(el.cas, f.case); press(el.inv, f.invert);
   const line = Number(q.get('line'));
@@ -1141,6 +1381,22 @@ async function start() {
   el.helpBtn.addEventListener('click', () => el.help.showModal());
   el.help.addEventListener('click', (e) => { if (e.target === el.help || e.target.closest('.close')) el.help.close(); });
   el.conn.addEventListener('click', () => conn.soon());
+  el.retry.addEventListener('click', () => { if (!conn.soon()) connect(); });
+  el.levels.addEventListener('click', (e) => {
+    const b = e.target.closest('.lv');
+    if (!b) return;
+    S.level = S.level === b.dataset.level ? '' : b.dataset.level;
+    updateLevels();
+    filterChanged(true);
+  });
+  el.from.addEventListener('change', fromPicked);
+  $('more').addEventListener('click', (e) => {
+    const on = !document.body.classList.contains('more');
+    document.body.classList.toggle('more', on);
+    e.currentTarget.setAttribute('aria-expanded', String(on));
+  });
+  el.fromClear.addEventListener('click', () => { el.from.value = ''; fromPicked(); });
+  el.olderMore.addEventListener('click', () => { S.older.auto = 0; askOlder(true); });
   el.skipped.addEventListener('click', () => { if (S.gapN >= 0) view.reveal(S.gapN); });
   el.lines.addEventListener('click', (e) => {
     const g = e.target.closest('.gut');

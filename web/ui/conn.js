@@ -93,9 +93,15 @@ export class Conn {
     return true;
   }
 
-  /** soon retries at once if a retry is waiting (the network came back, the tab was shown, the user asked). */
+  /**
+   * soon retries at once if a retry is waiting (the network came back, the
+   * tab was shown, the user asked); it reports whether one was.
+   */
   soon() {
-    if (this.timer) this.start();
+    if (!this.timer) return false;
+    this.failures = Math.min(this.failures, 1); // asked by hand: the next waits are short again
+    this.start();
+    return true;
   }
 
   async probe(url) {

@@ -22,6 +22,10 @@ const UPPER = /(?:^|[^A-Za-z0-9_])(FATAL|PANIC|EMERG|ALERT|CRIT(?:ICAL)?|ERROR|E
 const BRACKET = /\[(emerg|alert|crit|error|warn|notice|info|debug)\]/i;
 // a line that starts with a level word: "error: …", "warning …"
 const LEADING = /^\s*(fatal|panic|error|err|warn|warning|info|notice|debug|trace)\b[:\s]/i;
+// `"GET /x HTTP/1.1" 503` (common log format) or `GET /x 503`
+const STATUS = /\b(?:GET|POST|PUT|DELETE|PATCH|HEAD|OPTIONS)\s+\S+(?:\s+HTTP\/[\d.]+"?)?\s+([45]\d\d)\b/;
+const FAIL = /\bFAIL(?:ED|URE)?\b|[✗✘]/;
+// The same rules are in filter/level.go (the server's level filter): keep them in step.
 // glog / klog: E0102 15:04:05.000000
 const GLOG = /^([IWEF])\d{4} \d\d:\d\d:\d\d/;
 
@@ -34,7 +38,11 @@ export function level(text) {
   m = KEYED.exec(s) || BRACKET.exec(s) || LEADING.exec(s);
   if (m && LEVELS[m[1].toLowerCase()]) return LEVELS[m[1].toLowerCase()];
   m = UPPER.exec(s);
-  return m ? LEVELS[m[1].toLowerCase()] : '';
+  if (m) return LEVELS[m[1].toLowerCase()];
+  // An HTTP request's status (access logs), and test and build failures.
+  m = STATUS.exec(s);
+  if (m) return m[1][0] === '5' ? 'e' : 'w';
+  return FAIL.test(s) ? 'e' : '';
 }
 
 // ---- JSON -----------------------------------------------------------------

@@ -14,6 +14,15 @@ export class Rate {
     this.draw();
   }
 
+  /** reset forgets every count (another log is shown). */
+  reset() {
+    this.buckets.fill(0);
+    this.cur = 0;
+    this.sec = Math.floor(Date.now() / 1000);
+    this.label.textContent = '0/s';
+    this.draw();
+  }
+
   add(n) {
     this.roll();
     this.cur += n;

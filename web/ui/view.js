@@ -25,6 +25,7 @@ export class LogView {
     this.max = opts.max;
     this.onTrim = opts.onTrim;
     this.onFollow = opts.onFollow;
+    this.onTop = opts.onTop || (() => {});
     this.chunks = [];
     this.shown = new Set(); // rendered chunks
     this.count = 0;   // records held
@@ -44,6 +45,11 @@ export class LogView {
     const user = () => { this.userScroll = performance.now(); };
     for (const ev of ['wheel', 'touchmove', 'pointerdown']) scroller.addEventListener(ev, user, { passive: true });
     scroller.addEventListener('keydown', (e) => { if (SCROLL_KEYS.has(e.key)) user(); });
+    // Already at the top, a wheel or a key up moves nothing (no scroll
+    // event): it still asks for what lies above.
+    scroller.addEventListener('wheel', (e) => { if (e.deltaY < 0) this.upAtTop(); }, { passive: true });
+    scroller.addEventListener('touchmove', () => this.upAtTop(), { passive: true });
+    scroller.addEventListener('keydown', (e) => { if (['ArrowUp', 'PageUp', 'Home'].includes(e.key)) this.upAtTop(); });
     scroller.addEventListener('scroll', () => this.scrolled());
   }
 
@@ -109,6 +115,34 @@ export class LogView {
     this.count += recs.length;
     this.trim();
     this.settle();
+  }
+
+  /**
+   * prepend adds records (in order) above the first one held: lines older
+   * than any held, from history. Their record numbers are below every held
+   * one. The line at the top of the viewport stays where it is on screen.
+   */
+  prepend(recs) {
+    if (!recs.length) return;
+    const anchor = this.anchor();
+    const top = this.sc.scrollTop;
+    const fresh = [];
+    for (let i = 0; i < recs.length; i += CHUNK) {
+      const c = { recs: recs.slice(i, i + CHUNK), el: document.createElement('div'), h: 0 };
+      c.el.className = 'chunk';
+      for (const r of c.recs) if (r.mark) this.marks++;
+      c.el.style.height = this.estimate(c) + 'px';
+      fresh.push(c);
+    }
+    const first = this.chunks.length ? this.chunks[0].el : null;
+    for (const c of fresh) this.box.insertBefore(c.el, first);
+    this.chunks.unshift(...fresh);
+    this.count += recs.length;
+    if (anchor) this.restore(anchor);
+    else if (!this.follow) this.sc.scrollTop = top + fresh.reduce((h, c) => h + c.el.offsetHeight, 0);
+    this.lastTop = this.sc.scrollTop;
+    this.settle();
+    if (anchor) this.restore(anchor); // painting corrected the estimates above it
   }
 
   // trim drops the oldest records beyond max: whole chunks, then the head
@@ -239,6 +273,7 @@ export class LogView {
     if (this.sc.scrollHeight - this.sc.clientHeight - top < Math.max(4, this.lineH / 2)) this.setFollow(true);
     else if (top < this.lastTop - 1 && this.recentUser()) this.setFollow(false);
     this.lastTop = top;
+    if (top < 2 * (this.lineH || 18) && !this.follow && this.recentUser()) this.onTop(); // a person scrolled to the top
     this.schedule();
   }
 
@@ -253,6 +288,14 @@ export class LogView {
     this.sc.scrollTop = 0;
     this.lastTop = 0;
     this.settle();
+  }
+
+  /** upAtTop: a person moved up at the top of what is held (onTop asks for more). */
+  upAtTop() {
+    if (this.sc.scrollTop < 2 * (this.lineH || 18) && this.count) {
+      this.setFollow(false);
+      this.onTop();
+    }
   }
 
   bottom() {
