@@ -1,13 +1,18 @@
 package e2e
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+
 	"github.com/logviewer/logviewer/sources/sourcetest"
+	"github.com/logviewer/logviewer/tailer"
 )
 
 // TestOfflineBannerAndRetryNow (issue 14 item 4): the server dies and within
@@ -174,4 +179,48 @@ func TestLevelChipsCountAndFilter(t *testing.T) {
 	// Click again: every level.
 	p.click(`#levels [data-level=error]`)
 	p.waitFor(`!new URLSearchParams(location.search).has('level') && document.getElementById('held').textContent.startsWith('2 matches')`, "every level of order lines")
+}
+
+// unreachable is a remote host that cannot be reached: listing fails, and
+// the host reports the error as its state.
+type unreachable struct{ tailer.Source }
+
+const unreachableMsg = "dial tcp 10.9.9.9:22: connect: connection refused"
+
+func (unreachable) List(context.Context) ([]tailer.FileInfo, error) {
+	return nil, errors.New(unreachableMsg)
+}
+
+func (unreachable) HostState() tailer.State {
+	return tailer.State{Code: tailer.StateError, Msg: unreachableMsg}
+}
+
+func (unreachable) Reconnects() uint64 { return 0 }
+
+// TestUnreachableHostSaysSoOnce (issue 14 item 4): a host that cannot be
+// reached is marked in the host list (its error in the option's title) and,
+// chosen, the main area says why, once, instead of "Choose a file"; the
+// connection status is not an error (no view was refused).
+func TestUnreachableHostSaysSoOnce(t *testing.T) {
+	s := startServer(t, serverOpts{hosts: []string{"local", "web-9"}, wrap: func(h string, src tailer.Source) tailer.Source {
+		if h == "web-9" {
+			return unreachable{src}
+		}
+		return src
+	}})
+	p := newPage(t, 1280, 800)
+	p.open(s.URL(""))
+	opt := `[...document.querySelectorAll('#host option')].find(o => o.value === 'web-9')`
+	if got := eval[string](p, opt+`.textContent + ' | ' + `+opt+`.title`); got != "web-9 — unreachable | web-9: "+unreachableMsg {
+		t.Errorf("host option %q", got)
+	}
+	p.do(chromedp.SetValue(chromedp.CSS("#host"), "web-9"))
+	eval[bool](p, `document.getElementById('host').dispatchEvent(new Event('change', {bubbles: true}))`)
+	p.waitFor(`document.getElementById('empty').textContent.startsWith('Host web-9 cannot be reached: ')`, "the main area saying why")
+	if n := eval[int](p, fmt.Sprintf(`document.body.innerText.split(%s).length - 1`, jsString(unreachableMsg))); n != 1 {
+		t.Errorf("the error is shown %d times on the page, want once", n)
+	}
+	if st := eval[string](p, `document.getElementById('conn').dataset.state`); st == "error" {
+		t.Errorf("the connection status says error for a host that was only chosen")
+	}
 }

@@ -91,7 +91,7 @@ const S = {
   link: null,        // {seq, log}: the line named in the URL
   revealN: -1,
   source: { code: '' }, rotated: null,
-  filesHost: '', filesAt: 0,
+  filesHost: '', filesAt: 0, filesErr: '',
   refused: '',       // the server's reason for refusing this view, once noted in the log
   me: null,          // api/me: who this page is (null while signed out)
   shared: null,      // the share's {host, file, q, re, case, inv} in a shared view
@@ -263,7 +263,9 @@ async function loadHosts() {
   el.host.replaceChildren(option('', hosts.length ? (S.groups.length ? 'Choose a host or group…' : 'Choose a host…') : 'No hosts configured'));
   const hostOpts = hosts.map((h) => {
     const bad = unhealthy(h);
-    return option(h.name, h.name + (bad ? ` (${bad})` : ''));
+    const o = option(h.name, h.name + (bad === 'error' ? ' — unreachable' : bad ? ` (${bad})` : ''));
+    if (bad && h.state.msg) o.title = `${h.name}: ${h.state.msg}`;
+    return o;
   });
   if (S.groups.length) {
     const og = document.createElement('optgroup');
@@ -320,6 +322,7 @@ async function loadFiles() {
   const which = pickerValue();
   if (S.filesHost !== which) combo.setItems([], 'Loading…');
   S.filesHost = which;
+  S.filesErr = '';
   S.filesAt = Date.now();
   try {
     if (S.group) {
@@ -342,8 +345,10 @@ async function loadFiles() {
       'No files match this host\'s globs');
   } catch (e) {
     if (e.status === 401) return;
-    combo.setItems([], 'Cannot list files: ' + e.message);
-    setConn('error', 'cannot list files', e.message);
+    // Said once, where the log would be (updateEmpty); the list only points there.
+    S.filesErr = e.message;
+    combo.setItems([], 'Cannot list this host\'s files (see the message below)');
+    updateEmpty();
   }
 }
 
@@ -631,12 +636,21 @@ function showPill() {
   }
 }
 
+/** hostTrouble says why the chosen host cannot be used ('' when it can). */
+function hostTrouble() {
+  if (!S.host) return '';
+  const h = S.hostInfo.find((x) => x.name === S.host);
+  if (!h || unhealthy(h) !== 'error') return '';
+  return `Host ${S.host} cannot be reached${h.state.msg ? ': ' + h.state.msg : ''}. Its files will be listed once it answers.`;
+}
+
 function updateEmpty() {
   const empty = view.count === 0 && !S.pending.length;
   el.empty.hidden = !empty;
   if (!empty) return;
   let msg;
   if (!S.host && !S.group) msg = S.groups.length ? 'Choose a host or a group, then a file to follow it live.' : 'Choose a host, then a file to follow it live.';
+  else if (!S.file && (S.filesErr || hostTrouble())) msg = hostTrouble() || `Cannot list the files of ${S.group ? 'group ' + S.group : S.host}: ${S.filesErr}`;
   else if (!S.file) msg = 'Choose a file to follow (type to search).';
   else if (el.conn.dataset.state === 'error') msg = el.conn.title || el.connText.textContent;
   else if (S.source.code === 'waiting') msg = `Waiting for ${S.file} to appear…`;
