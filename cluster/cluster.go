@@ -70,7 +70,8 @@ type Cluster struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	closed chan struct{} // closed by NATS when the connection is closed for good
+	closed     chan struct{} // closed by NATS when the connection is closed for good
+	maxPayload int           // the server's max_payload
 
 	mu        sync.Mutex
 	up        bool
@@ -138,33 +139,53 @@ func (c *Cluster) setup(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.opts.ConnectTimeout)
 	defer cancel()
-	c.stream, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:        c.opts.Name + "-lines",
-		Description: "logviewer: the lines of every followed log, one subject per log",
-		Subjects:    []string{c.subjects + ">"},
-		Storage:     jetstream.FileStorage,
-		Replicas:    replicas,
-		Retention:   jetstream.LimitsPolicy,
-		Discard:     jetstream.DiscardOld,
-		// The ring: each log keeps its last RingMsgs batches.
-		MaxMsgsPerSubject: int64(c.opts.RingMsgs),
-		// A retried publish (same Nats-Msg-Id) within this window is stored once.
-		Duplicates: time.Minute,
-	})
+	// What exists is used as it is: an operator may have tuned it (limits,
+	// replicas, placement). Only what is missing is created.
+	name := c.opts.Name + "-lines"
+	c.stream, err = js.Stream(ctx, name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		c.stream, err = js.CreateStream(ctx, jetstream.StreamConfig{
+			Name:        name,
+			Description: "logviewer: the lines of every followed log, one subject per log",
+			Subjects:    []string{c.subjects + ">"},
+			Storage:     jetstream.FileStorage,
+			Replicas:    replicas,
+			Retention:   jetstream.LimitsPolicy,
+			Discard:     jetstream.DiscardOld,
+			// The ring: each log keeps its last RingMsgs batches.
+			MaxMsgsPerSubject: int64(c.opts.RingMsgs),
+			// A retried publish (same Nats-Msg-Id) within this window is stored once.
+			Duplicates: time.Minute,
+		})
+		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) { // created meanwhile by another instance
+			c.stream, err = js.Stream(ctx, name)
+		}
+	}
 	if err != nil {
-		return fmt.Errorf("cluster: stream %s-lines: %w", c.opts.Name, err)
+		return fmt.Errorf("cluster: stream %s: %w", name, err)
 	}
 	kv := func(name string, ttl time.Duration, desc string) (jetstream.KeyValue, error) {
-		b, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket: c.opts.Name + "-" + name, Description: desc, TTL: ttl, Replicas: replicas, Storage: jetstream.FileStorage,
-		})
+		bucket := c.opts.Name + "-" + name
+		b, err := js.KeyValue(ctx, bucket)
+		if errors.Is(err, jetstream.ErrBucketNotFound) {
+			b, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
+				Bucket: bucket, Description: desc, TTL: ttl, Replicas: replicas, Storage: jetstream.FileStorage,
+			})
+			if errors.Is(err, jetstream.ErrBucketExists) {
+				b, err = js.KeyValue(ctx, bucket)
+			}
+		}
 		if err != nil {
-			return nil, fmt.Errorf("cluster: KV bucket %s-%s: %w", c.opts.Name, name, err)
+			return nil, fmt.Errorf("cluster: KV bucket %s: %w", bucket, err)
 		}
 		return b, nil
 	}
 	if c.leases, err = kv("leases", c.opts.LeaseTTL, "logviewer: which instance follows each log"); err != nil {
 		return err
+	}
+	// Every instance renews on the bucket's TTL, whoever created it.
+	if st, err := c.leases.Status(ctx); err == nil && st.TTL() > 0 {
+		c.opts.LeaseTTL = st.TTL()
 	}
 	if c.viewers, err = kv("viewers", 3*c.opts.LeaseTTL, "logviewer: which instances have viewers of each log"); err != nil {
 		return err
@@ -172,6 +193,8 @@ func (c *Cluster) setup(ctx context.Context) error {
 	if c.shared, err = kv("shared", 0, "logviewer: deploy marks and the signing key"); err != nil {
 		return err
 	}
+	// A batch and a line must fit in one message.
+	c.maxPayload = int(c.nc.MaxPayload())
 	return nil
 }
 

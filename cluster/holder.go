@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -150,15 +151,15 @@ func (e *entry) hold(ctx context.Context) error {
 		size, used := 0, 0
 		for i := range lines {
 			l := &lines[i]
-			if used > 0 && size+len(l.Text)+32 > maxBatchBytes {
+			if used > 0 && size+len(l.Text)+lineOverhead > maxBatchBytes {
 				break
 			}
 			used++
 			if l.Mark == deployMark && l.Seq < filterUntil && l.Time <= p.markTime {
 				continue // published by an earlier holder
 			}
-			size += len(l.Text) + 32
-			batch = append(batch, *l)
+			size += len(l.Text) + lineOverhead
+			batch = append(batch, c.cl.fit(*l))
 		}
 		cursor += uint64(used)
 		st := rl.Status()
@@ -176,6 +177,22 @@ func (e *entry) hold(ctx context.Context) error {
 		}
 		clear(lines)
 	}
+}
+
+// fit cuts a line that would not fit in one NATS message (max_line_bytes
+// may be up to 16 MiB, NATS's max_payload is 1 MiB by default), saying so
+// as the sources do.
+func (c *Cluster) fit(l tailer.Line) tailer.Line {
+	limit := c.maxPayload - 4096 // headers and the line's other fields
+	if limit <= 0 || len(l.Text) <= limit {
+		return l
+	}
+	cut := limit - 64
+	for cut > 0 && !utf8.RuneStart(l.Text[cut]) {
+		cut--
+	}
+	l.Text = fmt.Sprintf("%s … [%d more bytes cut: NATS max_payload]", l.Text[:cut], len(l.Text)-cut)
+	return l
 }
 
 // skipped is a marker line that says lines are missing, and why.
@@ -312,8 +329,9 @@ func firstPositioned(rl *tailer.Log) (first uint64, pos tailer.Position, text st
 func (p *publisher) publishAll(ctx context.Context, lines []tailer.Line, state tailer.State) error {
 	for {
 		n, size := 0, 0
-		for n < len(lines) && (n == 0 || size+len(lines[n].Text)+32 <= maxBatchBytes) {
-			size += len(lines[n].Text) + 32
+		for n < len(lines) && (n == 0 || size+len(lines[n].Text)+lineOverhead <= maxBatchBytes) {
+			lines[n] = p.e.c.cl.fit(lines[n])
+			size += len(lines[n].Text) + lineOverhead
 			n++
 		}
 		if err := p.publish(ctx, lines[:n], state); err != nil {
