@@ -239,7 +239,7 @@ func (b *bench) scenarioCluster() error {
 	for _, r := range []*row{rows[fmt.Sprintf("cluster/%d", viewers[0])], latCluster} {
 		r.note(note)
 	}
-	batchPaced.note("a batch is what the holder's ring has when the previous publish is acknowledged (at most 64 KiB); no timer holds lines back")
+	batchPaced.note("a batch is what the holder's ring has when the previous publish is acknowledged (at most 256 KiB); no timer holds lines back")
 	for run := 1; run <= b.o.runs; run++ {
 		for _, v := range viewers {
 			for _, inst := range []int{0, instances} {
