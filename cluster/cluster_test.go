@@ -68,3 +68,26 @@ func TestOneTailManyViewers(t *testing.T) {
 	}
 	_ = os.Remove(file)
 }
+
+// TestReplayOnEveryInstance: the lines already in a file when its log is
+// first opened are published too, and a viewer on any instance gets them
+// as replay, as on one node.
+func TestReplayOnEveryInstance(t *testing.T) {
+	n := startNATS(t)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "app.log")
+	w := newWriter(t, file)
+	w.write(t, 50, 100000)
+	a := startInstance(t, dir, n.url(), "lv-1")
+	b := startInstance(t, dir, n.url(), "lv-2")
+	for _, in := range []*instance{a, b} {
+		v := dialViewer(t, in, file, "")
+		v.waitLine(t, 49, 10*time.Second)
+		v.check(t, 50)
+		v.mu.Lock()
+		if v.first != 0 || v.replayed != 50 {
+			t.Errorf("viewer on %s: first line %d, %d lines as replay; want 0 and 50", v.name, v.first, v.replayed)
+		}
+		v.mu.Unlock()
+	}
+}

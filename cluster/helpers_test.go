@@ -217,6 +217,7 @@ type viewer struct {
 	lastSeq  uint64
 	states   []string
 	marks    []string // texts of deploy marks
+	replayed int      // file lines that came in replay frames
 	faults   []string
 	arrivals map[int]time.Time // line number → when it came
 	changed  chan struct{}
@@ -287,8 +288,9 @@ type frame struct {
 		Text string `json:"text"`
 		Mark string `json:"mark"`
 	} `json:"lines"`
-	From uint64 `json:"from"`
-	To   uint64 `json:"to"`
+	Replay bool   `json:"replay"`
+	From   uint64 `json:"from"`
+	To     uint64 `json:"to"`
 	Code string `json:"code"`
 	Msg  string `json:"msg"`
 }
@@ -339,6 +341,9 @@ func (v *viewer) read() {
 					v.first = n
 				}
 				v.next = n + 1
+				if f.Replay {
+					v.replayed++
+				}
 				v.arrivals[n] = now
 			}
 		}

@@ -130,13 +130,32 @@ func (e *entry) hold(ctx context.Context) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	_, filterUntil := rl.Bounds()
 	c.log.Info("cluster: following as the holder", "host", e.host, "path", e.path, "next_seq", p.next, "read_back", len(fill))
-	// The first batch says the source's state (and carries the lines read
-	// back from history, if any).
+	// The first batches carry the lines read back from history, if any, and
+	// what the ring holds now (a new log's last lines: its replay), so that
+	// a viewer waiting for the first batch gets them as replay; the first
+	// says the source's state.
+	_, filterUntil := rl.Bounds()
+	for cursor < filterUntil {
+		lines, first := rl.Read(nil, cursor, int(filterUntil-cursor))
+		if first > cursor {
+			fill = append(fill, skipped(fmt.Sprintf("%d lines were read but could not be published in time", first-cursor)))
+			cursor = first
+		}
+		for _, l := range lines {
+			if !(l.Mark == deployMark && l.Time <= p.markTime) { // else published by an earlier holder
+				fill = append(fill, l)
+			}
+		}
+		cursor += uint64(len(lines))
+		if len(lines) == 0 {
+			break
+		}
+	}
 	if err := p.publishAll(ctx, fill, rl.Status()); err != nil {
 		return err
 	}
+	fill = nil
 	buf := make([]tailer.Line, 0, 1024)
 	for {
 		changed := rl.Changed()
@@ -155,9 +174,6 @@ func (e *entry) hold(ctx context.Context) error {
 				break
 			}
 			used++
-			if l.Mark == deployMark && l.Seq < filterUntil && l.Time <= p.markTime {
-				continue // published by an earlier holder
-			}
 			size += len(l.Text) + lineOverhead
 			batch = append(batch, c.cl.fit(*l))
 		}
