@@ -291,8 +291,8 @@ type frame struct {
 	Replay bool   `json:"replay"`
 	From   uint64 `json:"from"`
 	To     uint64 `json:"to"`
-	Code string `json:"code"`
-	Msg  string `json:"msg"`
+	Code   string `json:"code"`
+	Msg    string `json:"msg"`
 }
 
 func (v *viewer) read() {
