@@ -35,7 +35,9 @@ func (b *bench) start(kind, dir, file string) (system, error) {
 		}
 		return startLogviewer(b.ctx, b.bin, dir)
 	case "logviewer-ssh":
-		return startSSHSystem(b.ctx, b.bin, dir)
+		return startSSHSystem(b.ctx, b.bin, dir, 0)
+	case "logviewer-ssh-rtt":
+		return startSSHSystem(b.ctx, b.bin, dir, sshRTT)
 	case "frontail":
 		if b.ft == nil {
 			return nil, errors.New("frontail is not installed")

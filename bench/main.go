@@ -120,7 +120,7 @@ func parseFlags(args []string) (options, error) {
 	fs.BoolVar(&o.smoke, "smoke", false, "a few seconds with few viewers and low counts; exit 1 if a line is lost")
 	fs.DurationVar(&o.dur, "dur", 3*time.Second, "length of each fixed-rate trial")
 	viewers := fs.String("viewers", "1,10,100", "viewer counts for scenario 1")
-	latRates := fs.String("lat-rates", "1000,10000", "rates (lines/s) for scenario 2")
+	latRates := fs.String("lat-rates", "1000,10000,100000", "rates (lines/s) for scenario 2 (100k: 1 viewer only)")
 	latViewers := fs.String("lat-viewers", "1,100", "viewer counts for scenario 2")
 	fs.IntVar(&o.idle, "idle", 10000, "idle viewers in scenario 3")
 	fs.IntVar(&o.files, "files", 1000, "followed files in scenario 5")

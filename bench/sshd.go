@@ -154,25 +154,53 @@ files = [%q]
 // and RSS are logviewer's alone (sshd and the remote tail are not counted).
 type sshSystem struct {
 	*lvSystem
-	d *sshd
+	d     *sshd
+	proxy *delayProxy // nil: direct
 }
 
 func (s *sshSystem) name() string { return "logviewer over ssh" }
 
 func (s *sshSystem) stop() {
-	s.lvSystem.stop()
+	if s.lvSystem != nil {
+		s.lvSystem.stop()
+	}
+	if s.proxy != nil {
+		s.proxy.close()
+	}
 	s.d.p.stop()
 }
 
-func startSSHSystem(ctx context.Context, bin, dir string) (system, error) {
+// startSSHSystem starts sshd and logviewer following through it; with rtt
+// > 0, through a delayProxy that adds rtt to every round trip.
+func startSSHSystem(ctx context.Context, bin, dir string, rtt time.Duration) (system, error) {
 	d, err := startSSHD(ctx, dir)
 	if err != nil {
 		return nil, err
 	}
-	lv, err := startLogviewerWith(ctx, bin, dir, sshConfig(dir, d), "remote")
-	if err != nil {
-		d.p.stop()
+	s := &sshSystem{d: d}
+	if rtt > 0 {
+		if s.proxy, err = startDelayProxy(d.addr, rtt); err != nil {
+			d.p.stop()
+			return nil, err
+		}
+		// The host key is known under the proxy's address too.
+		known, err := os.ReadFile(d.knownHosts)
+		if err == nil {
+			_, port, _ := net.SplitHostPort(s.proxy.addr())
+			line := "[127.0.0.1]:" + port + string(known[strings.IndexByte(string(known), ' '):])
+			err = os.WriteFile(d.knownHosts, append(known, line...), 0o600)
+		}
+		if err != nil {
+			s.stop()
+			return nil, err
+		}
+		via := *d
+		via.addr = s.proxy.addr()
+		d = &via
+	}
+	if s.lvSystem, err = startLogviewerWith(ctx, bin, dir, sshConfig(dir, d), "remote"); err != nil {
+		s.stop()
 		return nil, err
 	}
-	return &sshSystem{lvSystem: lv, d: d}, nil
+	return s, nil
 }

@@ -16,9 +16,10 @@ import (
 // content), and the rest of the old content from the copy that a
 // copytruncate rotation made (see sources/internal/rotation).
 
-// rawMax bounds the tail's bytes kept since the delivered offset (raw): a
-// batch is verified and committed before it holds more, so only one line
-// longer than this (which the splitter cuts anyway) makes raw give up.
+// rawMax bounds the line the tail's bytes kept since the delivered offset
+// (raw) may end in: raw gives up (and a truncation is then recovered from
+// the rotated copy alone) only when an unfinished line is longer than
+// 2×rawMax (the splitter cuts it anyway).
 const rawMax = 1 << 20
 
 // oldPart returns how many of raw, tail's bytes from offset delivered on,

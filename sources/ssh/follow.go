@@ -66,9 +66,12 @@ type follower struct {
 	gone         bool      // the path was removed; say so when it is back
 	sameAs       [2]string // a realpath and readlink pair known to name one file
 
-	raw    []byte // tail's bytes from the delivered offset on, as sent (about rawMax at most)
-	rawGap bool   // raw gave up on an over-long line and starts after the delivered offset
-	head0  []byte // the inode's first bytes, read while nothing of it was delivered
+	proofs  []*proof       // batches being verified, oldest first (see consume)
+	proving sync.WaitGroup // their goroutines
+
+	raw    tailBytes // tail's bytes from the delivered offset on, as sent (about rawLimit at most)
+	rawGap bool      // raw gave up on an over-long line and starts after the delivered offset
+	head0  []byte    // the inode's first bytes, read while nothing of it was delivered
 
 	await     []byte    // the nonce line after which the script's answer comes, until seen
 	carry     []byte    // the end of the bytes skipped so far, which may begin the nonce
@@ -546,7 +549,8 @@ func (w *follower) startAt(ctx context.Context, sc *sftp.Client, rf *sftp.File, 
 // setDelivered starts at off, reading the bytes before it for verification.
 func (w *follower) setDelivered(rf *sftp.File, off int64) error {
 	w.partialAt = 0
-	w.raw, w.rawGap, w.head0 = w.raw[:0], false, w.head0[:0]
+	w.raw.reset()
+	w.rawGap, w.head0 = false, w.head0[:0]
 	if err := w.core.Reset(rf, off); err != nil {
 		return fmt.Errorf("%s: %w", w.path, err)
 	}
@@ -556,15 +560,33 @@ func (w *follower) setDelivered(rf *sftp.File, off int64) error {
 // consume delivers the tail's bytes in verified batches, and checks the path
 // every Poll. A truncation restarts the tail on the same inode. When the path
 // names another file or none, it returns the answer to the "open" it sent.
+//
+// Verifying a batch reads the file back over SFTP: a round trip. Batches
+// are verified in the background, up to maxProofs at once, while the tail's
+// next bytes are read, and committed in order as their checks come back; so
+// throughput does not fall with the round-trip time until maxProofs batches
+// are in flight. The periodic check of the file and the path runs beside
+// them; before anything that moves the delivered offset otherwise (a
+// truncation, a rotation, a restart), every batch in flight is settled
+// first (see settleAll).
 func (w *follower) consume(ctx context.Context, rs *session, sc *sftp.Client, rf *sftp.File, proc string) (string, error) {
 	tick := time.NewTicker(w.src.opts.Poll)
 	defer tick.Stop()
+	defer w.dropProofs()
 	var pending *event
 	for {
 		var ev event
 		if pending != nil {
 			ev, pending = *pending, nil
 		} else {
+			var head <-chan struct{}
+			if len(w.proofs) > 0 {
+				head = w.proofs[0].done
+			}
+			events := rs.events
+			if len(w.proofs) >= maxProofs || (len(w.proofs) > 0 && w.raw.len() >= rawLimit) {
+				events = nil // wait for a check: the remote tail waits meanwhile
+			}
 			select {
 			case <-ctx.Done():
 				return "", ctx.Err()
@@ -578,16 +600,24 @@ func (w *follower) consume(ctx context.Context, rs *session, sc *sftp.Client, rf
 					return answer, err
 				}
 				continue
-			case ev = <-rs.events:
+			case <-head:
+				if _, err := w.settle(ctx, rs, sc, rf, false); err != nil {
+					return "", err
+				}
+				w.maybeProve(rf)
+				continue
+			case ev = <-events:
 			}
 		}
 		if ev.buf == nil {
+			// Batches in flight are dropped: after a reconnect they are
+			// read again from the delivered offset.
 			return "", fmt.Errorf("the remote script ended: %v%s", ev.err, rs.stderrNote())
 		}
 		w.feed(rs, ev.buf)
 		// Take whatever else has arrived into the same batch.
 	more:
-		for w.core.Pending() < 4096 && len(w.raw) < rawMax {
+		for w.core.Pending() < 4096 && w.raw.len() < rawLimit {
 			select {
 			case ev := <-rs.events:
 				if ev.buf == nil {
@@ -599,23 +629,97 @@ func (w *follower) consume(ctx context.Context, rs *session, sc *sftp.Client, rf
 				break more
 			}
 		}
-		if w.core.Pending() == 0 {
-			continue
-		}
-		ok, err := w.core.Verify(rf)
-		if err != nil {
-			w.core.Restart() // unverified: read again after a reconnect
-			return "", err
-		}
-		if !ok {
-			// Rewritten behind tail's back: what tail sent is not what the
-			// file holds at those offsets.
-			if err := w.truncated(ctx, rs, sc, rf); err != nil {
-				return "", err
+		w.maybeProve(rf)
+	}
+}
+
+// Bounds on what is in flight: at most maxProofs batches are being
+// verified, holding at most about rawLimit bytes of the tail's (raw). At a
+// round-trip time R, throughput is at most rawLimit/R (50 ms: 80 MB/s), and
+// the SSH channel's window (2 MiB in x/crypto/ssh) bounds it too. Batches
+// are what arrived together (often one 32 KiB read of the tail's output):
+// making them larger while others are in flight was measured slower, both
+// on loopback and at 50 ms.
+const (
+	maxProofs = 256
+	rawLimit  = 4 << 20
+)
+
+// proof is the verification of one batch, running in the background.
+type proof struct {
+	b    *follow.Batch
+	done chan struct{} // closed when ok and err are set
+	ok   bool
+	err  error
+}
+
+// maybeProve cuts the pending lines, if any, into a batch to verify.
+func (w *follower) maybeProve(rf *sftp.File) {
+	if w.core.Pending() > 0 {
+		w.prove(rf)
+	}
+}
+
+// prove cuts the pending lines into a batch and verifies it in the
+// background (see consume).
+func (w *follower) prove(rf *sftp.File) {
+	p := &proof{b: w.core.Cut(), done: make(chan struct{})}
+	w.proofs = append(w.proofs, p)
+	w.proving.Add(1)
+	go func() {
+		defer w.proving.Done()
+		defer close(p.done)
+		p.ok, p.err = follow.VerifyBatch(rf, p.b)
+	}()
+}
+
+// settle commits the batches at the head of those in flight whose checks
+// have come back (all of them, waiting, if wait is set). A batch the file no
+// longer holds means it was rewritten behind tail's back: every batch in
+// flight is dropped and the truncation handled (see truncated); an error of
+// the check drops them and is returned (they are read again after a
+// reconnect).
+//
+// handled says that a batch failed and the truncation was handled: the
+// delivered offset and the tail were reset.
+func (w *follower) settle(ctx context.Context, rs *session, sc *sftp.Client, rf *sftp.File, wait bool) (handled bool, err error) {
+	for len(w.proofs) > 0 {
+		p := w.proofs[0]
+		if wait {
+			<-p.done
+		} else {
+			select {
+			case <-p.done:
+			default:
+				return false, nil
 			}
-			continue
 		}
-		w.commit()
+		if p.err != nil || !p.ok {
+			w.dropProofs()
+			if p.err != nil {
+				return false, p.err
+			}
+			return true, w.truncated(ctx, rs, sc, rf)
+		}
+		w.proofs = w.proofs[1:]
+		w.commit(p.b)
+	}
+	return false, nil
+}
+
+// settleAll settles every batch in flight, waiting for their checks: before
+// anything that moves the delivered offset otherwise.
+func (w *follower) settleAll(ctx context.Context, rs *session, sc *sftp.Client, rf *sftp.File) (handled bool, err error) {
+	return w.settle(ctx, rs, sc, rf, true)
+}
+
+// dropProofs waits for the checks in flight to end and forgets their
+// batches: what was fed is fed again from the delivered offset.
+func (w *follower) dropProofs() {
+	w.proving.Wait()
+	if len(w.proofs) > 0 {
+		w.proofs = w.proofs[:0]
+		w.core.Restart()
 	}
 }
 
@@ -631,11 +735,12 @@ func (w *follower) consume(ctx context.Context, rs *session, sc *sftp.Client, rf
 // the copy a copytruncate rotation made, when one is found; a skipped marker
 // says how many bytes were seen in the file and never read.
 func (w *follower) truncated(ctx context.Context, rs *session, sc *sftp.Client, rf *sftp.File) error {
-	raw := append([]byte(nil), w.raw...)
+	raw := append([]byte(nil), w.raw.bytes()...)
 	if w.rawGap {
 		raw = nil
 	}
-	w.raw, w.rawGap = w.raw[:0], false
+	w.raw.reset()
+	w.rawGap = false
 	w.core.Restart()
 	delivered := w.core.Delivered()
 	fi, err := rf.Stat()
@@ -709,27 +814,25 @@ func (w *follower) feed(rs *session, buf []byte) {
 		w.lastData, w.stalls = time.Now(), 0
 		w.core.Feed(data, len(data)+1)
 		if !w.rawGap {
-			w.raw = append(w.raw, data...)
-			if len(w.raw) > 2*rawMax { // one line longer than that: give up
-				w.raw, w.rawGap = w.raw[:0], true
+			w.raw.add(data)
+			if w.core.Split.Off()-w.core.Split.End() > 2*rawMax { // one line longer than that: give up
+				w.raw.reset()
+				w.rawGap = true
 			}
 		}
 	}
 	rs.free <- buf[:cap(buf)]
 }
 
-// commit hands the pending lines (verified) to the sink, and keeps in raw
-// only what tail sent past them.
-func (w *follower) commit() {
+// commit hands b (verified) to the sink, and keeps in raw only what tail
+// sent past it.
+func (w *follower) commit(b *follow.Batch) {
 	from := w.core.Delivered()
-	w.core.Commit()
-	if k := w.core.Delivered() - from; k <= int64(len(w.raw)) && !w.rawGap {
-		w.raw = w.raw[:copy(w.raw, w.raw[k:])]
-		if cap(w.raw) > 4*rawMax/8 && len(w.raw) < rawMax/16 {
-			w.raw = append([]byte(nil), w.raw...) // give back a large buffer
-		}
+	w.core.CommitBatch(b)
+	if k := w.core.Delivered() - from; k <= int64(w.raw.len()) && !w.rawGap {
+		w.raw.drop(int(k))
 	} else {
-		w.raw = w.raw[:0]
+		w.raw.reset()
 		w.rawGap = w.core.Split.Off() != w.core.Delivered() // raw starts at delivered again only between lines
 	}
 }
@@ -784,14 +887,21 @@ func (w *follower) check(ctx context.Context, rs *session, sc *sftp.Client, rf *
 	case errKnown != nil:
 		return "", errKnown
 	case size < delivered || !held:
+		if handled, err := w.settleAll(ctx, rs, sc, rf); handled || err != nil {
+			return "", err
+		}
 		return "", w.truncated(ctx, rs, sc, rf)
 	case errLink != nil:
 		return "", fmt.Errorf("readlink %s: %w", proc, errLink)
 	case errReal != nil && !errors.Is(errReal, os.ErrNotExist):
 		return "", errReal
 	case errReal == nil && (real == link || [2]string{real, link} == w.sameAs):
-		return "", w.stalled(rs, rf, size)
+		return "", w.stalled(ctx, rs, sc, rf, size)
 	}
+	if handled, err := w.settleAll(ctx, rs, sc, rf); handled || err != nil {
+		return "", err
+	}
+	delivered = w.core.Delivered()
 	answer, err := w.command(ctx, rs, "open", 0)
 	if err != nil {
 		return "", err
@@ -818,7 +928,7 @@ func (w *follower) check(ctx context.Context, rs *session, sc *sftp.Client, rf *
 // stalled restarts a tail that has sent nothing for a while although a
 // complete line waits in the file (it may have died: the script does not
 // watch it).
-func (w *follower) stalled(rs *session, rf *sftp.File, size int64) error {
+func (w *follower) stalled(ctx context.Context, rs *session, sc *sftp.Client, rf *sftp.File, size int64) error {
 	delivered := w.core.Delivered()
 	if size <= delivered || size == w.partialAt {
 		w.waitSince = time.Time{}
@@ -844,15 +954,19 @@ func (w *follower) stalled(rs *session, rf *sftp.File, size int64) error {
 	if w.stalls > 3 {
 		return fmt.Errorf("the remote tail sends nothing although lines wait%s", rs.stderrNote())
 	}
-	w.src.log.Warn("remote tail sent nothing although lines wait; restarting it", "path", w.path, "delivered", delivered, "size", size)
-	return w.restart(rs, rf, delivered)
+	if handled, err := w.settleAll(ctx, rs, sc, rf); handled || err != nil {
+		return err
+	}
+	w.src.log.Warn("remote tail sent nothing although lines wait; restarting it", "path", w.path, "delivered", w.core.Delivered(), "size", size)
+	return w.restart(rs, rf, w.core.Delivered())
 }
 
 // drain reads the rest of the inode from the delivered offset over SFTP (see
 // follow.Core.Drain): the tail's bytes not yet verified are read again.
 func (w *follower) drain(ctx context.Context, rf *sftp.File) error {
 	w.core.Restart()
-	w.raw, w.rawGap = w.raw[:0], false
+	w.raw.reset()
+	w.rawGap = false
 	buf := make([]byte, 64<<10)
 	read := func() (int64, error) {
 		var read int64
@@ -937,4 +1051,35 @@ func (rs *session) stderrNote() string {
 		return ""
 	}
 	return " (" + rs.lastErr + ")"
+}
+
+// tailBytes holds the tail's bytes from the delivered offset on: added at
+// the end as they come, dropped from the start as batches are committed
+// (without moving the rest each time).
+type tailBytes struct {
+	b     []byte
+	start int
+}
+
+func (t *tailBytes) bytes() []byte { return t.b[t.start:] }
+func (t *tailBytes) len() int      { return len(t.b) - t.start }
+func (t *tailBytes) add(p []byte)  { t.b = append(t.b, p...) }
+
+func (t *tailBytes) reset() {
+	t.b, t.start = t.b[:0], 0
+	if cap(t.b) > rawLimit {
+		t.b = nil // give back what a long line took
+	}
+}
+
+// drop forgets the first k bytes.
+func (t *tailBytes) drop(k int) {
+	t.start += k
+	switch {
+	case t.start >= len(t.b):
+		t.reset()
+	case t.start > len(t.b)/2:
+		t.b = t.b[:copy(t.b, t.b[t.start:])]
+		t.start = 0
+	}
 }

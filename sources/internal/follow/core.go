@@ -22,11 +22,13 @@ package follow
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"path"
+	"slices"
 	"time"
 
 	"github.com/logviewer/logviewer/sources/internal/rotation"
@@ -61,6 +63,11 @@ type Core struct {
 	delivered int64
 	known     []byte
 	pending   []tailer.Line
+
+	// Where the last batch cut off for verification ends (see Cut): the
+	// next batch's check starts there.
+	cutEnd   int64
+	cutKnown []byte
 }
 
 // Init sets the sink and the longest line kept.
@@ -76,7 +83,7 @@ func (c *Core) Delivered() int64 { return c.delivered }
 // (the Core's slice: it changes with Commit and Reset).
 func (c *Core) Known() []byte { return c.known }
 
-// Pending is how many lines wait for Commit.
+// Pending is how many lines wait for Commit (or Cut).
 func (c *Core) Pending() int { return len(c.pending) }
 
 // Reset starts at off, a line start of the file r: nothing pending, Known
@@ -97,7 +104,14 @@ func (c *Core) Reset(r io.ReaderAt, off int64) error {
 		}
 	}
 	c.Split.Reset(off, c.known)
+	c.uncut()
 	return err
+}
+
+// uncut makes the next batch start at Delivered.
+func (c *Core) uncut() {
+	c.cutEnd = c.delivered
+	c.cutKnown = append(c.cutKnown[:0:0], c.known...)
 }
 
 // Restart drops what is pending (and an unfinished line) and feeds again
@@ -105,6 +119,7 @@ func (c *Core) Reset(r io.ReaderAt, off int64) error {
 func (c *Core) Restart() {
 	c.pending = c.pending[:0]
 	c.Split.Reset(c.delivered, c.known)
+	c.uncut()
 }
 
 // Feed splits b, the file's next bytes, into pending lines (at most limit
@@ -128,6 +143,45 @@ func (c *Core) Commit() {
 	if cap(c.pending) > 4*MaxBatch {
 		c.pending = nil // give back the room a burst took
 	}
+	c.uncut()
+}
+
+// Batch is pending lines cut off to be verified while more bytes are fed
+// (see Cut): a follower whose check of the file takes a round trip keeps
+// several in flight instead of waiting for each.
+type Batch struct {
+	Lines     []tailer.Line
+	from      int64 // the end of what was delivered or cut before the batch
+	fromKnown []byte
+	end       int64 // just past the batch's last line
+	endKnown  []byte
+}
+
+// Cut takes the pending lines as a Batch, to be checked with VerifyBatch
+// and committed with CommitBatch, in the order they were cut. Nothing may be
+// committed with Commit or Push while batches are out; Reset and Restart
+// drop them all.
+func (c *Core) Cut() *Batch {
+	b := &Batch{Lines: c.pending, from: c.cutEnd, fromKnown: c.cutKnown, end: c.Split.End(), endKnown: slices.Clone(c.Split.Known())}
+	c.pending = nil
+	c.cutEnd, c.cutKnown = b.end, b.endKnown
+	return b
+}
+
+// VerifyBatch reports whether r holds both the bytes that end where b
+// begins and those that end where b ends (see Verify). It only reads r, so
+// it may run on any goroutine.
+func VerifyBatch(r io.ReaderAt, b *Batch) (bool, error) {
+	return verifySpan(r, b.from, b.fromKnown, b.end, b.endKnown)
+}
+
+// CommitBatch hands b, verified, to the sink and moves Delivered past it.
+// b must be the oldest batch cut and not yet committed.
+func (c *Core) CommitBatch(b *Batch) {
+	c.Deliver(b.Lines)
+	c.delivered = b.end
+	c.known = append(c.known[:0], b.endKnown...)
+	c.Seen = max(c.Seen, b.end)
 }
 
 // Push feeds b and commits its lines in batches of at most MaxBatch: for
@@ -189,10 +243,15 @@ func (c *Core) Holds(r io.ReaderAt) (bool, error) {
 // Known): the file still holds what was delivered and what is about to be.
 // Where the two are near, one read checks both.
 func (c *Core) Verify(r io.ReaderAt) (bool, error) {
-	from := c.delivered - int64(len(c.known))
-	end, endKnown := c.Split.End(), c.Split.Known()
-	if end == c.delivered {
-		return Holds(r, from, c.known)
+	return verifySpan(r, c.delivered, c.known, c.Split.End(), c.Split.Known())
+}
+
+// verifySpan reports whether r holds known just before delivered and
+// endKnown just before end.
+func verifySpan(r io.ReaderAt, delivered int64, known []byte, end int64, endKnown []byte) (bool, error) {
+	from := delivered - int64(len(known))
+	if end == delivered {
+		return Holds(r, from, known)
 	}
 	if span := end - from; span <= 64<<10 {
 		buf := make([]byte, span)
@@ -203,12 +262,22 @@ func (c *Core) Verify(r io.ReaderAt) (bool, error) {
 			}
 			return false, nil
 		}
-		return bytes.HasPrefix(buf, c.known) && bytes.HasSuffix(buf, endKnown), nil
+		return bytes.HasPrefix(buf, known) && bytes.HasSuffix(buf, endKnown), nil
 	}
-	if ok, err := Holds(r, from, c.known); !ok || err != nil {
+	// Far apart: two reads, at once (over SFTP each is a round trip).
+	var ok1 bool
+	var err1 error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		ok1, err1 = Holds(r, from, known)
+	}()
+	ok2, err2 := Holds(r, end-int64(len(endKnown)), endKnown)
+	<-done
+	if err := cmp.Or(err1, err2); err != nil {
 		return false, err
 	}
-	return Holds(r, end-int64(len(endKnown)), endKnown)
+	return ok1 && ok2, nil
 }
 
 // Holds reports whether r holds want at off (nothing is always held; a
