@@ -372,11 +372,21 @@ func TestANSIEscapesNeverHideText(t *testing.T) {
 		}
 	}
 
-	// The colours are kept: [text, classes, inline colour] of each styled run.
+	// The colours are kept: [text, classes, inline colour] of each styled
+	// run. A 256-colour one is made readable on the theme's background:
+	// orange 208 (255,135,0) is 2.2:1 on white, darkened to 4.5:1 in the
+	// light theme, and used as written in the dark one (8.6:1).
 	styled := eval[[][]string](p, `[...document.querySelectorAll('#lines .ln:not(.sp) .tx span')].map(e => [e.textContent, e.className, e.style.color])`)
-	wantStyled := [][]string{{"green", "a-f2", ""}, {"red", "a-f1", ""}, {"bold orange", "a-b", "rgb(255, 135, 0)"}}
+	wantStyled := [][]string{{"green", "a-f2", ""}, {"red", "a-f1", ""}, {"bold orange", "a-b", "rgb(179, 95, 0)"}}
 	if fmt.Sprint(styled) != fmt.Sprint(wantStyled) {
-		t.Errorf("styled runs %q, want %q", styled, wantStyled)
+		t.Errorf("light theme: styled runs %q, want %q", styled, wantStyled)
+	}
+	p.click("#theme")
+	p.waitFor(`document.documentElement.dataset.theme === 'dark'`, "the dark theme")
+	styled = eval[[][]string](p, `[...document.querySelectorAll('#lines .ln:not(.sp) .tx span')].map(e => [e.textContent, e.className, e.style.color])`)
+	wantStyled[2][2] = "rgb(255, 135, 0)"
+	if fmt.Sprint(styled) != fmt.Sprint(wantStyled) {
+		t.Errorf("dark theme: styled runs %q, want %q", styled, wantStyled)
 	}
 	s.stop()
 }

@@ -31,17 +31,21 @@ const (
 	// byte at this bound); ordinary filters are tens of instructions, a
 	// 50-word alternation a few hundred.
 	MaxProgram = 1000
+	// MaxContext bounds the lines of context around each match: enough to
+	// read a match in its place, small enough that a filter still narrows.
+	MaxContext = 20
 )
 
 // Filter selects the lines a viewer is sent. The nil *Filter passes all.
 // Markers always pass: a viewer must see that the file rotated.
 type Filter struct {
-	key    string // identifies equal filters, so their frames can be shared
-	text   string
-	re     *regexp.Regexp
-	fold   bool // case-insensitive substring
-	invert bool
-	levels map[string]bool // nil: every level; else only these (see Level)
+	key     string // identifies equal filters, so their frames can be shared
+	text    string
+	re      *regexp.Regexp
+	fold    bool // case-insensitive substring
+	invert  bool
+	levels  map[string]bool // nil: every level; else only these (see Level)
+	context int             // lines shown before and after each kept event (grep -C)
 }
 
 // Spec is a filter as a client states it.
@@ -54,6 +58,9 @@ type Spec struct {
 	// Level's results ("error", "warn,error"); "" keeps every level. It
 	// composes with the text: a line must pass both.
 	Level string `json:"level,omitempty"`
+	// Context is how many lines around each kept event are shown too (as
+	// grep -C does), 0 to MaxContext. It applies only with a text or level.
+	Context int `json:"context,omitempty"`
 }
 
 // Errors a client may be told about.
@@ -65,20 +72,37 @@ var (
 // Compile turns a spec into a filter; an empty text and level yield nil
 // (everything).
 func Compile(fs Spec) (*Filter, error) {
+	if fs.Context < 0 || fs.Context > MaxContext {
+		return nil, fmt.Errorf("context of %d lines: want 0 to %d", fs.Context, MaxContext)
+	}
 	levels, err := parseLevels(fs.Level)
 	if err != nil {
 		return nil, err
 	}
 	f, err := compileText(fs)
-	if err != nil || levels == nil {
-		return f, err
+	if err != nil {
+		return nil, err
 	}
-	if f == nil {
-		f = &Filter{}
+	if levels != nil {
+		if f == nil {
+			f = &Filter{}
+		}
+		f.levels = levels
+		f.key += "|level=" + fs.Level
 	}
-	f.levels = levels
-	f.key += "|level=" + fs.Level
+	if f != nil && fs.Context > 0 {
+		f.context = fs.Context
+		f.key += fmt.Sprintf("|context=%d", fs.Context)
+	}
 	return f, nil
+}
+
+// Context returns how many lines around each kept event are shown too.
+func (f *Filter) Context() int {
+	if f == nil {
+		return 0
+	}
+	return f.context
 }
 
 func compileText(fs Spec) (*Filter, error) {

@@ -101,6 +101,8 @@ type msg struct {
 		TS   int64  `json:"ts"`
 		Text string `json:"text"`
 		Mark string `json:"mark"`
+		Cont bool   `json:"cont"`
+		Ctx  bool   `json:"ctx"`
 	} `json:"lines"`
 }
 

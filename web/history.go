@@ -406,6 +406,9 @@ func appendOlder(b []byte, page tailer.OlderPage, maxBytes int) []byte {
 		}
 		b = append(b, `,"text":`...)
 		b = appendString(b, l.Text)
+		if filter.Continues(l.Text) {
+			b = append(b, `,"cont":true`...) // as in lines frames (protocol.go)
+		}
 		b = append(b, '}')
 	}
 	b = append(b, `],"more":`...)
@@ -504,33 +507,51 @@ func (ra readerAt) ReadAt(p []byte, off int64) (int, error) {
 }
 
 // filterLines copies the lines of src that flt keeps to w, as they are in
-// the file (each with its newline; a last line without one gets one).
+// the file (each with its newline; a last line without one gets one). Whole
+// events are kept or dropped (filter.KeepEvent: a stack trace comes with its
+// ERROR line): an event's lines wait in a buffer of at most eventBuf bytes
+// (a longer event is judged in parts).
 func filterLines(ctx context.Context, w io.Writer, src io.Reader, flt *filter.Filter) error {
 	br := bufio.NewReaderSize(src, downloadLineBuf)
 	bw := bufio.NewWriterSize(w, 64<<10)
-	keepRest := false // in an over-long line: whether its head matched
+	keepRest := false // in an over-long line: whether its event was kept
 	inLong := false
+	ev := eventBuffer{flt: flt}
 	for n := 0; ; n++ {
 		if n%1024 == 0 && ctx.Err() != nil {
 			return ctx.Err()
 		}
 		p, err := br.ReadSlice('\n')
 		if len(p) > 0 {
-			if !inLong {
-				ln := tailer.Line{Text: tailer.Clean(strings.TrimSuffix(string(p), "\n"), downloadLineBuf)}
-				keepRest = flt.Keep(&ln)
-			}
-			if keepRest {
-				if _, werr := bw.Write(p); werr != nil {
+			if inLong {
+				if keepRest {
+					if _, werr := bw.Write(p); werr != nil {
+						return werr
+					}
+				}
+			} else {
+				text := tailer.Clean(strings.TrimSuffix(string(p), "\n"), downloadLineBuf)
+				raw := string(p)
+				if err == io.EOF && !strings.HasSuffix(raw, "\n") {
+					raw += "\n"
+				}
+				if werr := ev.add(bw, text, raw); werr != nil {
 					return werr
 				}
-				if err == io.EOF && p[len(p)-1] != '\n' {
-					_ = bw.WriteByte('\n')
+				if errors.Is(err, bufio.ErrBufferFull) {
+					// The rest of an over-long line follows its head's fate.
+					keepRest = ev.judge()
+					if werr := ev.flush(bw, keepRest); werr != nil {
+						return werr
+					}
 				}
 			}
 			inLong = errors.Is(err, bufio.ErrBufferFull)
 		}
 		if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
+			if werr := ev.flush(bw, ev.judge()); werr != nil {
+				return werr
+			}
 			if err == io.EOF {
 				return bw.Flush()
 			}
@@ -538,4 +559,67 @@ func filterLines(ctx context.Context, w io.Writer, src io.Reader, flt *filter.Fi
 			return err
 		}
 	}
+}
+
+// eventBuf bounds the bytes of one event a filtered download holds.
+const eventBuf = 1 << 20
+
+// eventBuffer gathers the lines of one event of a filtered download.
+type eventBuffer struct {
+	flt   *filter.Filter
+	lines []tailer.Line // Text: the line; the raw bytes are in raw
+	raw   []string
+	size  int
+	cont  bool // the buffer continues an event already judged (too long for the buffer)
+	kept  bool // that judgement
+}
+
+// add takes a line: a new event's first line writes out the event before.
+func (e *eventBuffer) add(w io.Writer, text, raw string) error {
+	if len(e.lines) > 0 && !filter.Continues(text) {
+		if err := e.flush(w, e.judge()); err != nil {
+			return err
+		}
+		e.cont = false
+	}
+	if len(e.lines) == 0 && e.cont && !filter.Continues(text) {
+		e.cont = false
+	}
+	e.lines = append(e.lines, tailer.Line{Text: text})
+	e.raw = append(e.raw, raw)
+	e.size += len(raw)
+	if e.size > eventBuf || len(e.lines) >= filter.MaxEventLines {
+		kept := e.judge()
+		if err := e.flush(w, kept); err != nil {
+			return err
+		}
+		e.cont, e.kept = true, kept
+	}
+	return nil
+}
+
+// judge decides the buffered lines' fate.
+func (e *eventBuffer) judge() bool {
+	if len(e.lines) == 0 {
+		return false
+	}
+	if e.cont {
+		return e.kept || e.flt.MatchAny(e.lines)
+	}
+	return e.flt.KeepEvent(e.lines)
+}
+
+// flush writes the buffered lines when keep, and empties the buffer.
+func (e *eventBuffer) flush(w io.Writer, keep bool) error {
+	if keep {
+		for _, r := range e.raw {
+			if _, err := io.WriteString(w, r); err != nil {
+				return err
+			}
+		}
+	}
+	clear(e.lines)
+	clear(e.raw)
+	e.lines, e.raw, e.size = e.lines[:0], e.raw[:0], 0
+	return nil
 }

@@ -62,7 +62,15 @@ type clientMsg struct {
 // specOf reads a filter from a view's URL parameters (/ws, /api/download):
 // q, re, case, inv and level.
 func specOf(q url.Values) filter.Spec {
-	return filter.Spec{Text: q.Get("q"), Regex: q.Get("re") == "1", Case: q.Get("case") == "1", Invert: q.Get("inv") == "1", Level: q.Get("level")}
+	spec := filter.Spec{Text: q.Get("q"), Regex: q.Get("re") == "1", Case: q.Get("case") == "1", Invert: q.Get("inv") == "1", Level: q.Get("level")}
+	if c := q.Get("context"); c != "" {
+		n, err := strconv.Atoi(c)
+		if err != nil {
+			n = -1 // refused by Compile, with the bounds
+		}
+		spec.Context = n
+	}
+	return spec
 }
 
 func encode(v any) []byte {
@@ -75,6 +83,12 @@ func encode(v any) []byte {
 // first_at that of its first file line (where an older request starts,
 // see history.go).
 func appendLines(b []byte, lines []tailer.Line, replay bool) []byte {
+	return appendLinesCtx(b, lines, nil, replay)
+}
+
+// appendLinesCtx is appendLines where ctx[i] marks lines[i] as context
+// around a match ("ctx":true), not a match (ctx nil: none is).
+func appendLinesCtx(b []byte, lines []tailer.Line, ctx []bool, replay bool) []byte {
 	b = append(b, `{"type":"lines","lines":[`...)
 	var at, first *tailer.Position
 	for i := range lines {
@@ -83,6 +97,9 @@ func appendLines(b []byte, lines []tailer.Line, replay bool) []byte {
 			b = append(b, ',')
 		}
 		b = appendLine(b, l, "")
+		if ctx != nil && ctx[i] {
+			b = append(b[:len(b)-1], `,"ctx":true}`...)
+		}
 		if p, ok := l.Pos(); ok {
 			at = &p
 			if first == nil {
@@ -119,6 +136,8 @@ func appendLine(b []byte, l *tailer.Line, host string) []byte {
 	if l.Mark != "" {
 		b = append(b, `,"mark":`...)
 		b = appendString(b, l.Mark)
+	} else if filter.Continues(l.Text) {
+		b = append(b, `,"cont":true`...) // a line of the event before (filter.Continues)
 	}
 	return append(b, '}')
 }

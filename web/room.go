@@ -47,6 +47,10 @@ type viewer struct {
 	cursor     uint64         // seq of the next line to consider
 	replayEnd  uint64         // lines before this seq are replay
 	warm       int64          // opened the Log: lines up to this file size are its opening backlog, replay too (see warmReplay)
+	evNext     uint64         // seq after the last line of the event last judged by the filter (see frame)
+	evKeep     bool           // whether that event was kept: its continuation lines to come follow it
+	sentTo     uint64         // seq after the last line sent since the hello or reset (context is never sent twice)
+	after      int            // lines of context still to send after the last kept event
 	filter     *filter.Filter // nil: all lines
 	seek       *seek          // non-nil: looking back for where the replay starts
 	filterAt   time.Time      // when the filter last changed
@@ -116,6 +120,7 @@ type room struct {
 	flushed   uint64 // seq through which a flush happened
 	scratch   []tailer.Line
 	kept      []tailer.Line
+	ctx       []bool // of kept: context lines (see frame)
 }
 
 func newRoom(srv *Server, log *tailer.Log) *room {
@@ -230,7 +235,10 @@ func (r *room) pump(viewers []*viewer, now time.Time) (flushIn, dueIn time.Durat
 			if cache == nil {
 				cache = map[frameKey]frame{}
 			}
-			k := frameKey{v.cursor, v.filter.Key(), v.cursor < v.replayEnd}
+			k := frameKey{v.cursor, v.filter.Key(), v.cursor < v.replayEnd, v.evNext == v.cursor && v.evKeep, 0, 0}
+			if v.filter.Context() > 0 {
+				k.sentTo, k.after = v.sentTo, v.after // context depends on what this viewer was sent
+			}
 			f, ok := cache[k]
 			if !ok {
 				f = r.frame(v, next, deadline)
@@ -245,6 +253,12 @@ func (r *room) pump(viewers []*viewer, now time.Time) (flushIn, dueIn time.Durat
 				r.count(f)
 			}
 			v.cursor = f.next
+			if f.evNext != 0 {
+				v.evNext, v.evKeep, v.after = f.evNext, f.evKeep, f.after
+			}
+			if f.sentTo != 0 {
+				v.sentTo = f.sentTo
+			}
 			if v.slowFilter > 0 {
 				delete(cache, k)
 				r.dropSlowFilter(v, next)
@@ -315,9 +329,30 @@ func (r *room) seekStep(v *viewer, first uint64, deadline time.Time) bool {
 	}
 	start, done := lookBack(r.log, v.seek, r.srv.opts.Replay, keep, first, &r.scratch, deadline)
 	if done {
-		v.cursor, v.seek = start, nil
+		v.cursor, v.seek = eventStart(r.log, start, first, &r.scratch), nil
 	}
 	return done
+}
+
+// eventStart returns the seq of the first line of the event seq is in (seq
+// itself when it starts one), looking back at most filter.MaxEventLines.
+func eventStart(l *tailer.Log, seq, first uint64, scratch *[]tailer.Line) uint64 {
+	from := max(first, seq-min(seq, filter.MaxEventLines))
+	if from >= seq {
+		return seq
+	}
+	lines, held := l.Read((*scratch)[:0], from, int(seq-from+1))
+	*scratch = lines
+	defer clear(lines)
+	if held > from || len(lines) == 0 || lines[len(lines)-1].Seq != seq {
+		return seq
+	}
+	for i := len(lines) - 1; i > 0; i-- {
+		if lines[i].Mark != "" || !filter.Continues(lines[i].Text) {
+			return lines[i].Seq
+		}
+	}
+	return lines[0].Seq
 }
 
 // slowLine is how long a filter may take on one line before it is taken
@@ -341,6 +376,29 @@ func (r *room) keep(v *viewer, l *tailer.Line) bool {
 		// busy machine), three are the filter.
 		if v.slowLines++; v.slowLines >= slowStrikes {
 			v.slowFilter = max(v.slowFilter, d)
+		}
+	}
+	return ok
+}
+
+// keepEvent applies v's filter to an event's lines (more: they continue an
+// event whose first line came earlier, which the filter dropped: only the
+// text counts). A regular expression is timed as in keep.
+func (r *room) keepEvent(v *viewer, ls []tailer.Line, more bool) bool {
+	judge := func() bool {
+		if more {
+			return v.filter.MatchAny(ls)
+		}
+		return v.filter.KeepEvent(ls)
+	}
+	if !v.filter.Regexp() {
+		return judge()
+	}
+	t0 := time.Now()
+	ok := judge()
+	if d := time.Since(t0); d > slowLine*time.Duration(len(ls)) {
+		if v.slowLines++; v.slowLines >= slowStrikes {
+			v.slowFilter = max(v.slowFilter, d/time.Duration(len(ls)))
 		}
 	}
 	return ok
@@ -431,6 +489,9 @@ type frameKey struct {
 	cursor uint64
 	filter string
 	replay bool
+	inEv   bool // the cursor is in an event the filter kept
+	sentTo uint64
+	after  int
 }
 
 type frame struct {
@@ -439,6 +500,11 @@ type frame struct {
 	next  uint64 // cursor after this frame
 	lines int    // lines in data
 	gap   bool   // data is a gap frame
+
+	evNext uint64 // the viewer's evNext, evKeep and after after this frame (evNext 0: unchanged)
+	evKeep bool
+	after  int
+	sentTo uint64 // seq after its last line (0: no line)
 }
 
 // frame encodes the lines from v's cursor that pass its filter, up to the
@@ -468,7 +534,31 @@ func (r *room) frame(v *viewer, next uint64, deadline time.Time) frame {
 	kept := r.kept[:0]
 	size, scanned := 0, 0
 	end := lines[0].Seq
-	for i := range lines {
+	var evNext uint64
+	evKeep := v.evKeep
+	if v.evNext == v.cursor {
+		evNext = v.evNext
+	}
+	// Context (grep -C): up to n lines before each kept event that were not
+	// sent (the last not-kept ones, some from before this frame), and n after.
+	n, after := v.filter.Context(), v.after
+	ctx := r.ctx[:0]
+	var before []tailer.Line
+	if n > 0 {
+		from := max(v.cursor-min(v.cursor, uint64(n)), v.sentTo)
+		if from < v.cursor {
+			pre, held := r.log.Read(nil, from, int(v.cursor-from))
+			if held == from {
+				before = pre
+			}
+		}
+	}
+	emit := func(l *tailer.Line, isCtx bool) {
+		kept = append(kept, *l)
+		ctx = append(ctx, isCtx)
+		size += len(l.Text) + 48
+	}
+	for i := 0; i < len(lines); {
 		l := &lines[i]
 		if size > 0 && size+len(l.Text) > o.MaxFrameBytes {
 			break
@@ -479,25 +569,68 @@ func (r *room) frame(v *viewer, next uint64, deadline time.Time) frame {
 				break
 			}
 		}
-		scanned += len(l.Text) + 64
-		end = l.Seq + 1
-		if r.keep(v, l) {
-			kept = append(kept, *l)
-			size += len(l.Text) + 48
+		if v.filter == nil {
+			scanned += len(l.Text) + 64
+			end = l.Seq + 1
+			emit(l, false)
+			i++
+			continue
 		}
+		// A filter judges whole events (filter.Continues): the first line
+		// and the continuation lines after it that are here already.
+		j := i + 1
+		if l.Mark == "" {
+			for j < len(lines) && j-i < filter.MaxEventLines && lines[j].Mark == "" && filter.Continues(lines[j].Text) {
+				j++
+			}
+		}
+		var keep bool
+		if evNext == l.Seq && l.Mark == "" && filter.Continues(l.Text) {
+			// More lines of the event the last frame judged.
+			keep = evKeep || r.keepEvent(v, lines[i:j], true)
+		} else {
+			keep = r.keepEvent(v, lines[i:j], false)
+		}
+		if keep {
+			for k := range before {
+				emit(&before[k], true)
+			}
+			before, after = before[:0], n
+		}
+		for k := i; k < j; k++ {
+			scanned += len(lines[k].Text) + 64
+			switch {
+			case keep:
+				emit(&lines[k], false)
+			case after > 0:
+				emit(&lines[k], true)
+				after--
+			case n > 0:
+				if len(before) == n {
+					before = append(before[:0], before[1:]...)
+				}
+				before = append(before, lines[k])
+			}
+		}
+		end = lines[j-1].Seq + 1
+		evNext, evKeep = end, keep
+		i = j
 		if v.slowFilter > 0 {
 			break
 		}
 	}
-	r.kept = kept
+	r.kept, r.ctx = kept, ctx
 	clear(r.scratch)
 	if len(kept) == 0 {
-		return frame{next: end}
+		return frame{next: end, evNext: evNext, evKeep: evKeep, after: after}
 	}
-	data := appendLines(make([]byte, 0, size+64), kept, replay)
-	n, firstSeq := len(kept), kept[0].Seq
+	if n == 0 {
+		ctx = nil
+	}
+	data := appendLinesCtx(make([]byte, 0, size+64), kept, ctx, replay)
+	count, firstSeq, sentTo := len(kept), kept[0].Seq, kept[len(kept)-1].Seq+1
 	clear(kept)
-	return frame{data: data, next: end, lines: n, first: firstSeq}
+	return frame{data: data, next: end, lines: count, first: firstSeq, evNext: evNext, evKeep: evKeep, after: after, sentTo: sentTo}
 }
 
 // apply handles the browser's requests since the last pump: only the last
@@ -530,6 +663,8 @@ func (r *room) apply(v *viewer, cs []control, next uint64, now time.Time) time.D
 		// Show the new filter's view of what the ring holds: the last
 		// `replay` matching lines (found by seek), then live lines.
 		v.filter, v.pending, v.filterAt, v.slowLines = v.pending.filter, nil, now, 0
+		// A new view: context and events start over.
+		v.sentTo, v.after, v.evNext, v.evKeep = 0, 0, 0, false
 		v.hist.cancelScan() // its lines were of the old filter
 		older, v.firstSeq = nil, 0
 		r.send(v, encode(resetMsg{Type: "reset", Reason: "filter"}))

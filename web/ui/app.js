@@ -42,11 +42,12 @@ const el = {
   ended: $('ended'), endedTitle: $('ended-title'), endedMsg: $('ended-msg'),
   shareDlg: $('share-dlg'), shareWhat: $('share-what'), shareErr: $('share-error'), shareOut: $('share-out'),
   shareURL: $('share-url'), shareCopy: $('share-copy'), shareExp: $('share-exp'), shareMake: $('share-make'),
-  levels: $('levels'), from: $('from'), fromClear: $('from-clear'), download: $('download'),
+  levels: $('levels'), ctx: $('ctx'), from: $('from'), fromClear: $('from-clear'), download: $('download'),
   offline: $('offline'), offlineText: $('offline-text'), retry: $('retry'),
   older: $('older'), olderText: $('older-text'), olderMore: $('older-more'),
 };
 
+const EVENT_SHOW = 5;       // an event with more continuation lines than this is shown folded to its first line
 const OLDER_N = 500;        // lines asked for per older request
 const OLDER_AUTO = 4;       // older requests a search back makes on its own before asking to keep searching
 // A line's level as render.js names it → the level filter's name.
@@ -96,6 +97,9 @@ const S = {
   me: null,          // api/me: who this page is (null while signed out)
   shared: null,      // the share's {host, file, q, re, case, inv} in a shared view
   booted: false,     // the view in the URL has been set up (signing in again resumes it)
+  heads: new Map(),  // host ('' : a single view) → the record that started the event being received
+  grown: new Set(),  // events that got lines since the last flush
+  hostsFiltered: false, // hide/solo applies
   level: '',         // the level filter ('' : every level)
   counts: { error: 0, warn: 0, info: 0, debug: 0, other: 0 }, // lines held per level
   nLow: 1e9,         // record numbers of older lines go down from here (new ones up)
@@ -124,22 +128,27 @@ const rate = new Rate(el.spark, el.rate);
 // ---- URL: the share link -------------------------------------------------
 
 function specOf(q) {
-  return { text: q.get('q') || '', regex: q.get('re') === '1', case: q.get('case') === '1', invert: q.get('inv') === '1', level: q.get('level') || '' };
+  return {
+    text: q.get('q') || '', regex: q.get('re') === '1', case: q.get('case') === '1', invert: q.get('inv') === '1',
+    level: q.get('level') || '', context: Math.max(0, Math.min(20, Number(q.get('context')) || 0)),
+  };
 }
 
 function uiSpec() {
   return {
     text: el.filter.value,
     regex: pressed(el.re), case: pressed(el.cas), invert: pressed(el.inv),
-    level: S.level,
+    level: S.level, context: Number(el.ctx.value) || 0,
   };
 }
 
 const sameSpec = (a, b) => !!a && !!b && a.text === b.text && (a.level || '') === (b.level || '') &&
+  (!(a.text || a.level) || (a.context || 0) === (b.context || 0)) &&
   (!a.text || (a.regex === b.regex && a.case === b.case && a.invert === b.invert));
 
 function specParams(q, f) {
   if (f.level) q.set('level', f.level);
+  if (f.context && (f.text || f.level)) q.set('context', String(f.context));
   if (!f.text) return;
   q.set('q', f.text);
   if (f.regex) q.set('re', '1');
@@ -423,11 +432,16 @@ const CHIP_STATE = {
 
 /** hostHidden is the view's predicate over records: a line of a host not shown. */
 const hostHidden = (r) => !!r.host && (S.solo ? r.host !== S.solo : S.hide.has(r.host));
+/** folded: an event (its first record) shown as its first line only. */
+const folded = (h) => !h.open && h.evN > EVENT_SHOW;
+/** recHidden is the view's predicate: records held but not drawn (hidden hosts, folded events). */
+const recHidden = (r) => (S.hostsFiltered && hostHidden(r)) || (!!r.head && folded(r.head));
 
 /** showHosts applies hide/solo to the view, the chips and the URL. */
 function showHosts() {
   const on = S.group && (S.solo || S.hide.size);
-  view.options({ hide: on ? hostHidden : null });
+  S.hostsFiltered = !!on;
+  view.options({ hide: recHidden });
   for (const [h, c] of S.chips) {
     const shown = S.solo ? h === S.solo : !S.hide.has(h);
     c.el.classList.toggle('off', !shown);
@@ -575,9 +589,10 @@ function soloHost(h) {
 }
 
 function updateHeld() {
-  const n = view.count - view.marks;
+  let n = view.count - view.marks;
   const f = S.active;
   if (f && (f.text || f.level) && !S.members.length && S.ringN) {
+    n = Object.values(S.counts).reduce((a, b) => a + b, 0); // events, not their lines
     const older = S.older.scanned ? ` + ${size(S.older.scanned)} of older lines` : '';
     el.held.textContent = `${fmt(n)} match${n === 1 ? '' : 'es'} in the last ${fmt(S.ringN)} lines held${older}` +
       (S.older.more && !S.older.scanned ? ' — scroll up to search older' : '');
@@ -618,7 +633,12 @@ function updatePending() {
 
 function updatePill() {
   showPill();
-  el.log.classList.toggle('pilled', S.paused); // the paused pill never covers the last lines
+  // The paused pill never covers the last lines: room below them, shown
+  // at once (a view at the bottom moves up once, when it pauses).
+  if (el.log.classList.contains('pilled') !== S.paused) {
+    el.log.classList.toggle('pilled', S.paused);
+    view.settle();
+  }
 }
 
 function showPill() {
@@ -700,9 +720,11 @@ function gotOlder(m) {
   // Record numbers go down from the oldest held: the first line gets the lowest.
   const recs = new Array(ls.length);
   S.nLow -= ls.length;
+  const heads = new Map();
   for (let i = 0; i < ls.length; i++) {
     const l = ls[i];
     const r = rec(0, l.ts || 0, l.text, '', l.host, S.nLow + i);
+    link(r, l.cont, heads);
     r.pos = l.pos;
     recs[i] = r;
   }
@@ -710,6 +732,7 @@ function gotOlder(m) {
   if (recs.length) {
     flush(); // what is queued goes below, first
     view.prepend(recs);
+    S.grown.clear(); // drawn as they are: folded already where long
     updateHeld();
     updateEmpty();
   }
@@ -835,6 +858,48 @@ function rec(seq, ts, text, mark, host, n) {
   return r;
 }
 
+/**
+ * link makes r part of an event: a continuation line (cont, from the
+ * server) joins the event of the last first line of its host; any other
+ * line starts one. heads maps host ('' in a single view) to the event being
+ * built. A continuation line takes its event's level (the stack of an ERROR
+ * is tinted as one) and is not counted as a line of its own level.
+ */
+function link(r, cont, heads) {
+  const h = heads.get(r.host || '');
+  if (cont && h && !r.mark) {
+    S.counts[LEVEL_OF[r.lvl]]--;
+    r.lvl = h.lvl;
+    r.head = h;
+    h.evN = (h.evN || 0) + 1;
+    h.lastN = r.n;
+    S.grown.add(h);
+    return;
+  }
+  if (r.mark) return;
+  heads.set(r.host || '', r);
+}
+
+/** foldGrown redraws the events that grew: their count, and their lines once they fold. */
+function foldGrown() {
+  for (const h of S.grown) {
+    if (h.evN <= EVENT_SHOW) continue;
+    if (!h.drawnFolded) { h.drawnFolded = true; view.refresh(h.n, h.lastN); } // it just folded
+    else view.redraw(h.n);
+  }
+  S.grown.clear();
+}
+
+/** toggleEvent unfolds or folds an event (a click on its count). */
+function toggleEvent(lineEl) {
+  const n = Number(lineEl.dataset.n);
+  const c = view.chunkOf(n);
+  const h = c && c.recs.find((x) => x.n === n);
+  if (!h || !h.evN) return;
+  h.open = !h.open;
+  view.refresh(h.n, h.lastN);
+}
+
 function note(text, mark = 'note') {
   receive([rec(0, Date.now(), text, mark)], false);
 }
@@ -865,6 +930,7 @@ function flush() {
   const recs = S.queue.length === 1 ? S.queue[0] : S.queue.flat();
   S.queue = [];
   view.append(recs);
+  foldGrown();
   if (S.revealN >= 0 && view.reveal(S.revealN, S.revealTop)) { S.revealN = -1; S.revealTop = false; }
   updateHeld();
   updateEmpty();
@@ -872,6 +938,9 @@ function flush() {
 
 function clearView() {
   for (const k of Object.keys(S.counts)) S.counts[k] = 0;
+  S.prevSeq = 0;
+  S.heads = new Map();
+  S.grown.clear();
   S.older = newOlder();
   showOlder();
   S.skipped = 0;
@@ -974,7 +1043,8 @@ function connect() {
   S.source = { code: '' }; S.rotated = null; S.refused = '';
   setSource();
   showFilterError('');
-  view.options({ re: matcher(S.active), target: -1, hide: null });
+  S.hostsFiltered = false;
+  view.options({ re: matcher(S.active), target: -1, hide: recHidden });
   clearView();
   if (S.link && S.link.log) {
     // Resume just before the linked line, on the log session it came from.
@@ -1052,12 +1122,21 @@ function handle(m) {
       if (m.first_at && !S.older.first) { S.older.before = m.first_at; S.older.first = true; }
       S.ringN = S.lastSeq - S.ringFirst + 1; // the lines the server's filter looked at
       S.fresh = false;
-      const recs = new Array(ls.length);
+      const recs = [];
       let live = 0;
       for (let i = 0; i < ls.length; i++) {
         const l = ls[i];
+        if (S.active && S.active.context && S.prevSeq && l.seq !== S.prevSeq + 1 && !l.mark) {
+          recs.push(rec(0, 0, '', 'sep')); // context: lines between were left out
+        }
+        S.prevSeq = l.seq;
         const r = rec(l.seq, l.ts, l.text, l.mark);
-        recs[i] = r;
+        link(r, l.cont, S.heads);
+        if (l.ctx) {
+          r.ctx = true; // around a match, not one
+          if (!r.head && !r.mark) S.counts[LEVEL_OF[r.lvl]]--;
+        }
+        recs.push(r);
         if (l.mark) markSeen(l.mark, r);
         else live++;
         if (S.link && !S.link.done && !r.mark && r.seq >= S.link.seq) {
@@ -1145,6 +1224,7 @@ function mergedLines(m) {
       if (S.seenMarks.length > 256) S.seenMarks.shift();
     }
     const r = rec(l.seq, l.ts, l.text, l.mark, h);
+    link(r, l.cont, S.heads);
     if (l.mark) markSeen(l.mark, r);
     else if (!m.replay) countHost(h, 1);
     recs.push(r);
@@ -1329,6 +1409,11 @@ async function start() {
   const q = new URLSearchParams(location.search);
   const f = specOf(q);
   S.level = f.level;
+  el.ctx.value = String(f.context);
+  if (el.ctx.value !== String(f.context)) { // not one of the choices: offer it
+    el.ctx.append(option(String(f.context), `±${f.context}`));
+    el.ctx.value = String(f.context);
+  }
   el.filter.value = f.text;
   press(el.re, f.regex); press(el.cas, f.case); press(el.inv, f.invert);
   const line = Number(q.get('line'));
@@ -1377,6 +1462,7 @@ async function start() {
   });
   el.filter.addEventListener('input', () => filterChanged(false));
   el.filter.addEventListener('keydown', (e) => { if (e.key === 'Enter') filterChanged(true); });
+  el.ctx.addEventListener('change', () => filterChanged(true));
   for (const b of [el.re, el.cas, el.inv]) {
     b.addEventListener('click', () => { press(b, !pressed(b)); filterChanged(true); });
   }
@@ -1413,6 +1499,8 @@ async function start() {
   el.olderMore.addEventListener('click', () => { S.older.auto = 0; askOlder(true); });
   el.skipped.addEventListener('click', () => { if (S.gapN >= 0) view.reveal(S.gapN); });
   el.lines.addEventListener('click', (e) => {
+    const ev = e.target.closest('.ev');
+    if (ev) { toggleEvent(ev.parentElement); return; }
     const g = e.target.closest('.gut');
     if (g) copyLink(g.parentElement);
     const d = e.target.closest('.ln.deploy');

@@ -181,7 +181,7 @@ export function fill(parent, text, opts) {
 }
 
 const MARKS = {
-  rotated: '⟳', truncated: '✂', removed: '⌫', resumed: '↺', skipped: '⚠', gap: '⚠', note: 'ℹ', deploy: '⚑',
+  rotated: '⟳', truncated: '✂', removed: '⌫', resumed: '↺', skipped: '⚠', gap: '⚠', note: 'ℹ', deploy: '⚑', sep: '⋯',
 };
 
 // ---- hosts ------------------------------------------------------------------
@@ -239,6 +239,16 @@ export function lineNode(rec, opts) {
     d.append(t);
     return d;
   }
+  if (rec.mark === 'sep') {
+    // Context around matches: lines left out between two stretches.
+    d.className = 'ln sp sep';
+    d.setAttribute('aria-label', 'lines left out');
+    const t = document.createElement('span');
+    t.className = 'tx';
+    t.textContent = MARKS.sep;
+    d.append(t);
+    return d;
+  }
   if (rec.mark) {
     d.className = 'ln sp ' + (rec.mark === 'gap' || rec.mark === 'note' ? rec.mark : 'marker m-' + rec.mark);
     if (opts.target === rec.n) d.classList.add('target');
@@ -262,6 +272,18 @@ export function lineNode(rec, opts) {
     d.append(g, hostTag(rec.host), t);
   } else {
     d.append(g, t);
+  }
+  if (rec.head) d.classList.add('cont'); // a line of the event above
+  if (rec.ctx) d.classList.add('ctx'); // context around a match
+  if (rec.evN > opts.eventShow) {
+    // The first line of a long event (a stack trace): its other lines fold under it.
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.className = 'ev';
+    b.setAttribute('aria-expanded', String(!!rec.open));
+    b.textContent = rec.open ? `▾ fold ${rec.evN} lines` : `▸ ${rec.evN} more lines`;
+    b.title = rec.open ? 'Fold this event to its first line' : 'Show every line of this event';
+    d.append(b);
   }
   return d;
 }

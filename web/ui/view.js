@@ -34,7 +34,7 @@ export class LogView {
     this.follow = true;
     // hide: null, or a predicate over records: those it accepts are held
     // but not drawn (a merged view's hidden hosts).
-    this.render = { re: null, json: false, wrap: false, target: -1, hide: null, hostW: 0 };
+    this.render = { re: null, json: false, wrap: false, target: -1, hide: null, hostW: 0, eventShow: 5 };
     this.lineH = 0;
     this.charW = 0;
     this.raf = 0;
@@ -315,6 +315,23 @@ export class LogView {
       else return this.chunks[m];
     }
     return null;
+  }
+
+  /**
+   * refresh draws the records numbered from a to b again (which of them are
+   * hidden changed: an event folded or unfolded), keeping the line at the
+   * top of the viewport where it is.
+   */
+  refresh(a, b) {
+    const anchor = this.follow ? null : this.anchor();
+    for (const c of this.chunks) {
+      const rs = c.recs;
+      if (!rs.length || rs[rs.length - 1].n < a || rs[0].n > b) continue;
+      if (this.shown.has(c)) this.fill(c);
+      else c.el.style.height = this.estimate(c) + 'px';
+    }
+    if (anchor) this.restore(anchor);
+    this.settle();
   }
 
   /** redraw draws record number n again if it is on screen (its text changed). */
