@@ -110,13 +110,7 @@ func (c *Catalog) Open(ctx context.Context, host, path string) (*tailer.Log, fun
 	if first {
 		e.poke()
 	}
-	t := time.NewTimer(c.opts.OpenWait)
-	select {
-	case <-e.ready:
-	case <-ctx.Done():
-	case <-t.C:
-	}
-	t.Stop()
+	e.catchUp(ctx, c.opts.OpenWait)
 	var once sync.Once
 	return e.log, func() { once.Do(func() { c.release(e) }) }, nil
 }

@@ -24,8 +24,6 @@ type entry struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wake   chan struct{} // cap 1: a viewer came or left
-	ready  chan struct{} // closed when the Log holds what the stream held at start
-	once   sync.Once
 
 	holding atomic.Bool
 
@@ -33,9 +31,11 @@ type entry struct {
 	refs      int
 	idleSince time.Time
 
-	mu   sync.Mutex
-	src  tailer.State // the source's state, as the holder published it
-	down bool         // NATS is unreachable
+	mu        sync.Mutex
+	src       tailer.State  // the source's state, as the holder published it
+	down      bool          // NATS is unreachable
+	delivered uint64        // stream seq of the last message in the Log
+	progress  chan struct{} // closed and replaced when delivered grows
 }
 
 // NATSDown is the state viewers are shown while NATS is unreachable.
@@ -46,7 +46,7 @@ func (c *Catalog) start(id, host, path string) *entry {
 	e := &entry{
 		c: c, id: id, subj: c.cl.subjects + id, host: host, path: path,
 		log:  tailer.NewLog(host, path, c.opts.Replay, c.opts.Buffer),
-		wake: make(chan struct{}, 1), ready: make(chan struct{}),
+		wake: make(chan struct{}, 1), progress: make(chan struct{}),
 		src: tailer.State{Code: tailer.StateStarting},
 	}
 	e.log.ID = id
@@ -75,7 +75,46 @@ func (e *entry) poke() {
 	}
 }
 
-func (e *entry) setReady() { e.once.Do(func() { close(e.ready) }) }
+// advance records that the Log holds the stream's messages through seq.
+func (e *entry) advance(seq uint64) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if seq > e.delivered {
+		e.delivered = seq
+		close(e.progress)
+		e.progress = make(chan struct{})
+	}
+}
+
+// catchUp waits, at most wait, until the Log holds every message the log's
+// subject held when it was called (or, for a log never published, its
+// first one): a browser resuming at a seq another instance showed it then
+// finds it here.
+func (e *entry) catchUp(ctx context.Context, wait time.Duration) {
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	last, err := e.c.cl.lastMsg(ctx, e.subj)
+	if err != nil {
+		return // NATS is unreachable: the viewer is told so
+	}
+	target := uint64(1)
+	if last != nil {
+		target = last.Sequence
+	}
+	for {
+		e.mu.Lock()
+		done, progress := e.delivered >= target, e.progress
+		e.mu.Unlock()
+		if done {
+			return
+		}
+		select {
+		case <-progress:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
 
 // setSrc records the source's state from the stream.
 func (e *entry) setSrc(s tailer.State) {
@@ -106,20 +145,9 @@ func (e *entry) setDown(down bool) {
 func (e *entry) consume() {
 	cl := e.c.cl
 	var from uint64 // stream seq to start from (0: everything held)
-	var target uint64
-	known := false
 	var lines []tailer.Line
 	backoff := newBackoff()
 	for e.ctx.Err() == nil {
-		if !known {
-			last, err := cl.lastMsg(e.ctx, e.subj)
-			if err == nil {
-				known = true
-				if last != nil {
-					target = last.Sequence
-				}
-			}
-		}
 		cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{e.subj}}
 		if from > 0 {
 			cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, from
@@ -152,6 +180,7 @@ func (e *entry) consume() {
 			}
 			if err != nil {
 				e.c.log.Warn("cluster: bad batch skipped", "subject", e.subj, "seq", meta.Sequence.Stream, "err", err)
+				e.advance(meta.Sequence.Stream)
 				continue
 			}
 			if t.state != nil {
@@ -159,9 +188,7 @@ func (e *entry) consume() {
 			}
 			e.log.Append(lines)
 			clear(lines) // let the texts go with the ring
-			if known && meta.Sequence.Stream >= target {
-				e.setReady()
-			}
+			e.advance(meta.Sequence.Stream)
 		}
 		stop()
 		it.Stop()
@@ -193,8 +220,8 @@ func (e *entry) manage() {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 		defer cancel()
-		if h != nil {
-			_ = cl.leases.Delete(ctx, e.id, jetstream.LastRevision(h.rev))
+		if h != nil && !h.lost {
+			e.giveBack(ctx, h.rev)
 		}
 		if !putAt.IsZero() {
 			_ = cl.viewers.Delete(ctx, presenceKey)
@@ -219,20 +246,17 @@ func (e *entry) manage() {
 		}
 		if h != nil {
 			select {
-			case <-h.done: // the tail ended on its own: lost the lease, or failed
-				if !errors.Is(h.err, errLost) {
+			case <-h.done: // the tail ended on its own (lost the lease, or failed)
+				if !h.lost && !errors.Is(h.err, errLost) {
 					e.c.log.Warn("cluster: tail ended", "host", e.host, "path", e.path, "err", h.err)
+				}
+				if !h.lost {
 					ctx, cancel := opCtx()
-					_ = cl.leases.Delete(ctx, e.id, jetstream.LastRevision(h.rev))
+					e.giveBack(ctx, h.rev)
 					cancel()
 				}
 				h = e.dropHold(h)
 			default:
-				h.renew(e, now)
-				if h.lost {
-					h.stop()
-					h = e.dropHold(h)
-				}
 			}
 		}
 		if h != nil && refs == 0 {
@@ -246,7 +270,7 @@ func (e *entry) manage() {
 			case now.Sub(nobody) >= c.opts.IdleStop && now.Sub(idleSince) >= c.opts.IdleStop:
 				h.stop()
 				ctx, cancel := opCtx()
-				_ = cl.leases.Delete(ctx, e.id, jetstream.LastRevision(h.rev))
+				e.giveBack(ctx, h.rev)
 				cancel()
 				h = e.dropHold(h)
 			}
@@ -270,6 +294,19 @@ func (e *entry) manage() {
 		case <-tick.C:
 		case <-e.wake:
 		}
+	}
+}
+
+// giveBack deletes the lease if this instance still holds it (rev, or a
+// later revision that a renewal cancelled in flight stored anyway).
+func (e *entry) giveBack(ctx context.Context, rev uint64) {
+	cl := e.c.cl
+	err := cl.leases.Delete(ctx, e.id, jetstream.LastRevision(rev))
+	if err == nil || !isWrongLastSeq(err) {
+		return
+	}
+	if kv, err := cl.leases.Get(ctx, e.id); err == nil && string(kv.Value()) == cl.opts.Instance {
+		_ = cl.leases.Delete(ctx, e.id, jetstream.LastRevision(kv.Revision()))
 	}
 }
 

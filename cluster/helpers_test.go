@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -171,7 +172,7 @@ func startInstance(t testing.TB, dir, natsURL, name string, extra ...string) *in
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := app.New(c, app.Options{ClusterLeaseTTL: leaseTTL})
+	a, err := app.New(c, app.Options{ClusterLeaseTTL: leaseTTL, Logger: testLogger(t, name)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,6 +181,28 @@ func startInstance(t testing.TB, dir, natsURL, name string, extra ...string) *in
 	t.Cleanup(in.close)
 	return in
 }
+
+// testLogger keeps an instance's log and shows it if the test fails.
+func testLogger(t testing.TB, name string) *slog.Logger {
+	var mu sync.Mutex
+	var b strings.Builder
+	t.Cleanup(func() {
+		if t.Failed() {
+			mu.Lock()
+			defer mu.Unlock()
+			t.Logf("log of %s:\n%s", name, b.String())
+		}
+	})
+	return slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return b.Write(p)
+	}), &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 // close stops the instance as a clean shutdown does.
 func (in *instance) close() {

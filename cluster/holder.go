@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -23,27 +24,44 @@ var errLost = errors.New("lease lost")
 // find ones that were published already).
 const deployMark = "deploy"
 
-// holder is this instance's hold on one log: the lease's revision and the
-// goroutine that follows the file and publishes it.
+// holder is this instance's hold on one log: the goroutine that follows
+// the file and publishes it (hold), and the one that renews the lease
+// (renew), each ending the other.
 type holder struct {
-	rev     uint64
-	renewed time.Time
-	lost    bool
-	cancel  context.CancelFunc
-	done    chan struct{}
-	err     error // set before done is closed
+	cancel context.CancelFunc
+	done   chan struct{} // closed when both have ended
+	// set before done is closed
+	err  error  // what hold returned
+	rev  uint64 // the lease's last revision
+	lost bool   // the lease was lost (another instance has it, or it expired)
 }
 
 // startHold runs the tail of e while this instance holds rev of its lease.
 func (e *entry) startHold(rev uint64) *holder {
 	ctx, cancel := context.WithCancel(e.ctx)
-	h := &holder{rev: rev, renewed: time.Now(), cancel: cancel, done: make(chan struct{})}
+	h := &holder{cancel: cancel, done: make(chan struct{}), rev: rev}
 	e.holding.Store(true)
+	var wg sync.WaitGroup
+	var err error
+	lastRev, lost := rev, false
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		defer cancel() // no tail: no renewals
+		err = e.hold(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		defer cancel() // no lease: no tail
+		lastRev, lost = e.renew(ctx, rev)
+	}()
 	e.c.wg.Add(1)
 	go func() {
 		defer e.c.wg.Done()
-		defer close(h.done)
-		h.err = e.hold(ctx)
+		wg.Wait()
+		h.err, h.rev, h.lost = err, lastRev, lost
+		close(h.done)
+		e.poke()
 	}()
 	return h
 }
@@ -53,19 +71,34 @@ func (h *holder) stop() {
 	<-h.done
 }
 
-// renew renews the lease; it sets lost when another instance has it, or
-// when it could not be renewed for a whole TTL (it has expired).
-func (h *holder) renew(e *entry, now time.Time) {
+// renew renews the lease every quarter TTL, on its own goroutine so that
+// nothing else delays it, until ctx ends; lost is true when another
+// instance has it, or it could not be renewed for a whole TTL (it expired).
+func (e *entry) renew(ctx context.Context, rev uint64) (last uint64, lost bool) {
 	cl := e.c.cl
-	ctx, cancel := context.WithTimeout(e.ctx, opTimeout)
-	defer cancel()
-	rev, err := cl.leases.Update(ctx, e.id, []byte(cl.opts.Instance), h.rev)
-	switch {
-	case err == nil:
-		h.rev, h.renewed = rev, now
-	case isWrongLastSeq(err) || errors.Is(err, jetstream.ErrKeyNotFound) || now.Sub(h.renewed) >= cl.opts.LeaseTTL:
-		e.c.log.Info("cluster: lease lost", "host", e.host, "path", e.path, "err", err)
-		h.lost = true
+	ttl := cl.opts.LeaseTTL
+	t := time.NewTicker(ttl / 4)
+	defer t.Stop()
+	renewed := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return rev, false
+		case <-t.C:
+		}
+		rctx, cancel := context.WithTimeout(ctx, opTimeout)
+		r, err := cl.leases.Update(rctx, e.id, []byte(cl.opts.Instance), rev)
+		cancel()
+		now := time.Now()
+		switch {
+		case err == nil:
+			rev, renewed = r, now
+		case ctx.Err() != nil:
+			return rev, false
+		case isWrongLastSeq(err) || errors.Is(err, jetstream.ErrKeyNotFound) || now.Sub(renewed) >= ttl:
+			e.c.log.Info("cluster: lease lost", "host", e.host, "path", e.path, "err", err)
+			return rev, true
+		}
 	}
 }
 

@@ -34,40 +34,45 @@ func TestMergedViewOverCluster(t *testing.T) {
 	}
 	resp.Body.Close()
 	defer conn.Close()
-	w.write(t, 2000, 10000)
 	next := map[string]int{}
 	deadline := time.Now().Add(15 * time.Second)
-	for next["h1"] < w.n || next["h2"] < w.n {
-		_ = conn.SetReadDeadline(deadline)
-		_, data, err := conn.ReadMessage()
-		if err != nil {
-			t.Fatalf("merged view: %v (next %v, want %d)", err, next, w.n)
-		}
-		var f struct {
-			Type  string
-			Lines []struct {
-				Host, Text, Mark string
+	readUntil := func(want int) {
+		t.Helper()
+		for next["h1"] < want || next["h2"] < want {
+			_ = conn.SetReadDeadline(deadline)
+			_, data, err := conn.ReadMessage()
+			if err != nil {
+				t.Fatalf("merged view: %v (next %v, want %d)", err, next, want)
 			}
-		}
-		if err := json.Unmarshal(data, &f); err != nil {
-			t.Fatal(err)
-		}
-		switch f.Type {
-		case "gap", "error", "reset":
-			t.Fatalf("merged view: %s", data)
-		case "lines":
-			for _, l := range f.Lines {
-				if l.Mark != "" {
-					continue
+			var f struct {
+				Type  string
+				Lines []struct {
+					Host, Text, Mark string
 				}
-				num, ok := lineNumber(l.Text)
-				if !ok || num != next[l.Host] {
-					t.Fatalf("merged view: %s line %q, want line %d", l.Host, l.Text, next[l.Host])
+			}
+			if err := json.Unmarshal(data, &f); err != nil {
+				t.Fatal(err)
+			}
+			switch f.Type {
+			case "gap", "error", "reset":
+				t.Fatalf("merged view: %s", data)
+			case "lines":
+				for _, l := range f.Lines {
+					if l.Mark != "" {
+						continue
+					}
+					num, ok := lineNumber(l.Text)
+					if !ok || num != next[l.Host] {
+						t.Fatalf("merged view: %s line %q, want line %d", l.Host, l.Text, next[l.Host])
+					}
+					next[l.Host]++
 				}
-				next[l.Host]++
 			}
 		}
 	}
+	readUntil(1) // both logs are open and followed
+	w.write(t, 2000, 10000)
+	readUntil(w.n)
 	if got := active(a, b); got != 2 {
 		t.Errorf("%d tails for two logs, want 2", got)
 	}
