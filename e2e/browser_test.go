@@ -446,14 +446,14 @@ func TestLinkToLine(t *testing.T) {
 	eval[bool](p, `(document.getElementById('log').scrollTop = document.querySelectorAll('#lines .chunk')[2].offsetTop, true)`)
 	p.waitFor(`document.querySelector('#lines [data-seq="250"]') !== null`, "line 650 rendered")
 	p.click(`#lines [data-seq="250"] .gut`)
-	p.waitFor(`/[?&]line=250&log=\w+/.test(location.search)`, "the line in the URL")
+	p.waitFor(`/[?&]at=\d+%3A\d+/.test(location.search)`, "the line's place in the file in the URL")
 	link := eval[string](p, `location.href`)
 	if got := eval[string](p, `document.querySelector('#lines .target .tx').textContent`); got != "line 650" {
 		t.Errorf("marked line %q, want line 650", got)
 	}
 
 	// Line 650 is older than the replay (the last 100 lines): the link must
-	// fetch it from the ring, and show it in the middle of the view.
+	// fetch it (from the file's history), and show it in the middle of the view.
 	q := newPage(t, 1024, 600)
 	q.open(link)
 	q.waitFor(`document.querySelector('#lines .target') !== null`, "the linked line marked")
@@ -461,11 +461,13 @@ func TestLinkToLine(t *testing.T) {
 		t.Errorf("linked line %q, want line 650", got)
 	}
 	q.waitFor(`(() => { const r = document.querySelector('#lines .target').getBoundingClientRect(), b = document.getElementById('log').getBoundingClientRect(); return r.top >= b.top && r.bottom <= b.bottom; })()`, "the linked line in view")
-	if !strings.Contains(eval[string](q, `location.search`), "line=250") {
+	if !strings.Contains(eval[string](q, `location.search`), "at=") {
 		t.Errorf("the page dropped the line from its URL")
 	}
-	// The lines before it (context) and after it are there too.
-	q.waitFor(fmt.Sprintf(`document.getElementById('held').textContent === '%d lines'`, 500-49), "the lines from seq 50 on")
+	// The lines before it and after it are there too.
+	if got := eval[string](q, `(() => { const t = document.querySelector('#lines .target'); return t.previousElementSibling.querySelector('.tx').textContent + '|' + t.nextElementSibling.querySelector('.tx').textContent; })()`); got != "line 649|line 651" {
+		t.Errorf("around the linked line: %q, want line 649|line 651", got)
+	}
 	s.stop()
 }
 
@@ -481,7 +483,7 @@ func TestScreenshots(t *testing.T) {
 	for _, name := range []string{"worker.log", "nginx-access.log", "nginx-error.log", "postgres.log", "auth.log", "cron.log"} {
 		sourcetest.Append(t, s.path("local", name), "x\n")
 	}
-	p := newPage(t, 1280, 800)
+	p := newPage(t, 1440, 900)
 	p.open(s.URL(url.Values{"host": {"local"}, "file": {app}}.Encode()))
 	p.waitFor(`document.getElementById('held').textContent === '33 lines'`, "the sample log")
 	p.typeInto("#filter", "order")
@@ -491,10 +493,13 @@ func TestScreenshots(t *testing.T) {
 	p.waitFor(`document.getElementById('rate').textContent !== ''`, "the rate")
 	p.do(chromedp.Blur(chromedp.CSS("#filter")))
 	dir = t.TempDir()
-	if keep := os.Getenv("LOGVIEWER_SCREENSHOT_DIR"); keep != "" { // to look at them after the test
+	if keep := os.Getenv("LOGVIEWER_SCREENSHOT_DIR"); keep != "" { // to look at them after the test, or docs/
+		if !filepath.IsAbs(keep) {
+			keep = filepath.Join("..", keep) // go test runs in e2e/; the path is from the module root
+		}
 		dir = keep
 	}
-	p.screenshot(filepath.Join(dir, "main.png"))
+	p.screenshot(filepath.Join(dir, "screenshot.png"))
 	if out := os.Getenv("LOGVIEWER_SCREENSHOT"); out != "" {
 		if !filepath.IsAbs(out) {
 			out = filepath.Join("..", out) // go test runs in e2e/; the path is from the module root
@@ -507,16 +512,16 @@ func TestScreenshots(t *testing.T) {
 	p.click("#theme")
 	p.do(chromedp.Reload())
 	p.waitFor(`document.documentElement.dataset.theme === 'dark' && document.querySelector('#lines .ln') !== null`, "the dark theme after a reload")
-	p.screenshot(filepath.Join(dir, "dark.png"))
+	p.screenshot(filepath.Join(dir, "screenshot-dark.png"))
 
 	// A phone: nothing wider than the screen, the file list usable.
 	m := newPage(t, 390, 844)
 	m.open(s.URL(url.Values{"host": {"local"}, "file": {app}}.Encode()))
 	m.waitFor(`document.querySelector('#lines .ln') !== null`, "lines on a phone")
-	m.screenshot(filepath.Join(dir, "phone.png"))
+	m.screenshot(filepath.Join(dir, "screenshot-phone.png"))
 	m.click("#file")
 	m.waitFor(`document.querySelectorAll('#file-list [role=option]').length === 7`, "the file list on a phone")
-	m.screenshot(filepath.Join(dir, "phone-files.png"))
+	m.screenshot(filepath.Join(t.TempDir(), "phone-files.png"))
 	wide := eval[[]string](m, `[...document.querySelectorAll('header *, footer *, #file-list')].filter(e => {
 		const r = e.getBoundingClientRect();
 		return r.width > 0 && (r.left < -1 || r.right > innerWidth + 1);

@@ -131,6 +131,13 @@ func appendLine(b []byte, l *tailer.Line, host string) []byte {
 		b = append(b, `,"host":`...)
 		b = appendString(b, host)
 	}
+	if p, ok := l.Pos(); ok {
+		// The line's place in the file: a link to it (at=) outlives this
+		// process and this ring.
+		b = append(b, `,"pos":"`...)
+		b = p.AppendText(b)
+		b = append(b, '"')
+	}
 	b = append(b, `,"text":`...)
 	b = appendString(b, l.Text)
 	if l.Mark != "" {

@@ -17,6 +17,7 @@
 import { Combo } from './combo.js';
 import { Conn } from './conn.js';
 import { hostColour, level, matcher } from './render.js';
+import { strip } from './ansi.js';
 import { fmt, Rate, short } from './spark.js';
 import { LogView } from './view.js';
 
@@ -42,7 +43,7 @@ const el = {
   ended: $('ended'), endedTitle: $('ended-title'), endedMsg: $('ended-msg'),
   shareDlg: $('share-dlg'), shareWhat: $('share-what'), shareErr: $('share-error'), shareOut: $('share-out'),
   shareURL: $('share-url'), shareCopy: $('share-copy'), shareExp: $('share-exp'), shareMake: $('share-make'),
-  levels: $('levels'), ctx: $('ctx'), from: $('from'), fromClear: $('from-clear'), download: $('download'),
+  levels: $('levels'), ctx: $('ctx'), from: $('from'), copy: $('copy'), time: $('time'), markNow: $('mark-now'), font: $('font'), fromClear: $('from-clear'), download: $('download'),
   offline: $('offline'), offlineText: $('offline-text'), retry: $('retry'),
   older: $('older'), olderText: $('older-text'), olderMore: $('older-more'),
 };
@@ -93,6 +94,7 @@ const S = {
   revealN: -1,
   source: { code: '' }, rotated: null,
   filesHost: '', filesAt: 0, filesErr: '',
+  badLink: '',       // what is wrong with the link the page was opened with (its URL is kept as it was)
   refused: '',       // the server's reason for refusing this view, once noted in the log
   me: null,          // api/me: who this page is (null while signed out)
   shared: null,      // the share's {host, file, q, re, case, inv} in a shared view
@@ -176,13 +178,16 @@ function pageURL(link) {
     else if (S.group && S.hide.size) q.set('hide', [...S.hide].join(','));
     if (S.from) q.set('from', S.from);
   }
-  if (link) { q.set('line', String(link.seq)); q.set('log', link.log); }
+  if (link && link.pos) q.set('at', link.pos);
+  else if (link) { q.set('line', String(link.seq)); q.set('log', link.log); }
   const s = q.toString();
   return location.pathname + (s ? '?' + s : '');
 }
 
 function writeURL() {
-  history.replaceState(null, '', pageURL(S.link));
+  // A link that names what does not exist keeps its words until the person
+  // chooses something else (S.badLink says what was wrong).
+  if (!S.badLink) history.replaceState(null, '', pageURL(S.link));
   showFrom();
   showDownload();
   const base = S.file ? S.file.slice(S.file.lastIndexOf('/') + 1) : '';
@@ -324,7 +329,7 @@ function showPicked() {
   el.hostLbl.textContent = S.group ? 'Group' : 'Host';
 }
 
-const combo = new Combo(el.file, el.fileList, (path) => { S.file = path; S.link = null; S.from = ''; writeURL(); connect(); });
+const combo = new Combo(el.file, el.fileList, (path) => { S.file = path; S.link = null; S.from = ''; S.badLink = ''; writeURL(); connect(); });
 
 async function loadFiles() {
   if (!S.host && !S.group) { combo.setItems([], 'Choose a host first'); return; }
@@ -394,7 +399,7 @@ function showOffline(kind, text, detail) {
 }
 
 const SOURCE = {
-  starting: 'starting', following: 'following', waiting: 'waiting for the file', connecting: 'connecting to host',
+  starting: 'starting', following: 'following', waiting: 'waiting for the file to appear', connecting: 'connecting to host',
   reconnecting: 'host reconnecting', error: 'source error', stopped: 'stopped',
 };
 
@@ -417,7 +422,8 @@ function setSource(st) {
     text = `following · ${S.rotated.what}`;
   }
   el.source.dataset.state = kind;
-  el.sourceText.textContent = text + (msg && code !== 'following' ? `: ${msg}` : '');
+  // The message is the detail (the title); "waiting" already says the file is not there.
+  el.sourceText.textContent = text + (msg && code !== 'following' && code !== 'waiting' ? `: ${msg}` : '');
   el.source.title = msg || '';
   el.source.hidden = !text;
   updateEmpty();
@@ -589,6 +595,7 @@ function soloHost(h) {
 }
 
 function updateHeld() {
+  updateCopy();
   let n = view.count - view.marks;
   const f = S.active;
   if (f && (f.text || f.level) && !S.members.length && S.ringN) {
@@ -669,7 +676,8 @@ function updateEmpty() {
   el.empty.hidden = !empty;
   if (!empty) return;
   let msg;
-  if (!S.host && !S.group) msg = S.groups.length ? 'Choose a host or a group, then a file to follow it live.' : 'Choose a host, then a file to follow it live.';
+  if (S.badLink) msg = S.badLink;
+  else if (!S.host && !S.group) msg = S.groups.length ? 'Choose a host or a group, then a file to follow it live.' : 'Choose a host, then a file to follow it live.';
   else if (!S.file && (S.filesErr || hostTrouble())) msg = hostTrouble() || `Cannot list the files of ${S.group ? 'group ' + S.group : S.host}: ${S.filesErr}`;
   else if (!S.file) msg = 'Choose a file to follow (type to search).';
   else if (el.conn.dataset.state === 'error') msg = el.conn.title || el.connText.textContent;
@@ -704,7 +712,7 @@ function askOlder(auto) {
   if (!auto) o.auto = 0;
   o.busy = true;
   o.asked++;
-  conn.send({ type: 'older', before: o.before, n: OLDER_N });
+  conn.send({ type: 'older', before: o.before, n: o.target ? 5000 : OLDER_N }); // looking for one line: big pages
   showOlder();
 }
 
@@ -740,12 +748,19 @@ function gotOlder(m) {
     const hit = recs.find((r) => r.pos === o.target);
     if (hit) {
       o.target = '';
-      view.reveal(hit.n, true);
+      if (S.link && S.link.pos === hit.pos) S.link.done = true;
+      view.reveal(hit.n, !o.mid);
+      o.mid = false;
     } else if (o.more) {
-      askOlder(true); // from= is older still: page back until it is here
+      askOlder(true); // from= (or a linked line) is older still: page back until it is here
       return;
     } else {
       o.target = '';
+      if (S.link && S.link.pos && !S.link.done) {
+        S.link.done = true;
+        const f = S.active && (S.active.text || S.active.level) ? ' or does not match the filter' : '';
+        note(`The line of this link is not in this log any more (it may have been rotated away${f}); showing the latest lines.`, 'gap');
+      }
     }
   }
   const filtered = S.active && (S.active.text || S.active.level);
@@ -1012,6 +1027,13 @@ const conn = new Conn({
       identityEnded(msg);
       return false;
     }
+    if (status === 404 && !S.wasLive && !view.count) {
+      // A link to a file (or host) that is not there: say so for good, keep
+      // the link's words, do not retry.
+      S.badLink = `${cap(msg)}: it may have been renamed, rotated away or removed. Choose a file to continue.`;
+      setConn('error', 'not available', msg);
+      return false;
+    }
     if (status === 400 && /regular expression|filter/i.test(msg)) {
       showFilterError(msg);
       S.wasLive = false; // the view was not lost: the filter is refused
@@ -1091,7 +1113,7 @@ function handle(m) {
       if (m.v !== PROTOCOL) toast(`The server speaks protocol v${m.v}, this page v${PROTOCOL}: reload the page.`);
       setConn('live', 'connected', `log ${m.log}`);
       S.refused = '';
-      if (S.link && !S.link.done && S.link.log !== m.log) {
+      if (S.link && !S.link.pos && !S.link.done && S.link.log !== m.log) {
         note(`Line #${S.link.seq} of the link is from an earlier session of this log, which the server no longer holds; showing the latest lines.`);
         S.link = null;
         writeURL();
@@ -1131,7 +1153,13 @@ function handle(m) {
         }
         S.prevSeq = l.seq;
         const r = rec(l.seq, l.ts, l.text, l.mark);
+        if (l.pos) r.pos = l.pos;
         link(r, l.cont, S.heads);
+        if (S.link && S.link.pos && !S.link.done && r.pos === S.link.pos) {
+          S.link.done = true;
+          S.older.target = ''; // in the ring after all
+          S.revealN = r.n;
+        }
         if (l.ctx) {
           r.ctx = true; // around a match, not one
           if (!r.head && !r.mark) S.counts[LEVEL_OF[r.lvl]]--;
@@ -1139,7 +1167,7 @@ function handle(m) {
         recs.push(r);
         if (l.mark) markSeen(l.mark, r);
         else live++;
-        if (S.link && !S.link.done && !r.mark && r.seq >= S.link.seq) {
+        if (S.link && !S.link.pos && !S.link.done && !r.mark && r.seq >= S.link.seq) {
           S.link.done = true;
           if (r.seq === S.link.seq) S.revealN = r.n;
           else toast(`Line #${S.link.seq} of the link does not match the current filter`);
@@ -1148,6 +1176,12 @@ function handle(m) {
       if (!m.replay) rate.add(live);
       fromStart(recs);
       receive(recs, !!m.replay);
+      if (S.link && S.link.pos && !S.link.done && !S.older.target && S.older.first) {
+        // Not among the first lines: look for it further back (it may be in
+        // a lines frame still to come: then the search stops).
+        S.older.target = S.link.pos;
+        S.older.mid = true;
+      }
       if (S.older.target && !S.older.busy) askOlder(true);
       break;
     }
@@ -1157,7 +1191,7 @@ function handle(m) {
     case 'gap':
       if (m.host) { S.seqs[m.host] = m.to; S.sure.delete(m.host); }
       else S.lastSeq = m.to;
-      if (S.link && !S.link.done) {
+      if (S.link && !S.link.pos && !S.link.done) {
         if (m.to < S.link.seq) break; // only context before the linked line is gone
         note(`Line #${S.link.seq} of the link is no longer held by the server.`);
         S.link.done = true;
@@ -1309,19 +1343,27 @@ async function copyLink(lineEl) {
   const host = lineEl.dataset.host;
   if (host) {
     // A line of a merged view: the link opens its host's own view at it.
-    if (!seq || !S.logs[host]) return;
-    const q = new URLSearchParams({ host, file: S.file, line: String(seq), log: S.logs[host] });
+    const pos = lineEl.dataset.pos;
+    if (!pos && (!seq || !S.logs[host])) return;
+    const q = new URLSearchParams(pos ? { host, file: S.file, at: pos } : { host, file: S.file, line: String(seq), log: S.logs[host] });
     const url = new URL(location.pathname + '?' + q, location.href).href;
     try {
       await navigator.clipboard.writeText(url);
-      toast(`Link to line #${seq} on ${host} copied`);
+      toast(`Link to this line on ${host} copied`);
     } catch {
       toast(url);
     }
     return;
   }
-  if (!seq || !S.logId) return;
-  S.link = { seq, log: S.logId, done: true };
+  const pos = lineEl.dataset.pos;
+  if (pos) {
+    // The line's place in the file: the link outlives this server process.
+    S.link = { pos, done: true };
+  } else if (seq && S.logId) {
+    S.link = { seq, log: S.logId, done: true };
+  } else {
+    return;
+  }
   writeURL();
   for (const t of el.lines.querySelectorAll('.ln.target')) t.classList.remove('target');
   lineEl.classList.add('target');
@@ -1329,10 +1371,96 @@ async function copyLink(lineEl) {
   const url = location.href;
   try {
     await navigator.clipboard.writeText(url);
-    toast(`Link to line #${seq} copied`);
+    toast('Link to this line copied');
   } catch {
     toast('Link to this line is in the address bar');
   }
+}
+
+// ---- copy, time, mark now, text size -------------------------------------------------
+
+/**
+ * heldText is the text of every line the view holds (markers and notes
+ * aside; a hidden host's lines too are left out, a folded event's are not),
+ * or, with recs, of those records' events whole. ANSI escapes are removed.
+ */
+function heldText(only) {
+  const out = [];
+  const add = (r) => {
+    if (r.mark || (S.hostsFiltered && hostHidden(r))) return;
+    const t = strip(r.text);
+    out.push(S.group && r.host ? `${r.host} ${t}` : t);
+  };
+  if (only) {
+    for (const r of only) add(r);
+  } else {
+    for (const c of view.chunks) for (const r of c.recs) add(r);
+  }
+  return out;
+}
+
+/** selectedRecords: the records of the lines in the selection, with their events whole. */
+function selectedRecords() {
+  const sel = getSelection();
+  if (!sel || sel.isCollapsed || !el.lines.contains(sel.anchorNode)) return null;
+  const ns = new Set();
+  for (const e of el.lines.querySelectorAll('.ln')) if (sel.containsNode(e, true)) ns.add(Number(e.dataset.n));
+  if (!ns.size) return null;
+  const out = [];
+  for (const c of view.chunks) {
+    for (const r of c.recs) {
+      const h = r.head || r;
+      if (ns.has(r.n) || ns.has(h.n)) out.push(r);
+    }
+  }
+  return out;
+}
+
+async function copyLines() {
+  const sel = selectedRecords();
+  const lines = heldText(sel);
+  const n = lines.length;
+  try {
+    await navigator.clipboard.writeText(lines.join('\n') + (n ? '\n' : ''));
+    toast(`${fmt(n)} line${n === 1 ? '' : 's'} copied${sel ? ' (the selected events)' : ''}`);
+  } catch (e) {
+    toast(`Could not copy: ${e.message || e}`);
+  }
+}
+
+function updateCopy() {
+  const n = view.count - view.marks;
+  el.copy.setAttribute('aria-label', `Copy ${fmt(n)} line${n === 1 ? '' : 's'}`);
+  el.copy.title = `Copy the ${fmt(n)} line${n === 1 ? '' : 's'} this view holds (with a selection: the selected events whole)`;
+}
+
+// The time column: off, the line's time (its own, else its arrival), or relative.
+const TIME_MODES = ['', 'abs', 'rel'];
+function setTime(mode) {
+  el.time.dataset.mode = mode;
+  press(el.time, !!mode);
+  el.time.title = mode === 'abs' ? 'Times are the lines\' own (else their arrival): click for relative times (t)'
+    : mode === 'rel' ? 'Relative times: click to hide the times (t)' : 'Show each line\'s time: its own, else when it arrived (t)';
+  el.log.classList.toggle('timed', !!mode);
+  setPref('time', mode);
+  view.options({ time: mode });
+}
+setInterval(() => { if (view.render.time === 'rel') view.repaint(); }, 5000); // "5 s ago" moves on
+
+/** markNow puts a divider after the last line, in this page only. */
+function markNow() {
+  const now = Date.now();
+  receive([rec(0, now, 'marked', 'local')], true);
+  view.bottom();
+  toast('Marked: the divider is after the last line');
+}
+
+const FONTS = [12, 13, 15, 17];
+function setFont(px) {
+  document.documentElement.style.setProperty('--log-font', px + 'px');
+  el.font.title = `Text size ${px}px: click for ${FONTS[(FONTS.indexOf(px) + 1) % FONTS.length]}px (+)`;
+  setPref('font', String(px));
+  view.options({});
 }
 
 // ---- preferences ---------------------------------------------------------------------
@@ -1397,6 +1525,9 @@ function keydown(e) {
     case 'G': view.bottom(); break;
     case 'w': el.wrap.click(); break;
     case 'j': el.json.click(); break;
+    case 't': el.time.click(); break;
+    case 'm': markNow(); break;
+    case '+': el.font.click(); break;
     case '?': el.help.showModal(); break;
     default: return;
   }
@@ -1417,7 +1548,8 @@ async function start() {
   el.filter.value = f.text;
   press(el.re, f.regex); press(el.cas, f.case); press(el.inv, f.invert);
   const line = Number(q.get('line'));
-  if (line > 0 && q.get('log')) S.link = { seq: line, log: q.get('log') };
+  if (q.get('at')) S.link = { pos: q.get('at') }; // a line by its place in the file
+  else if (line > 0 && q.get('log')) S.link = { seq: line, log: q.get('log') }; // older links: by seq
 
   press(el.wrap, pref('wrap', innerWidth < 640 ? '1' : '0') === '1'); // phones wrap unless told otherwise
   press(el.json, pref('json', '0') === '1');
@@ -1430,7 +1562,7 @@ async function start() {
     const o = el.host.selectedOptions[0];
     S.group = (o && o.dataset.group) || '';
     S.host = S.group ? '' : el.host.value;
-    S.file = ''; S.link = null; S.from = '';
+    S.file = ''; S.link = null; S.from = ''; S.badLink = '';
     S.hide = new Set(); S.solo = '';
     showPicked();
     combo.set('');
@@ -1490,6 +1622,17 @@ async function start() {
     filterChanged(true);
   });
   el.from.addEventListener('change', fromPicked);
+  el.copy.addEventListener('click', copyLines);
+  el.markNow.addEventListener('click', markNow);
+  el.time.addEventListener('click', () => setTime(TIME_MODES[(TIME_MODES.indexOf(el.time.dataset.mode || '') + 1) % TIME_MODES.length]));
+  el.font.addEventListener('click', () => {
+    const cur = Number(pref('font', '13'));
+    setFont(FONTS[(FONTS.indexOf(cur) + 1) % FONTS.length]);
+  });
+  const f0 = Number(pref('font', '13'));
+  if (FONTS.includes(f0) && f0 !== 13) setFont(f0);
+  const t0 = pref('time', '');
+  if (TIME_MODES.includes(t0) && t0) setTime(t0);
   $('more').addEventListener('click', (e) => {
     const on = !document.body.classList.contains('more');
     document.body.classList.toggle('more', on);
@@ -1550,9 +1693,9 @@ async function boot() {
   const wantGroup = q.get('group') || '';
   const want = q.get('host') || '';
   S.group = groups.includes(wantGroup) ? wantGroup : '';
-  if (wantGroup && !S.group) toast(`No group named “${wantGroup}”`);
   S.host = S.group || wantGroup ? '' : hosts.includes(want) ? want : hosts.length === 1 && !groups.length ? hosts[0] : '';
-  if (want && !S.host && !S.group) toast(`No host named “${want}”`);
+  if (wantGroup && !S.group) S.badLink = `This link names a group “${wantGroup}”, but the server has no group of that name: it may have been renamed or removed. Choose a host or group to continue.`;
+  else if (want && !S.host && !S.group) S.badLink = `This link names a host “${want}”, but the server has no host of that name: it may have been renamed or removed. Choose a host to continue.`;
   showPicked();
   S.file = S.host || S.group ? q.get('file') || '' : '';
   const list = (k) => q.getAll(k).flatMap((v) => v.split(',')).filter(Boolean);
@@ -1562,6 +1705,7 @@ async function boot() {
   combo.set(S.file);
   writeURL();
   S.booted = true; // from now on, signing in again resumes this view
+  if (S.badLink) { S.file = ''; combo.set(''); updateEmpty(); return; }
   connect();
   await loadFiles();
   if ((S.host || S.group) && !S.file && document.activeElement === document.body) el.file.focus();

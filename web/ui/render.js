@@ -181,7 +181,7 @@ export function fill(parent, text, opts) {
 }
 
 const MARKS = {
-  rotated: '⟳', truncated: '✂', removed: '⌫', resumed: '↺', skipped: '⚠', gap: '⚠', note: 'ℹ', deploy: '⚑', sep: '⋯',
+  rotated: '⟳', truncated: '✂', removed: '⌫', resumed: '↺', skipped: '⚠', gap: '⚠', note: 'ℹ', deploy: '⚑', sep: '⋯', local: '✎',
 };
 
 // ---- hosts ------------------------------------------------------------------
@@ -210,6 +210,48 @@ export function hostTag(host) {
 export function deployText(rec) {
   const what = /^deploy\b/i.test(rec.text) ? rec.text : 'deploy ' + rec.text;
   return what + (rec.by ? ` · by ${rec.by}` : '') + (rec.ts ? ` · ${clock(rec.ts, false)}` : '');
+}
+
+// ---- time -------------------------------------------------------------------
+
+const ISO = /^\[?(\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?)/;
+const CLF = /\[(\d\d)\/(\w{3})\/(\d{4}):(\d\d:\d\d:\d\d) ([+-]\d{4})\]/;
+const MONTHS = { Jan: '01', Feb: '02', Mar: '03', Apr: '04', May: '05', Jun: '06', Jul: '07', Aug: '08', Sep: '09', Oct: '10', Nov: '11', Dec: '12' };
+
+/** ownTime is the time a line states (ISO 8601 at its start, or common log format), in ms; 0: none. */
+export function ownTime(text) {
+  let m = ISO.exec(text);
+  if (m) {
+    const t = Date.parse(m[1].replace(' ', 'T').replace(',', '.'));
+    if (Number.isFinite(t)) return t;
+  }
+  m = CLF.exec(text.length > 200 ? text.slice(0, 200) : text);
+  if (m && MONTHS[m[2]]) {
+    const t = Date.parse(`${m[3]}-${MONTHS[m[2]]}-${m[1]}T${m[4]}${m[5].slice(0, 3)}:${m[5].slice(3)}`);
+    if (Number.isFinite(t)) return t;
+  }
+  return 0;
+}
+
+/** ago says how long ago ms was: "4 s ago", "3 min ago", "2 h ago", "5 d ago". */
+export function ago(ms, now = Date.now()) {
+  const s = Math.max(0, Math.round((now - ms) / 1000));
+  if (s < 60) return `${s} s ago`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ago`;
+  if (s < 86400) return `${Math.floor(s / 3600)} h ago`;
+  return `${Math.floor(s / 86400)} d ago`;
+}
+
+/** timeCell is a line's time column: its own time, else its arrival. */
+function timeCell(rec, mode) {
+  if (rec.own === undefined) rec.own = ownTime(rec.text);
+  const t = rec.own || rec.ts;
+  const c = document.createElement('span');
+  c.className = 'tm';
+  if (!t) return c;
+  c.textContent = mode === 'rel' ? ago(t) : clock(t);
+  c.title = (rec.own ? 'The line\'s own time: ' : 'Arrived at ') + new Date(t).toLocaleString();
+  return c;
 }
 
 function clock(ts, ms = true) {
@@ -249,6 +291,15 @@ export function lineNode(rec, opts) {
     d.append(t);
     return d;
   }
+  if (rec.mark === 'local') {
+    // "Mark now": a divider of this page's own.
+    d.className = 'ln sp local';
+    const t = document.createElement('span');
+    t.className = 'tx';
+    t.textContent = `${MARKS.local} marked ${clock(rec.ts, false)}`;
+    d.append(t);
+    return d;
+  }
   if (rec.mark) {
     d.className = 'ln sp ' + (rec.mark === 'gap' || rec.mark === 'note' ? rec.mark : 'marker m-' + rec.mark);
     if (opts.target === rec.n) d.classList.add('target');
@@ -260,19 +311,21 @@ export function lineNode(rec, opts) {
   }
   d.className = rec.lvl ? 'ln l-' + rec.lvl : 'ln';
   d.dataset.seq = rec.seq;
+  if (rec.pos) d.dataset.pos = rec.pos;
   if (opts.target === rec.n) d.classList.add('target');
   const g = document.createElement('span');
   g.className = 'gut';
-  g.title = `${clock(rec.ts)} · ${rec.host ? rec.host + ' ' : ''}#${rec.seq} · copy a link to this line`;
+  g.title = `${rec.ts ? clock(rec.ts) + ' · ' : ''}${rec.host ? rec.host + ' · ' : ''}copy a link to this line`;
   const t = document.createElement('span');
   t.className = 'tx';
   fill(t, rec.text, opts);
+  d.append(g);
+  if (opts.time) d.append(timeCell(rec, opts.time));
   if (rec.host) {
     d.dataset.host = rec.host;
-    d.append(g, hostTag(rec.host), t);
-  } else {
-    d.append(g, t);
+    d.append(hostTag(rec.host));
   }
+  d.append(t);
   if (rec.head) d.classList.add('cont'); // a line of the event above
   if (rec.ctx) d.classList.add('ctx'); // context around a match
   if (rec.evN > opts.eventShow) {

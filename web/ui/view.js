@@ -334,6 +334,11 @@ export class LogView {
     this.settle();
   }
 
+  /** repaint draws the lines on screen again (relative times moved on). */
+  repaint() {
+    for (const c of this.shown) this.fill(c);
+  }
+
   /** redraw draws record number n again if it is on screen (its text changed). */
   redraw(n) {
     const c = this.chunkOf(n);
