@@ -472,12 +472,13 @@ func TestLinkToLine(t *testing.T) {
 }
 
 func TestScreenshots(t *testing.T) {
-	dir, err := os.MkdirTemp("", "srv") // a short path looks better in the picture
+	srv, err := os.MkdirTemp("", "srv") // a short path looks better in the picture
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	s := startServer(t, serverOpts{hosts: []string{"local", "web-1", "db-1"}, dir: dir})
+	t.Cleanup(func() { os.RemoveAll(srv) }) // srv, not dir: dir may name docs/ below
+	s := startServer(t, serverOpts{hosts: []string{"local", "web-1", "db-1"}, dir: srv})
+	var dir string
 	app := s.path("local", "api.log")
 	sourcetest.Append(t, app, sampleLog())
 	for _, name := range []string{"worker.log", "nginx-access.log", "nginx-error.log", "postgres.log", "auth.log", "cron.log"} {
