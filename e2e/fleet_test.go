@@ -44,6 +44,12 @@ func (r rooted) Follow(ctx context.Context, p string, n int, sink tailer.Sink) e
 	return r.src.Follow(ctx, r.dir+p, n, sink)
 }
 
+// History reads a file's history, as the local source does (the page pages
+// back in a group's view too).
+func (r rooted) History(ctx context.Context, p string) (tailer.History, error) {
+	return r.src.History(ctx, r.dir+p)
+}
+
 // fleetServer serves group "web" of web-01 and web-02, each with its own
 // /app.log, and keeps deploy marks.
 func fleetServer(t *testing.T) *Server {

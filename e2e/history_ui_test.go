@@ -219,3 +219,41 @@ func TestDownloadButtonFetchesTheView(t *testing.T) {
 		t.Errorf("filtered download name %q", name)
 	}
 }
+
+// TestMergedViewScrollsBack: a group's merged view pages back too: older
+// lines of every host, merged by their own time, each once, up to the
+// first line of each file.
+func TestMergedViewScrollsBack(t *testing.T) {
+	s := fleetServer(t) // replay 100
+	base := time.Date(2026, 11, 28, 8, 0, 0, 0, time.UTC)
+	var one, two strings.Builder
+	var want []string
+	for i := 0; i < 600; i++ {
+		ts := base.Add(time.Duration(i) * time.Second).Format(time.RFC3339)
+		line := fmt.Sprintf("%s INFO event %d", ts, i)
+		if i%2 == 0 {
+			one.WriteString(line + "\n")
+		} else {
+			two.WriteString(line + "\n")
+		}
+		want = append(want, line)
+	}
+	sourcetest.Append(t, s.path("web-01", "app.log"), one.String())
+	sourcetest.Append(t, s.path("web-02", "app.log"), two.String())
+	p := newPage(t, 1280, 800)
+	openGroupView(t, p, s, "group=web&file=/app.log")
+	p.waitFor(`!document.getElementById('older').hidden && document.getElementById('older-text').textContent === 'Scroll up for older lines'`, "the history bar")
+	for i := 0; i < 20 && eval[string](p, `document.getElementById('older-text').textContent`) != "The beginning of the log"; i++ {
+		p.key("g")
+		p.wheelUp()
+		p.waitFor(`document.getElementById('older').dataset.state !== 'busy'`, "the older request to end")
+	}
+	p.waitFor(`document.getElementById('older-text').textContent === 'The beginning of the log'`, "the beginning of both files")
+	lines, _ := p.allLines()
+	for i := range lines {
+		lines[i] = strings.TrimPrefix(strings.TrimPrefix(lines[i], "web-01"), "web-02")
+	}
+	if !slices.Equal(lines, want) {
+		t.Fatalf("the merged view holds %d lines (first %q, last %q), want the 600 of both hosts once each, in time order", len(lines), first(lines), last(lines))
+	}
+}

@@ -224,3 +224,16 @@ func TestUnreachableHostSaysSoOnce(t *testing.T) {
 		t.Errorf("the connection status says error for a host that was only chosen")
 	}
 }
+
+// TestSparklineCountsErrors (issue 14 item 2): live error lines are counted
+// apart in the sparkline (its title says how many; bars in the error colour).
+func TestSparklineCountsErrors(t *testing.T) {
+	s := startServer(t, serverOpts{replay: 100})
+	app := s.path("local", "app.log")
+	sourcetest.Append(t, app, "2026-11-28T08:00:00Z ERROR old, replayed\n")
+	p := newPage(t, 1280, 800)
+	p.open(s.URL(url.Values{"host": {"local"}, "file": {app}}.Encode()))
+	p.waitFor(`document.getElementById('held').textContent === '1 line'`, "the replay")
+	sourcetest.Append(t, app, "2026-11-28T08:00:01Z ERROR a\n2026-11-28T08:00:02Z INFO b\n2026-11-28T08:00:03Z ERROR c\njava.lang.IllegalStateException: x\n")
+	p.waitFor(`/; 2 errors \(in red\)$/.test(document.getElementById('spark').title)`, "two live errors counted (not the replayed one, not the stack line)")
+}

@@ -707,7 +707,7 @@ function newOlder() {
  */
 function askOlder(auto) {
   const o = S.older;
-  if (o.busy || !o.more || o.before === null || S.members.length || S.group || !conn.open) return;
+  if (o.busy || !o.more || o.before === null || !conn.open) return;
   if (!auto && view.count && el.log.scrollTop > 2 * (view.lineH || 18)) return;
   if (!auto) o.auto = 0;
   o.busy = true;
@@ -776,8 +776,7 @@ function gotOlder(m) {
 /** showOlder says where the view's history stands, above its first line. */
 function showOlder() {
   const o = S.older;
-  const single = !!S.file && !!S.host && !S.group && !S.members.length;
-  el.older.hidden = !single || (o.before === null && !o.error);
+  el.older.hidden = !S.file || (o.before === null && !o.error);
   if (el.older.hidden) return;
   const filtered = S.active && (S.active.text || S.active.level);
   const where = o.file ? ` back into ${o.file}` : '';
@@ -894,6 +893,9 @@ function link(r, cont, heads) {
   if (r.mark) return;
   heads.set(r.host || '', r);
 }
+
+/** errorsOf counts the error events among records (for the sparkline). */
+const errorsOf = (recs) => recs.filter((r) => !r.mark && !r.head && !r.ctx && (r.lvl === 'e' || r.lvl === 'f')).length;
 
 /** foldGrown redraws the events that grew: their count, and their lines once they fold. */
 function foldGrown() {
@@ -1102,6 +1104,9 @@ function helloMerged(m) {
   }
   makeChips(m.hosts);
   groupSource();
+  // Older lines of a merged view: before "" is before what it holds; then
+  // the vector each older frame names.
+  if (!m.resumed && (S.fresh || !had)) { S.older.before = ''; S.older.first = true; showOlder(); }
 }
 
 function handle(m) {
@@ -1173,7 +1178,7 @@ function handle(m) {
           else toast(`Line #${S.link.seq} of the link does not match the current filter`);
         }
       }
-      if (!m.replay) rate.add(live);
+      if (!m.replay) rate.add(live, errorsOf(recs));
       fromStart(recs);
       receive(recs, !!m.replay);
       if (S.link && S.link.pos && !S.link.done && !S.older.target && S.older.first) {
@@ -1264,7 +1269,7 @@ function mergedLines(m) {
     recs.push(r);
   }
   S.fresh = false;
-  if (!m.replay) rate.add(recs.filter((r) => !r.mark).length);
+  if (!m.replay) rate.add(recs.filter((r) => !r.mark).length, errorsOf(recs));
   fromStart(recs);
   receive(recs, !!m.replay);
 }

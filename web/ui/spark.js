@@ -1,5 +1,6 @@
 // Lines per second over the last minute, drawn as a small bar sparkline on a
-// canvas. Colours come from the canvas's CSS colour, so themes apply.
+// canvas, with the errors among them in the theme's error colour. Colours
+// come from CSS (the canvas's colour, --err), so themes apply.
 
 const SECONDS = 60;
 
@@ -8,7 +9,9 @@ export class Rate {
     this.canvas = canvas;
     this.label = label;
     this.buckets = new Array(SECONDS).fill(0);
+    this.errs = new Array(SECONDS).fill(0);
     this.cur = 0;
+    this.curErr = 0;
     this.sec = Math.floor(Date.now() / 1000);
     setInterval(() => this.tick(), 1000);
     this.draw();
@@ -17,15 +20,19 @@ export class Rate {
   /** reset forgets every count (another log is shown). */
   reset() {
     this.buckets.fill(0);
+    this.errs.fill(0);
     this.cur = 0;
+    this.curErr = 0;
     this.sec = Math.floor(Date.now() / 1000);
     this.label.textContent = '0/s';
     this.draw();
   }
 
-  add(n) {
+  /** add counts n live lines, errs of them errors. */
+  add(n, errs = 0) {
     this.roll();
     this.cur += n;
+    this.curErr += errs;
   }
 
   roll() {
@@ -35,8 +42,11 @@ export class Rate {
     for (let i = 0; i < steps; i++) {
       this.buckets.shift();
       this.buckets.push(i === 0 ? this.cur : 0);
+      this.errs.shift();
+      this.errs.push(i === 0 ? this.curErr : 0);
     }
     this.cur = 0;
+    this.curErr = 0;
     this.sec = now;
   }
 
@@ -44,7 +54,9 @@ export class Rate {
     this.roll();
     const last = this.buckets[SECONDS - 1];
     this.label.textContent = `${short(last)}/s`;
-    this.canvas.title = `lines per second over the last minute (peak ${short(Math.max(...this.buckets))}/s)`;
+    const errs = this.errs.reduce((a, b) => a + b, 0);
+    this.canvas.title = `lines per second over the last minute (peak ${short(Math.max(...this.buckets))}/s)` +
+      (errs ? `; ${short(errs)} error${errs === 1 ? '' : 's'} (in red)` : '');
     this.draw();
   }
 
@@ -66,6 +78,12 @@ export class Rate {
     this.buckets.forEach((v, i) => {
       if (!v) return;
       const bh = Math.max(1, Math.round((v / max) * (h - 1)));
+      g.fillRect(i * bw, h - bh, Math.max(1, bw - 0.5), bh);
+    });
+    g.fillStyle = getComputedStyle(document.documentElement).getPropertyValue('--err') || '#d1242f';
+    this.errs.forEach((v, i) => {
+      if (!v) return;
+      const bh = Math.max(2, Math.round((v / max) * (h - 1)));
       g.fillRect(i * bw, h - bh, Math.max(1, bw - 0.5), bh);
     });
   }
