@@ -74,3 +74,51 @@ func TestAxeNoSeriousViolations(t *testing.T) {
 		}
 	}
 }
+
+// TestAxeStates: the same check over the page's other states: a stack
+// trace folded and unfolded, the time column, a local mark, context, level
+// chips pressed, the help dialog, and the offline banner after the server
+// died. Light and dark, desktop and phone.
+func TestAxeStates(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		w, h  int
+		theme string
+	}{{"desktop-dark", 1440, 900, "dark"}, {"phone-light", 390, 844, "light"}} {
+		t.Run(c.name, func(t *testing.T) {
+			s := startServer(t, serverOpts{replay: 100})
+			app := s.path("local", "app.log")
+			sourcetest.Append(t, app, sampleLog()+javaEvents())
+			p := newPage(t, c.w, c.h)
+			p.open(s.URL(url.Values{"host": {"local"}, "file": {app}, "q": {"ERROR"}, "context": {"2"}, "level": {"error"}}.Encode()))
+			p.waitFor(`document.querySelector('#lines .ev') !== null`, "a folded event")
+			if eval[string](p, `document.documentElement.dataset.theme`) != c.theme {
+				p.click("#theme")
+			}
+			p.key("t")
+			p.key("m")
+			p.waitFor(`document.querySelector('#lines .ln.local') !== null && document.querySelector('#lines .tm') !== null`, "time column and mark")
+			eval[bool](p, `(document.querySelector('#lines .ev').click(), true)`)
+			check := func(state string) {
+				t.Helper()
+				var bad []string
+				for _, v := range runAxe(t, p) {
+					if v.Impact == "serious" || v.Impact == "critical" {
+						bad = append(bad, fmt.Sprintf("%s (%s): %s\n    %s", v.ID, v.Impact, v.Help, strings.Join(v.Nodes, "\n    ")))
+					}
+				}
+				if len(bad) > 0 {
+					t.Errorf("%s: axe-core found serious or critical violations:\n%s", state, strings.Join(bad, "\n"))
+				}
+			}
+			check("events, time, mark, context, level")
+			p.key("?")
+			p.waitFor(`document.getElementById('help').open`, "the help dialog")
+			check("help dialog")
+			p.click("#help .close")
+			s.stop()
+			p.waitFor(`!document.getElementById('offline').hidden`, "the offline banner")
+			check("offline banner")
+		})
+	}
+}
