@@ -24,7 +24,7 @@ type CatalogOptions struct {
 	IdleStop time.Duration // a log's tail stops this long after its last viewer in the cluster left
 	MaxLogs  int           // logs open on this instance at once; 0: no limit
 	// OpenWait bounds how long Open waits for a log's local ring to hold
-	// what the stream held when it was opened (0: 3s), so that a browser
+	// what the stream held when it was opened (0: 5s), so that a browser
 	// resuming at a seq it was shown by another instance finds it here.
 	OpenWait time.Duration
 }
@@ -63,7 +63,7 @@ func (c *Catalog) PublishStats() (batches, lines uint64) {
 // by anyone else: every tail of the cluster goes through a lease).
 func (c *Cluster) Catalog(reg *tailer.Registry, o CatalogOptions) *Catalog {
 	if o.OpenWait <= 0 {
-		o.OpenWait = 3 * time.Second
+		o.OpenWait = 5 * time.Second
 	}
 	if o.Replay < 1 {
 		o.Replay = 1

@@ -37,7 +37,8 @@ type Options struct {
 	// the NATS cluster has at least three servers, else 1).
 	Replicas int
 	// RingMsgs is the stream's limit of messages (batches) per log: its
-	// ring (0: 1000).
+	// ring in NATS (0: 10,000). An instance whose consumer falls further
+	// behind (a long pause) skips to what is left and its viewers get a gap.
 	RingMsgs int
 	// ConnectTimeout bounds reaching NATS at start (0: 10s).
 	ConnectTimeout time.Duration
@@ -47,7 +48,10 @@ type Options struct {
 // Defaults of Options.
 const (
 	DefaultLeaseTTL = 3 * time.Second
-	defaultRingMsgs = 1000
+	// At 10k lines/s a batch holds about 20 lines: 10,000 batches are about
+	// 10 s behind the holder (1,000 were 2 s, which a starved instance lost
+	// in tests); a quiet log keeps its last 10,000 lines.
+	defaultRingMsgs = 10000
 	// opTimeout bounds one request to NATS (a KV read or write, a lookup);
 	// a publish is retried after it.
 	opTimeout = 2 * time.Second

@@ -72,14 +72,17 @@ func (h *holder) stop() {
 }
 
 // renew renews the lease every quarter TTL, on its own goroutine so that
-// nothing else delays it, until ctx ends; lost is true when another
-// instance has it, or it could not be renewed for a whole TTL (it expired).
+// nothing else delays it, until ctx ends; lost is true when NATS says the
+// lease is not this instance's any more (another has it, or it expired).
+// A renewal that fails for want of an answer (NATS slow or unreachable)
+// loses nothing yet: the tail goes on reading into the ring, and should
+// another instance have taken over meanwhile, the next publish fails (the
+// subject's last sequence is not the one expected) and ends the tail.
 func (e *entry) renew(ctx context.Context, rev uint64) (last uint64, lost bool) {
 	cl := e.c.cl
 	ttl := cl.opts.LeaseTTL
 	t := time.NewTicker(ttl / 4)
 	defer t.Stop()
-	renewed := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
@@ -89,13 +92,12 @@ func (e *entry) renew(ctx context.Context, rev uint64) (last uint64, lost bool) 
 		rctx, cancel := context.WithTimeout(ctx, opTimeout)
 		r, err := cl.leases.Update(rctx, e.id, []byte(cl.opts.Instance), rev)
 		cancel()
-		now := time.Now()
 		switch {
 		case err == nil:
-			rev, renewed = r, now
+			rev = r
 		case ctx.Err() != nil:
 			return rev, false
-		case isWrongLastSeq(err) || errors.Is(err, jetstream.ErrKeyNotFound) || now.Sub(renewed) >= ttl:
+		case isWrongLastSeq(err) || errors.Is(err, jetstream.ErrKeyNotFound):
 			e.c.log.Info("cluster: lease lost", "host", e.host, "path", e.path, "err", err)
 			return rev, true
 		}
