@@ -381,27 +381,32 @@ func (r *room) keep(v *viewer, l *tailer.Line) bool {
 	return ok
 }
 
+// lineJSON is about what a line's frame entry takes besides its text
+// (seq, ts, pos, the keys): to size a frame's buffer once.
+const lineJSON = 80
+
 // keepEvent applies v's filter to an event's lines (more: they continue an
 // event whose first line came earlier, which the filter dropped: only the
 // text counts). A regular expression is timed as in keep.
 func (r *room) keepEvent(v *viewer, ls []tailer.Line, more bool) bool {
-	judge := func() bool {
-		if more {
-			return v.filter.MatchAny(ls)
-		}
-		return v.filter.KeepEvent(ls)
-	}
 	if !v.filter.Regexp() {
-		return judge()
+		return judgeEvent(v.filter, ls, more)
 	}
 	t0 := time.Now()
-	ok := judge()
+	ok := judgeEvent(v.filter, ls, more)
 	if d := time.Since(t0); d > slowLine*time.Duration(len(ls)) {
 		if v.slowLines++; v.slowLines >= slowStrikes {
 			v.slowFilter = max(v.slowFilter, d/time.Duration(len(ls)))
 		}
 	}
 	return ok
+}
+
+func judgeEvent(f *filter.Filter, ls []tailer.Line, more bool) bool {
+	if more {
+		return f.MatchAny(ls)
+	}
+	return f.KeepEvent(ls)
 }
 
 // dropSlowFilter takes a too costly filter away from v, says why and shows
@@ -556,7 +561,7 @@ func (r *room) frame(v *viewer, next uint64, deadline time.Time) frame {
 	emit := func(l *tailer.Line, isCtx bool) {
 		kept = append(kept, *l)
 		ctx = append(ctx, isCtx)
-		size += len(l.Text) + 48
+		size += len(l.Text) + lineJSON
 	}
 	for i := 0; i < len(lines); {
 		l := &lines[i]
