@@ -1,10 +1,15 @@
 package cluster_test
 
 import (
+	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/logviewer/logviewer/app"
+	"github.com/logviewer/logviewer/config"
 )
 
 // TestNATSRestart: NATS stops while a writer appends 10k lines/s and
@@ -51,5 +56,24 @@ func TestNATSRestart(t *testing.T) {
 			t.Errorf("viewer on %s: state %q after NATS came back (states %v)", v.name, last, v.states)
 		}
 		v.mu.Unlock()
+	}
+}
+
+// TestRefusesToStartWithoutNATS: an instance that cannot reach NATS does
+// not start (no silent local-only mode), and says why.
+func TestRefusesToStartWithoutNATS(t *testing.T) {
+	dir := t.TempDir()
+	url := fmt.Sprintf("nats://127.0.0.1:%d", freePort(t)) // nothing listens there
+	c, err := config.Parse("lv.toml", []byte(clusterConfig(dir, url, "lv-1")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := app.New(c, app.Options{})
+	if err == nil {
+		a.Close()
+		t.Fatal("started without NATS")
+	}
+	if !strings.Contains(err.Error(), "NATS") || !strings.Contains(err.Error(), url) {
+		t.Errorf("error %q does not say NATS at %s is unreachable", err, url)
 	}
 }
