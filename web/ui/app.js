@@ -1107,6 +1107,13 @@ function helloMerged(m) {
   // Older lines of a merged view: before "" is before what it holds; then
   // the vector each older frame names.
   if (!m.resumed && (S.fresh || !had)) { S.older.before = ''; S.older.first = true; showOlder(); }
+  else if (had && S.older.before === '') {
+    // Resumed on a new connection: its "" would mean before what it sent
+    // (after what this page holds), and the page cannot name its own
+    // oldest lines in a merged view: no paging back until a reload.
+    S.older.before = null;
+    showOlder();
+  }
 }
 
 function handle(m) {

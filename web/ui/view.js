@@ -39,7 +39,7 @@ export class LogView {
     this.charW = 0;
     this.raf = 0;
     this.lastTop = 0;
-    this.userScroll = 0;
+    this.userScroll = -Infinity; // no person has scrolled yet (0 would count as "recent" for the first second of the page)
     this.ro = new ResizeObserver(() => { this.metrics(); this.schedule(); });
     this.ro.observe(scroller);
     const user = () => { this.userScroll = performance.now(); };
