@@ -15,9 +15,14 @@ package main
 //   c5–c6  latency write → viewer, p50 / p99, at 10k lines/s to 100 viewers
 //   c7–c8  publish batch sizes: lines per stream message at 10k lines/s
 //          and at the cluster's highest rate
+//   c9     failover: three logviewer processes (the real binary), the
+//          holder killed with SIGKILL at 10k lines/s; the time until the
+//          viewers on the others have the next line
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -235,6 +240,8 @@ func (b *bench) scenarioCluster() error {
 	latCluster := b.t.row("c6", fmt.Sprintf("latency write→viewer p50 / p99 at %s lines/s, %d viewers, cluster of %d instances", human(latRate), lv, instances), fmtMS)
 	batchPaced := b.t.row("c7", fmt.Sprintf("publish batch size at %s lines/s (lines per stream message)", human(latRate)), fmtLines)
 	batchMax := b.t.row("c8", "publish batch size at the cluster's max sustained rate to 1 viewer (lines per stream message)", fmtLines)
+	failover := b.t.row("c9", "failover: SIGKILL of the holder (3 logviewer processes, 10k lines/s): until every viewer on the other two has the next line", fmtSec)
+	failover.note("the real binary with the default 3 s lease: the time is mostly the lease running out; lines lost or repeated on the surviving viewers fail the trial")
 	note := fmt.Sprintf("in-process: one nats-server (JetStream, file store) and %d instances in the bench's process, viewers spread over them; the single node is the same in-process wiring without [cluster]", instances)
 	for _, r := range []*row{rows[fmt.Sprintf("cluster/%d", viewers[0])], latCluster} {
 		r.note(note)
@@ -271,6 +278,22 @@ func (b *bench) scenarioCluster() error {
 				if inst > 0 && v == viewers[0] && perBatch > 0 {
 					batchMax.ours = append(batchMax.ours, perBatch)
 				}
+			}
+		}
+		if b.o.inproc {
+			failover.note("skipped: -inproc runs no logviewer process to kill")
+		} else {
+			b.logf("cluster. failover, run %d/%d", run, b.o.runs)
+			d, why, err := b.clusterFailover(latRate)
+			if err != nil {
+				return err
+			}
+			b.logf("  resumed after %v %s", d.Round(time.Millisecond), why)
+			b.smokeCheck("cluster scenario failover", why != "", why)
+			if why == "" {
+				failover.ours = append(failover.ours, d.Seconds())
+			} else {
+				failover.note(why)
 			}
 		}
 		for _, inst := range []int{0, instances} {
@@ -311,4 +334,140 @@ func (b *bench) scenarioCluster() error {
 		}
 	}
 	return nil
+}
+
+// clusterFailover runs three logviewer processes (the real binary, default
+// 3 s lease) on one NATS, two viewers on each and a writer at rate, kills
+// the holder with SIGKILL, and returns the time until every viewer on the
+// other two has the first line written after the kill. why is set when a
+// surviving viewer lost, repeated or reordered a line.
+func (b *bench) clusterFailover(rate float64) (resume time.Duration, why string, err error) {
+	dir, err := b.newDir("failover")
+	if err != nil {
+		return 0, "", err
+	}
+	defer os.RemoveAll(dir)
+	file := filepath.Join(dir, "app.log")
+	w, err := newWriter(file)
+	if err != nil {
+		return 0, "", err
+	}
+	defer w.Close()
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: filepath.Join(dir, "nats"), NoSigs: true, NoLog: true})
+	if err != nil {
+		return 0, "", err
+	}
+	ns.Start()
+	defer func() {
+		ns.Shutdown()
+		ns.WaitForShutdown()
+	}()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		return 0, "", fmt.Errorf("nats-server not ready")
+	}
+	var syss []*lvSystem
+	defer func() {
+		for _, s := range syss {
+			s.stop()
+		}
+	}()
+	for i := 1; i <= 3; i++ {
+		idir := filepath.Join(dir, fmt.Sprintf("lv-%d", i))
+		if err := os.MkdirAll(idir, 0o700); err != nil {
+			return 0, "", err
+		}
+		cfg := fmt.Sprintf("state_dir = %q\n", idir) + lvConfig(dir) +
+			fmt.Sprintf("\n[cluster]\nnats_url = %q\nname = \"lvbench\"\ninstance = \"lv-%d\"\n", ns.ClientURL(), i)
+		s, err := startLogviewerWith(b.ctx, b.bin, idir, cfg, "local")
+		if err != nil {
+			return 0, "", err
+		}
+		syss = append(syss, s)
+	}
+	var conns []*websocket.Conn
+	defer func() { closeAll(conns) }()
+	tracks := make([]group, len(syss))
+	for i := range 2 * len(syss) {
+		t := newTrack()
+		c, err := dialLogviewer(b.ctx, syss[i%len(syss)].url, "local", file, t, i, readBufSize(false))
+		if err != nil {
+			return 0, "", err
+		}
+		conns = append(conns, c)
+		tracks[i%len(syss)] = append(tracks[i%len(syss)], t)
+	}
+	if err := w.write(1); err != nil {
+		return 0, "", err
+	}
+	var all group
+	for _, g := range tracks {
+		all = append(all, g...)
+	}
+	if _, ok := all.wait(b.ctx, 1, 15*time.Second); !ok {
+		return 0, "", fmt.Errorf("the first line did not reach every viewer: %s", all.firstErr())
+	}
+	wctx, stop := context.WithCancel(b.ctx)
+	defer stop()
+	done := make(chan error, 1)
+	go func() {
+		_, err := w.paced(wctx, rate, time.Minute)
+		done <- err
+	}()
+	sleep(b.ctx, time.Second)
+	holder := -1
+	for i, s := range syss {
+		if logs, err := healthLogs(b.ctx, s.url); err == nil && logs > 0 {
+			holder = i
+		}
+	}
+	if holder < 0 {
+		stop()
+		<-done
+		return 0, "", fmt.Errorf("no instance follows the log")
+	}
+	at := w.written.Load()
+	killedAt := time.Now()
+	if err := syss[holder].p.cmd.Process.Kill(); err != nil {
+		stop()
+		<-done
+		return 0, "", err
+	}
+	var survivors group
+	for i, g := range tracks {
+		if i != holder {
+			survivors = append(survivors, g...)
+		}
+	}
+	_, ok := survivors.wait(b.ctx, at+1, 30*time.Second)
+	resume = time.Since(killedAt)
+	sleep(b.ctx, time.Second)
+	stop()
+	if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+		return 0, "", err
+	}
+	if !ok {
+		return resume, fmt.Sprintf("lines did not resume within 30s of the kill: %s", survivors.firstErr()), nil
+	}
+	if _, ok := survivors.wait(b.ctx, w.last, 10*time.Second); !ok || survivors.faults() > 0 {
+		return resume, fmt.Sprintf("%d faults, %d lines missing: %s", survivors.faults(), survivors.behind(w.last), survivors.firstErr()), nil
+	}
+	return resume, "", nil
+}
+
+// healthLogs returns the logs an instance follows (GET /healthz).
+func healthLogs(ctx context.Context, base string) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "GET", base+"/healthz", nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	var h struct{ Logs int }
+	err = json.NewDecoder(resp.Body).Decode(&h)
+	return h.Logs, err
 }
