@@ -14,3 +14,12 @@ func Lease(ctx context.Context, c *Cluster, id string) ([]byte, error) {
 	}
 	return e.Value(), nil
 }
+
+// StreamReplicas returns the replicas of the lines stream.
+func StreamReplicas(ctx context.Context, c *Cluster) (int, error) {
+	info, err := c.stream.Info(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return info.Config.Replicas, nil
+}

@@ -1,11 +1,14 @@
 package cluster_test
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/logviewer/logviewer/cluster"
 )
 
 // TestFailoverThreeKills: on a three-node JetStream cluster, the instance
@@ -37,6 +40,12 @@ func TestFailoverThreeKills(t *testing.T) {
 	w.write(t, 1, 1)
 	for _, v := range vs {
 		v.waitLine(t, 0, 15*time.Second)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	replicas, err := cluster.StreamReplicas(ctx, ins[0].app.Cluster)
+	cancel()
+	if err != nil || replicas != 3 {
+		t.Fatalf("the lines stream has %d replicas (%v), want 3 on a three-node cluster", replicas, err)
 	}
 	written, stop := w.run(10000)
 	var resumes []time.Duration
