@@ -554,19 +554,21 @@ func (s *Server) place(ctx context.Context, v *viewer, l *tailer.Log, q url.Valu
 	v.seek = &seek{below: next}
 }
 
-// sizeOf returns the size of a file of a host's listing (0 when unknown).
-// It is asked once per Log, by the viewer that opens it.
+// sizeOf returns the size of a file a viewer may open (0 when unknown).
+// It is asked once per Log, by the viewer that opens it: by opening that
+// one file, never by listing the host (a thousand logs opened at once
+// would list a thousand files a thousand times).
 func (s *Server) sizeOf(ctx context.Context, host, file string) int64 {
-	files, err := s.cat.List(ctx, host)
+	fo, ok := s.cat.(FileOpener)
+	if !ok {
+		return 0
+	}
+	f, info, err := fo.OpenFile(ctx, host, file)
 	if err != nil {
 		return 0
 	}
-	for _, f := range files {
-		if f.Path == file {
-			return f.Size
-		}
-	}
-	return 0
+	f.Close()
+	return info.Size
 }
 
 func mergeOf(ms *melody.Session) *mergeView {
