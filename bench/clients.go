@@ -135,7 +135,8 @@ func (v *lvViewer) handle(msg []byte, at int64) {
 // lines parses a lines frame's array without reflection, as cheaply as it
 // can (the viewers share the machine with the server): the writer's lines
 // are lineLen-1 bytes and need no JSON escapes, so each text is found by
-// skipping the seq and ts fields and checked against the seq expected next.
+// skipping the seq and ts fields (and pos, or any field before text) and
+// checked against the seq expected next.
 func (v *lvViewer) lines(p []byte, at int64) error {
 	for len(p) > 0 && p[0] != ']' {
 		var ok bool
@@ -149,13 +150,11 @@ func (v *lvViewer) lines(p []byte, at int64) error {
 		if p, ok = cut(p[i:], `"ts":`); !ok {
 			return fmt.Errorf("lines frame: want ts at %.60q", p)
 		}
-		i = bytes.IndexByte(p, '"') // "text"
+		i = bytes.Index(p, []byte(`"text":"`)) // after "pos" and any other field
 		if i < 0 {
 			return fmt.Errorf("lines frame: want text at %.60q", p)
 		}
-		if p, ok = cut(p[i:], `"text":"`); !ok {
-			return fmt.Errorf("lines frame: want text at %.60q", p)
-		}
+		p = p[i+len(`"text":"`):]
 		var text []byte
 		if len(p) > lineLen-1 && p[lineLen-1] == '"' {
 			text, p = p[:lineLen-1], p[lineLen:]

@@ -194,9 +194,11 @@ func (v *mergedViewer) lines(p []byte, at int64) (int, error) {
 		if ht == nil {
 			return n, fmt.Errorf("line from unknown host %q", p[:i])
 		}
-		if p, ok = cut(p[i+1:], `,"text":"`); !ok {
+		p = p[i+1:]
+		if i = bytes.Index(p, []byte(`,"text":"`)); i < 0 {
 			return n, fmt.Errorf("merged lines frame: want text at %.60q", p)
 		}
+		p = p[i+len(`,"text":"`):]
 		var text []byte
 		if len(p) > lineLen-1 && p[lineLen-1] == '"' {
 			text, p = p[:lineLen-1], p[lineLen:]
