@@ -13,9 +13,13 @@
 // it means one watcher for the whole program rather than a second one here.
 // Its shared tracker watches the held inode through a /proc/self/fd/N name
 // (one watch per inode, shared by the Source's followers of it) and wakes
-// the follower on every write; a poll of the path, every Options.Poll,
-// catches what the watch cannot (the path naming another file), and wakes the
-// follower where no watch could be added. nxadm/tail never chooses a file or
+// the follower on every write, and on a rename or an unlink of the inode
+// (then the path is compared with it at once); a poll of the path, every
+// Options.Poll while the file is written to and every few seconds once it
+// is quiet, catches what the watch cannot (a symlink on the path pointed
+// elsewhere), and wakes the follower where no watch could be added. A file
+// written to faster than a write per half millisecond is read on a 1 ms
+// clock instead of on every write (see Pacing). nxadm/tail never chooses a file or
 // an offset: it lost lines when it did (on rename rotation it may reopen
 // before reading what was appended to the old file, nxadm/tail#73, #85; it
 // detects truncation by comparing sizes, so a truncation followed quickly by
@@ -75,7 +79,8 @@ type Source struct {
 	real    []string // the same, absolute, each with its directory part before the first wildcard resolved through symlinks (at New)
 	maxLine int
 	poll    time.Duration
-	watches *watches // inotify wake-ups, one watch per inode
+	watches *watches  // inotify wake-ups, one watch per inode
+	bufs    sync.Pool // *[]byte of readChunk bytes, for reading
 }
 
 var _ tailer.Source = (*Source)(nil)
@@ -105,6 +110,7 @@ func New(globs []string, opts Options) *Source {
 	}
 	home, _ := os.UserHomeDir()
 	s := &Source{maxLine: opts.MaxLineBytes, poll: opts.Poll, watches: &watches{}}
+	s.bufs.New = func() any { b := make([]byte, readChunk); return &b }
 	for _, g := range globs {
 		if strings.HasPrefix(g, "~/") && home != "" {
 			g = filepath.Join(home, g[2:])
@@ -259,22 +265,20 @@ type follower struct {
 	dev  uint64
 	real string // f's path, every symlink resolved, when it was opened
 
-	buf []byte // read buffer, readChunk bytes
-
 	gone  bool // the path was removed; say so when it is back
 	moved bool // the path was rotated; say so when the new file is followed
 }
 
 // readChunk is how much is read at once: large enough that reading costs
-// little per line (one pread for thousands of lines), small enough to keep
-// per follower.
+// little per line (one pread for thousands of lines). The buffers are the
+// Source's, shared: a follower holds one only while it reads, so a thousand
+// quiet files do not hold a thousand of them.
 const readChunk = 256 << 10
 
 // errRotated ends one inode: the path now names another file, or none.
 var errRotated = errors.New("rotated")
 
 func (w *follower) run(ctx context.Context, n int) error {
-	w.buf = make([]byte, readChunk)
 	first := true
 	for {
 		if err := w.open(ctx); err != nil {
@@ -355,39 +359,70 @@ func (w *follower) followInode(ctx context.Context) error {
 			wk.stop()
 		}
 	}()
-	tick := time.NewTicker(w.src.poll)
+	// The path is compared with the inode every poll while the file is
+	// written to, and every quietCheck once it is quiet and watched: then
+	// the watch itself wakes the follower when the inode is renamed or
+	// unlinked (and the path is checked at once), so a quiet file costs a
+	// wake-up every few seconds, not four a second.
+	interval := w.src.poll
+	tick := time.NewTicker(interval)
 	defer tick.Stop()
+	every := func(d time.Duration) {
+		if d != interval {
+			interval = d
+			tick.Reset(d)
+		}
+	}
 	var pace pacer
 	defer pace.stop()
+	active, woke := false, false
 	for {
 		n, err := w.readAvailable(ctx)
 		if err != nil {
 			return err
 		}
-		switch pace.after(n, time.Now()) {
-		case paceBusy: // writes come faster than batchEvery: read on a clock
-			wk.stop()
-			wk = nil
-		case paceIdle: // quiet again: back to a wake-up per write
-			wk = w.src.watches.subscribe(w.f, w.dev, w.core.Ino)
-			continue // read what came while no watch was held
-		}
 		var wake <-chan struct{}
 		if wk != nil {
 			wake = wk.C
+		}
+		if woke && n == 0 && w.pathMoved() {
+			// A wake-up without bytes: renamed, unlinked, or its
+			// attributes changed.
+			return w.rotatedAway(ctx, wake)
+		}
+		woke = false
+		switch pace.after(n, time.Now()) {
+		case paceBusy: // writes come faster than batchEvery: read on a clock
+			wk.stop()
+			wk, wake = nil, nil
+		case paceIdle: // quiet again: back to a wake-up per write
+			wk = w.src.watches.subscribe(w.f, w.dev, w.core.Ino)
+			continue // read what came while no watch was held
 		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-wake:
+			active, woke = true, true
+			every(w.src.poll)
 		case <-pace.C():
+			active = true
 		case <-tick.C:
 			if w.pathMoved() {
 				return w.rotatedAway(ctx, wake)
 			}
+			if !active && wk != nil && wk.live {
+				every(quietCheck(w.src.poll))
+			}
+			active = false
 		}
 	}
 }
+
+// quietCheck is how often the path of a quiet, watched file is compared
+// with the inode followed: a safety net for what the watch does not see (a
+// symlink on the path pointed elsewhere).
+func quietCheck(poll time.Duration) time.Duration { return max(8*poll, 2*time.Second) }
 
 // Pacing. A wake-up per write gives the lowest latency, and costs a chain
 // of goroutine hand-offs and syscalls per write (fsnotify's reader, the
@@ -472,7 +507,13 @@ func (p *pacer) stop() {
 // the drain reads on its own clock).
 func (w *follower) rotatedAway(ctx context.Context, wake <-chan struct{}) error {
 	read := func() (int64, error) { return w.readAvailable(ctx) }
-	if err := w.core.Drain(ctx, read, w.src.poll, wake); err != nil {
+	// The writer has moved on once the path names a file with something in
+	// it; a path that names nothing (removed, not rotated) says nothing.
+	moved := func() bool {
+		st, err := os.Stat(w.path)
+		return err != nil || st.Size() > 0
+	}
+	if err := w.core.Drain(ctx, read, w.src.poll, wake, moved); err != nil {
 		return err
 	}
 	if _, err := os.Stat(w.path); err != nil {
@@ -488,13 +529,16 @@ func (w *follower) rotatedAway(ctx context.Context, wake <-chan struct{}) error 
 // chunk by chunk, checking before each chunk is delivered that f still
 // holds what was delivered. It returns how many bytes it read.
 func (w *follower) readAvailable(ctx context.Context) (int64, error) {
+	bp := w.src.bufs.Get().(*[]byte)
+	defer w.src.bufs.Put(bp)
+	buf := *bp
 	var read int64
 	for {
 		if err := ctx.Err(); err != nil {
 			return read, err // a writer faster than the reader must not hold off a cancel
 		}
 		pos := w.core.Split.Off()
-		n, err := w.f.ReadAt(w.buf, pos)
+		n, err := w.f.ReadAt(buf, pos)
 		if err != nil && err != io.EOF {
 			return read, fmt.Errorf("read %s: %w", w.path, err)
 		}
@@ -508,13 +552,13 @@ func (w *follower) readAvailable(ctx context.Context) (int64, error) {
 			w.truncated(ctx, pos, nil)
 			continue
 		}
-		chunk := w.buf[:n]
+		chunk := buf[:n]
 		if ok, _ := w.core.Holds(w.f); !ok {
 			w.truncated(ctx, pos, chunk)
 			continue
 		}
 		w.core.Push(chunk)
-		if n < len(w.buf) {
+		if n < len(buf) {
 			return read, nil
 		}
 	}
@@ -597,6 +641,7 @@ func (w *follower) lastLines(n int) (int64, error) {
 // value on C (at most one pending) after each inotify event.
 type waker struct {
 	C    chan struct{}
+	live bool // an inotify watch stands behind C (else it never fires)
 	stop func()
 }
 
@@ -635,7 +680,7 @@ func (ws *watches) subscribe(f *os.File, dev, ino uint64) *waker {
 	if iw == nil {
 		iw = startWatch(f)
 		if iw == nil {
-			return &waker{C: c, stop: func() {}}
+			return &waker{C: c, live: true, stop: func() {}}
 		}
 		if ws.m == nil {
 			ws.m = map[[2]uint64]*inodeWatch{}
@@ -645,7 +690,7 @@ func (ws *watches) subscribe(f *os.File, dev, ino uint64) *waker {
 	iw.mu.Lock()
 	iw.subs[c] = true
 	iw.mu.Unlock()
-	return &waker{C: c, stop: func() {
+	return &waker{C: c, live: true, stop: func() {
 		ws.mu.Lock()
 		defer ws.mu.Unlock()
 		iw.mu.Lock()

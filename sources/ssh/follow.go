@@ -912,7 +912,7 @@ func (w *follower) check(ctx context.Context, rs *session, sc *sftp.Client, rf *
 		return "", w.restart(rs, rf, delivered)
 	}
 	// Rotated or removed: read what is left of the old inode, then move on.
-	if err := w.drain(ctx, rf); err != nil {
+	if err := w.drain(ctx, sc, rf); err != nil {
 		return "", err
 	}
 	if answer == "logviewer:missing" {
@@ -963,7 +963,7 @@ func (w *follower) stalled(ctx context.Context, rs *session, sc *sftp.Client, rf
 
 // drain reads the rest of the inode from the delivered offset over SFTP (see
 // follow.Core.Drain): the tail's bytes not yet verified are read again.
-func (w *follower) drain(ctx context.Context, rf *sftp.File) error {
+func (w *follower) drain(ctx context.Context, sc *sftp.Client, rf *sftp.File) error {
 	w.core.Restart()
 	w.raw.reset()
 	w.rawGap = false
@@ -982,7 +982,13 @@ func (w *follower) drain(ctx context.Context, rf *sftp.File) error {
 			}
 		}
 	}
-	return w.core.Drain(ctx, read, w.src.opts.Poll, nil)
+	// The writer has moved on once the path names a file with something in
+	// it (see follow.Core.Drain).
+	moved := func() bool {
+		fi, err := sc.Stat(w.path)
+		return err != nil || fi.Size() > 0
+	}
+	return w.core.Drain(ctx, read, w.src.opts.Poll, nil, moved)
 }
 
 // readStdout passes the script's stdout on in chunks.

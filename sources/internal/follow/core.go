@@ -372,11 +372,16 @@ func (c *Core) FromCopy(ctx context.Context, fsys rotation.FS, dir, base string,
 
 // Drain reads the rest of a file that the path no longer names, with read
 // (which delivers what the file holds past what was read and reports how
-// many bytes it read): until the file has not grown for poll (its writer
-// may append until it reopens the path), for at most RotateLinger; then a
-// last line without newline is delivered too. wake, if not nil, says the
-// file may have grown.
-func (c *Core) Drain(ctx context.Context, read func() (int64, error), poll time.Duration, wake <-chan struct{}) error {
+// many bytes it read): until the file has not grown for poll and moved
+// reports that its writer has moved on (nil: at once), for at most
+// RotateLinger; then a last line without newline is delivered too. wake, if
+// not nil, says the file may have grown.
+//
+// A writer appends to the renamed file until it reopens the path, which it
+// does after logrotate's postrotate, a while after the rename: a pause of
+// the writer longer than poll in between must not end the drain, or what it
+// writes next to the old file is never read.
+func (c *Core) Drain(ctx context.Context, read func() (int64, error), poll time.Duration, wake <-chan struct{}, moved func() bool) error {
 	deadline := time.Now().Add(RotateLinger)
 	grew := time.Now()
 	quiet := time.NewTimer(poll)
@@ -390,7 +395,7 @@ func (c *Core) Drain(ctx context.Context, read func() (int64, error), poll time.
 		if n > 0 {
 			grew = now
 		}
-		if now.Sub(grew) >= poll || now.After(deadline) {
+		if now.After(deadline) || now.Sub(grew) >= poll && (moved == nil || moved()) {
 			break
 		}
 		select {
