@@ -360,7 +360,10 @@ func eventStart(l *tailer.Log, seq, first uint64, scratch *[]tailer.Line) uint64
 // is what other viewers of the log wait at most.
 const slowLine = 25 * time.Millisecond
 
-// slowStrikes is how many lines must be that slow before the filter goes.
+// slowStrikes is how many lines in a row must be that slow before the
+// filter goes: a pause of the process (GC, a busy machine, the race
+// detector) makes one line look slow now and then, a costly filter every
+// line.
 const slowStrikes = 3
 
 // keep applies v's filter to l. A regular expression is timed, and one that
@@ -372,11 +375,13 @@ func (r *room) keep(v *viewer, l *tailer.Line) bool {
 	t0 := time.Now()
 	ok := v.filter.Keep(l)
 	if d := time.Since(t0); d > slowLine {
-		// Three strikes: one slow line may be a pause of the process (GC, a
-		// busy machine), three are the filter.
+		// Three strikes in a row: one slow line may be a pause of the
+		// process, three in a row are the filter.
 		if v.slowLines++; v.slowLines >= slowStrikes {
 			v.slowFilter = max(v.slowFilter, d)
 		}
+	} else {
+		v.slowLines = 0
 	}
 	return ok
 }
@@ -398,6 +403,8 @@ func (r *room) keepEvent(v *viewer, ls []tailer.Line, more bool) bool {
 		if v.slowLines++; v.slowLines >= slowStrikes {
 			v.slowFilter = max(v.slowFilter, d/time.Duration(len(ls)))
 		}
+	} else {
+		v.slowLines = 0
 	}
 	return ok
 }

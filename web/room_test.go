@@ -40,12 +40,6 @@ func collect(v *viewer) *[]string {
 // Before, the whole look back ran inside one pump (issue 8 item 3: other
 // viewers received nothing for over 10 s).
 func TestCostlyScanIsSlicedOthersServed(t *testing.T) {
-	if raceDetector {
-		// A GC pause of the instrumented 400k-line ring on three lines takes
-		// the regex filter away (slowStrikes), as it should on a machine
-		// that slow; the slicing is what this test is about.
-		t.Skip("the race detector makes single lines of this regex take over slowLine (it runs in go test ./...)")
-	}
 	r, l := testRoom(t, 400_000)
 	first, next := l.Bounds()
 	f, err := filter.Compile(filter.Spec{Text: `nothing\s+matches\s+this\d`, Regex: true})
