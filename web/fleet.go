@@ -177,14 +177,14 @@ func (s *Server) serveMergeWS(w http.ResponseWriter, r *http.Request, q url.Valu
 		}
 		mv.members = append(mv.members, m)
 	}
-	if err := s.m.HandleRequestWithKeys(w, r, map[string]any{"merge": mv}); err != nil {
+	s.handOff(w, r, map[string]any{"merge": mv}, func(err error, w http.ResponseWriter) {
 		s.unreserve(client, len(hosts))
-		if errors.Is(err, melody.ErrClosed) {
+		if errors.Is(err, melody.ErrClosed) && w != nil {
 			s.httpError(w, http.StatusServiceUnavailable, "server shutting down")
 			return
 		}
 		s.log.Debug("upgrade", "err", err)
-	}
+	})
 }
 
 func (s *Server) connectMerge(ms *melody.Session, mv *mergeView) {

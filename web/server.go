@@ -173,11 +173,13 @@ func New(cat Catalog, opts Options) *Server {
 	m.Upgrader.CheckOrigin = func(r *http.Request) bool { return s.originAllowed(r) == nil }
 	// Writes go through a 64 KiB buffer from a pool (gorilla sends a message
 	// in write-buffer-sized pieces: 4 KiB would mean 128 writes for a 512 KiB
-	// frame), so an idle viewer holds none. Reads reuse the HTTP server's
-	// buffer, which net/http keeps for the life of the handler anyway.
+	// frame), so an idle viewer holds none. Reads get a small buffer of
+	// their own (client messages are small): reusing the HTTP server's
+	// 4 KiB reader would keep net/http's whole connection (its 4 KiB write
+	// buffer too) reachable after the handler has returned (see handOff).
 	m.Upgrader.WriteBufferPool = newBufferPool(64) // at most 4 MiB kept
 	m.Upgrader.WriteBufferSize = 64 << 10
-	m.Upgrader.ReadBufferSize = 0
+	m.Upgrader.ReadBufferSize = 512
 	m.Config.MaxMessageSize = maxMessageBytes
 	m.Config.MessageBufferSize = opts.MaxInflight + 4
 	m.HandleConnect(s.connect)
@@ -400,14 +402,14 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := &viewer{host: host, file: file, filter: flt, query: q, client: client, id: id}
-	if err := s.m.HandleRequestWithKeys(w, r, map[string]any{"viewer": v}); err != nil {
+	s.handOff(w, r, map[string]any{"viewer": v}, func(err error, w http.ResponseWriter) {
 		s.unreserve(client, 1)
-		if errors.Is(err, melody.ErrClosed) {
+		if errors.Is(err, melody.ErrClosed) && w != nil {
 			s.httpError(w, http.StatusServiceUnavailable, "server shutting down")
 			return
 		}
 		s.log.Debug("upgrade", "err", err) // the upgrader has answered the request
-	}
+	})
 }
 
 // viewParams checks what single and merged views share: the file path, the
