@@ -39,7 +39,8 @@ type envOpts struct {
 	hosts    []string // allowed Host names
 	inflight int
 	maxLogs  int
-	perIP    int // viewers per client address
+	perIP    int  // viewers per client address
+	compress bool // negotiate permessage-deflate (web.Options.Compression)
 }
 
 func newEnv(t *testing.T, o envOpts) *env {
@@ -57,7 +58,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 	reg := tailer.NewRegistry(map[string]tailer.Source{
 		"local": local.New([]string{filepath.Join(dir, "*.log")}, local.Options{Poll: 50 * time.Millisecond}),
 	}, tailer.Options{Replay: o.replay, Buffer: o.buffer, IdleStop: o.idle, MaxLogs: o.maxLogs})
-	srv := web.New(reg, web.Options{Replay: o.replay, AllowedOrigins: o.origins, AllowedHosts: o.hosts, MaxInflight: o.inflight, MaxViewersPerClient: o.perIP})
+	srv := web.New(reg, web.Options{Replay: o.replay, AllowedOrigins: o.origins, AllowedHosts: o.hosts, MaxInflight: o.inflight, MaxViewersPerClient: o.perIP, Compression: o.compress})
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() {
 		srv.Close()

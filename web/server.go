@@ -88,6 +88,11 @@ type Options struct {
 	MaxInflight   int           // 0: 4 frames per viewer
 	MaxBatch      int           // 0: 2000 lines per frame
 	MaxFrameBytes int           // 0: 512 KiB
+
+	// Compression negotiates permessage-deflate with browsers that offer
+	// it (all current ones do). gorilla compresses each message on its own
+	// (no context takeover), at flate level 1.
+	Compression bool
 }
 
 // Bounds on what one client may cost (see README.md, "Security").
@@ -180,6 +185,11 @@ func New(cat Catalog, opts Options) *Server {
 	m.Upgrader.WriteBufferPool = newBufferPool(64) // at most 4 MiB kept
 	m.Upgrader.WriteBufferSize = 64 << 10
 	m.Upgrader.ReadBufferSize = 512
+	// permessage-deflate is negotiated only when configured (ws_compression;
+	// README.md, "Bytes on the wire"). Every data message is then compressed:
+	// gorilla's switch is per connection and is read by melody's writer
+	// goroutine, so it cannot be flipped per frame by size without a race.
+	m.Upgrader.EnableCompression = opts.Compression
 	m.Config.MaxMessageSize = maxMessageBytes
 	m.Config.MessageBufferSize = opts.MaxInflight + 4
 	m.HandleConnect(s.connect)
