@@ -125,7 +125,7 @@ func New(c *config.Config, o Options) (*App, error) {
 		Replay: c.Replay, AllowedOrigins: allowedOrigins(c), AllowedHosts: allowedHosts(c),
 		MaxViewersPerClient: c.MaxViewers, Logger: o.Logger, UI: o.UI,
 		Auth: authn, Rules: rules, PublicURL: c.PublicURL, BasePath: c.BasePath,
-		MetricsPublic: c.MetricsPublic, Marks: store,
+		MetricsPublic: c.MetricsPublic, Marks: store, Compression: c.WSCompression,
 	})
 	return a, nil
 }

@@ -33,6 +33,9 @@ const (
 	DefaultSessionTTL   = 12 * time.Hour
 	DefaultShareMaxTTL  = 7 * 24 * time.Hour
 	LocalHost           = "local"
+	// DefaultWSCompression: see README.md, "Bytes on the wire", for the
+	// measurements it was chosen from.
+	DefaultWSCompression = false
 
 	// MaxBuffer bounds a ring's byte budget (a typo such as "8GiB" for
 	// "8MiB" is caught rather than allowed to exhaust memory).
@@ -56,6 +59,7 @@ type Config struct {
 	TLSKey         string   `toml:"tls_key"`
 	StateDir       string   `toml:"state_dir"`
 	MetricsPublic  bool     `toml:"metrics_public"`
+	WSCompression  bool     `toml:"ws_compression"` // negotiate permessage-deflate
 	Auth           Auth     `toml:"auth"`
 	Users          []User   `toml:"user"`
 	Access         []Access `toml:"access"`
@@ -238,13 +242,14 @@ func Load(path string) (*Config, error) {
 // Parse decodes data (named name in errors) and applies defaults and validation.
 func Parse(name string, data []byte) (*Config, error) {
 	c := &Config{
-		Listen:       DefaultListen,
-		Replay:       DefaultReplay,
-		Buffer:       DefaultBuffer,
-		IdleStop:     Duration{DefaultIdleStop},
-		MaxLineBytes: DefaultMaxLineBytes,
-		MaxLogs:      DefaultMaxLogs,
-		MaxViewers:   DefaultMaxViewers,
+		Listen:        DefaultListen,
+		Replay:        DefaultReplay,
+		Buffer:        DefaultBuffer,
+		IdleStop:      Duration{DefaultIdleStop},
+		MaxLineBytes:  DefaultMaxLineBytes,
+		MaxLogs:       DefaultMaxLogs,
+		MaxViewers:    DefaultMaxViewers,
+		WSCompression: DefaultWSCompression,
 		Auth: Auth{
 			Mode:              AuthNone,
 			SessionTTL:        Duration{DefaultSessionTTL},

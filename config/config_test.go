@@ -106,6 +106,7 @@ func TestParseErrors(t *testing.T) {
 		{"cluster bad url", host + "[cluster]\nnats_url = \"http://x:4222\"\n", 5, "cluster.nats_url", "not a NATS URL"},
 		{"cluster bad name", host + "[cluster]\nnats_url = \"nats://127.0.0.1:4222\"\nname = \"a.b\"\n", 6, "cluster.name", "letters, digits"},
 		{"cluster bad instance", host + "[cluster]\nnats_url = \"nats://127.0.0.1:4222\"\ninstance = \"a b\"\n", 6, "cluster.instance", "only letters"},
+		{"ws_compression not a bool", "ws_compression = \"yes\"\n" + host, 1, "ws_compression", "cannot decode"},
 		{"cluster unknown key", host + "[cluster]\nnats_url = \"nats://127.0.0.1:4222\"\nlease = \"5s\"\n", 6, "cluster.lease", "unknown key"},
 	}
 	for _, tt := range tests {
@@ -123,6 +124,29 @@ func TestParseErrors(t *testing.T) {
 			}
 			if !strings.HasPrefix(err.Error(), "my.toml:") {
 				t.Errorf("error does not start with the file name: %q", err)
+			}
+		})
+	}
+}
+
+func TestWSCompression(t *testing.T) {
+	const host = "[[host]]\nname = \"local\"\nfiles = [\"/var/log/*.log\"]\n"
+	for _, tt := range []struct {
+		name string
+		src  string
+		want bool
+	}{
+		{"default", host, DefaultWSCompression},
+		{"on", "ws_compression = true\n" + host, true},
+		{"off", "ws_compression = false\n" + host, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Parse("t.toml", []byte(tt.src))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.WSCompression != tt.want {
+				t.Errorf("ws_compression %v, want %v", c.WSCompression, tt.want)
 			}
 		})
 	}
