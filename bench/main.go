@@ -133,7 +133,7 @@ func parseFlags(args []string) (options, error) {
 	fs.Float64Var(&o.mergeLatRate, "merge-lat-rate", 1000, "lines/s written for scenario 8's latency (each delivered once per host)")
 	fs.IntVar(&o.remoteLogs, "remote-logs", 200, "remote logs followed in scenario 9")
 	fs.IntVar(&o.remoteHosts, "remote-hosts", 4, "[[host]] entries (one sshd) that scenario 9's logs are spread over")
-	only := fs.String("only", "", "comma-separated scenarios to run (1-10); default all")
+	only := fs.String("only", "", "comma-separated scenarios to run (1-11, cluster); default all")
 	fs.StringVar(&o.bin, "bin", "", "use this logviewer binary instead of building one")
 	fs.StringVar(&o.out, "o", "", "also write the markdown table to this `file`")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of this process to `file` (with -inproc: the server's)")
@@ -309,6 +309,7 @@ func (b *bench) run() error {
 		{"9", b.scenarioRemoteIdle},
 		{"cluster", b.scenarioCluster},
 		{"10", b.scenarioHistory}, // history.go
+		{"11", b.scenarioWire},    // wire.go
 	}
 	for _, s := range steps {
 		if !b.want(s.id) {

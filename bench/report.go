@@ -516,6 +516,17 @@ func (b *bench) checkTargets() {
 	if v, ok := get("5c", false); ok {
 		add("5c", "≤ 40 KB RSS per followed file", v <= 40000, true, fmtBytes(v))
 	}
+	slowOff, ok1 := get("11a", false)
+	slowOn, ok2 := get("11b", false)
+	fastOff, ok3 := get("11c", false)
+	fastOn, ok4 := get("11d", false)
+	if ok1 || ok2 || ok3 || ok4 {
+		cpuOff, _ := get("11e", false)
+		cpuOn, _ := get("11f", false)
+		add("11d", "bytes on the wire per 100-byte line: measured with and without permessage-deflate; default chosen", ok1 && ok2 && ok3 && ok4, true,
+			fmt.Sprintf("%d lines/s %s → %s, %s lines/s %s → %s, CPU per 1M lines %s → %s; %s",
+				wireSlowRate, fmtPerLine(slowOff), fmtPerLine(slowOn), human(wireFastRate), fmtPerLine(fastOff), fmtPerLine(fastOn), fmtCPU(cpuOff), fmtCPU(cpuOn), wireDefault()))
+	}
 }
 
 func passMiss(b bool) string {
