@@ -360,7 +360,7 @@ func (w *follower) followInode(ctx context.Context) error {
 		}
 	}()
 	// The path is compared with the inode every poll while the file is
-	// written to, and every quietCheck once it is quiet and watched: then
+	// written to, and every quietCheck (5 s) once it is quiet and watched: then
 	// the watch itself wakes the follower when the inode is renamed or
 	// unlinked (and the path is checked at once), so a quiet file costs a
 	// wake-up every few seconds, not four a second.
@@ -422,7 +422,7 @@ func (w *follower) followInode(ctx context.Context) error {
 // quietCheck is how often the path of a quiet, watched file is compared
 // with the inode followed: a safety net for what the watch does not see (a
 // symlink on the path pointed elsewhere).
-func quietCheck(poll time.Duration) time.Duration { return max(8*poll, 2*time.Second) }
+func quietCheck(poll time.Duration) time.Duration { return max(20*poll, 5*time.Second) }
 
 // Pacing. A wake-up per write gives the lowest latency, and costs a chain
 // of goroutine hand-offs and syscalls per write (fsnotify's reader, the
