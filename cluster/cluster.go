@@ -120,12 +120,22 @@ func Open(ctx context.Context, o Options) (*Cluster, error) {
 		return nil, fmt.Errorf("cluster: connect to NATS at %s: %w", o.URL, err)
 	}
 	c.nc = nc
-	if err := c.setup(ctx); err != nil {
-		c.cancel()
-		nc.Close()
-		return nil, err
+	// JetStream may be slow to answer at first (a cluster electing its
+	// leaders, a server recovering its store): try until ctx ends.
+	b := newBackoff()
+	for {
+		err = c.setup(ctx)
+		if err == nil {
+			return c, nil
+		}
+		if ctx.Err() != nil {
+			c.cancel()
+			nc.Close()
+			return nil, err
+		}
+		c.log.Warn("cluster: JetStream not ready, retrying", "err", err)
+		b.wait(ctx)
 	}
-	return c, nil
 }
 
 func (c *Cluster) setup(ctx context.Context) error {
@@ -141,8 +151,6 @@ func (c *Cluster) setup(ctx context.Context) error {
 			replicas = 3
 		}
 	}
-	ctx, cancel := context.WithTimeout(ctx, c.opts.ConnectTimeout)
-	defer cancel()
 	// What exists is used as it is: an operator may have tuned it (limits,
 	// replicas, placement). Only what is missing is created.
 	name := c.opts.Name + "-lines"
@@ -243,7 +251,10 @@ func (c *Cluster) watchUp(f func(up bool)) (up bool, stop func()) {
 // (the HMAC key of sessions and share links).
 func (c *Cluster) Secret(ctx context.Context, name string, make func() ([]byte, error)) ([]byte, error) {
 	key := "secret." + name
-	for range 3 {
+	for b := newBackoff(); ; b.wait(ctx) {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("cluster: %s: %w", key, ctx.Err())
+		}
 		ctx1, cancel := context.WithTimeout(ctx, opTimeout)
 		e, err := c.shared.Get(ctx1, key)
 		cancel()
@@ -251,7 +262,8 @@ func (c *Cluster) Secret(ctx context.Context, name string, make func() ([]byte, 
 			return slices.Clone(e.Value()), nil
 		}
 		if !errors.Is(err, jetstream.ErrKeyNotFound) {
-			return nil, fmt.Errorf("cluster: read %s: %w", key, err)
+			c.log.Warn("cluster: reading the signing key, retrying", "err", err)
+			continue
 		}
 		v, err := make()
 		if err != nil {
@@ -263,12 +275,9 @@ func (c *Cluster) Secret(ctx context.Context, name string, make func() ([]byte, 
 		if err == nil {
 			return v, nil
 		}
-		if !errors.Is(err, jetstream.ErrKeyExists) {
-			return nil, fmt.Errorf("cluster: create %s: %w", key, err)
-		}
-		// Another instance created it first: read theirs.
+		// Another instance created it first (read theirs), or no answer
+		// (try again).
 	}
-	return nil, fmt.Errorf("cluster: %s: could not be read or created", key)
 }
 
 // PutMark stores a deploy mark (its JSON) under its id.
@@ -284,10 +293,17 @@ func (c *Cluster) PutMark(ctx context.Context, id string, value []byte) error {
 // WatchMarks calls f with every deploy mark stored, first those that exist
 // (before it returns), then each one put later, until Close.
 func (c *Cluster) WatchMarks(ctx context.Context, f func(value []byte)) error {
-	// The watch lives until Close; ctx bounds only the wait for what exists.
-	w, err := c.shared.Watch(c.ctx, "mark.*", jetstream.IgnoreDeletes())
-	if err != nil {
-		return fmt.Errorf("cluster: watch marks: %w", err)
+	// The watch lives until Close; ctx bounds only the wait for what
+	// exists (and the tries to start it: JetStream may be slow at first).
+	var w jetstream.KeyWatcher
+	var err error
+	for b := newBackoff(); ; b.wait(ctx) {
+		if w, err = c.shared.Watch(c.ctx, "mark.*", jetstream.IgnoreDeletes()); err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("cluster: watch marks: %w", err)
+		}
 	}
 	// The existing values come first, then a nil entry.
 	for {

@@ -32,10 +32,11 @@ type entry struct {
 	idleSince time.Time
 
 	mu        sync.Mutex
-	src       tailer.State  // the source's state, as the holder published it
-	down      bool          // NATS is unreachable
-	delivered uint64        // stream seq of the last message in the Log
-	progress  chan struct{} // closed and replaced when delivered grows
+	src       tailer.State       // the source's state, as the holder published it
+	down      bool               // NATS is unreachable
+	delivered uint64             // stream seq of the last message in the Log
+	progress  chan struct{}      // closed and replaced when delivered grows
+	restart   context.CancelFunc // makes consume start a new consumer (nil: none yet)
 }
 
 // NATSDown is the state viewers are shown while NATS is unreachable.
@@ -135,6 +136,9 @@ func (e *entry) setDown(down bool) {
 		e.log.State(NATSDown)
 	} else {
 		e.log.State(e.src)
+		if e.restart != nil {
+			e.restart()
+		}
 	}
 }
 
@@ -157,14 +161,25 @@ func (e *entry) consume() {
 			backoff.wait(e.ctx)
 			continue
 		}
-		it, err := cons.Messages(jetstream.PullMaxBytes(4 << 20))
+		// A heartbeat every second: a consumer lost with a NATS node is
+		// noticed (two missed) and made again within seconds, not the
+		// default's ten.
+		it, err := cons.Messages(jetstream.PullMaxBytes(4<<20), jetstream.PullExpiry(5*time.Second), jetstream.PullHeartbeat(time.Second))
 		if err != nil {
 			backoff.wait(e.ctx)
 			continue
 		}
-		stop := context.AfterFunc(e.ctx, it.Stop)
+		// Next returns when the entry ends, or (restart) when the connection
+		// came back: the consumer may have been on a node that is gone.
+		// (Its context, not a Stop from another goroutine: a Stop while
+		// the ordered consumer resets after a reconnect can leave Next
+		// waiting on the new subscription for good.)
+		ictx, restart := context.WithCancel(e.ctx)
+		e.mu.Lock()
+		e.restart = restart
+		e.mu.Unlock()
 		for {
-			msg, err := it.Next()
+			msg, err := it.Next(jetstream.NextContext(ictx))
 			if err != nil {
 				break
 			}
@@ -190,7 +205,7 @@ func (e *entry) consume() {
 			clear(lines) // let the texts go with the ring
 			e.advance(meta.Sequence.Stream)
 		}
-		stop()
+		restart()
 		it.Stop()
 		backoff.wait(e.ctx)
 	}

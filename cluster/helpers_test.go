@@ -120,18 +120,23 @@ func startNATSCluster(t testing.TB) []*natsNode {
 			n.stop()
 		}
 	})
-	deadline := time.Now().Add(30 * time.Second)
 	for _, n := range nodes {
 		if !n.srv.ReadyForConnections(10 * time.Second) {
 			t.Fatal("nats-server not ready")
 		}
-		for !n.srv.JetStreamIsClustered() || n.srv.JetStreamIsCurrent() != true {
-			if time.Now().After(deadline) {
-				t.Fatal("JetStream cluster did not form")
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
 	}
+	// Every node clustered and current, and a meta leader elected: before
+	// that, creating a stream may wait out its timeout.
+	eventually(t, 30*time.Second, "a JetStream cluster", func() bool {
+		leader := false
+		for _, n := range nodes {
+			if !n.srv.JetStreamIsClustered() || !n.srv.JetStreamIsCurrent() {
+				return false
+			}
+			leader = leader || n.srv.JetStreamIsLeader()
+		}
+		return leader
+	})
 	return nodes
 }
 

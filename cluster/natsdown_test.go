@@ -77,3 +77,41 @@ func TestRefusesToStartWithoutNATS(t *testing.T) {
 		t.Errorf("error %q does not say NATS at %s is unreachable", err, url)
 	}
 }
+
+// TestNATSNodeLoss: one node of a three-node JetStream cluster goes away
+// while a writer appends 10k lines/s (its clients move to the others, and
+// the stream and buckets, replicated on all three, elect new leaders where
+// it led): every viewer gets every line once and in order.
+func TestNATSNodeLoss(t *testing.T) {
+	nodes := startNATSCluster(t)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "app.log")
+	w := newWriter(t, file)
+	ins := []*instance{startInstance(t, dir, urls(nodes), "lv-1"), startInstance(t, dir, urls(nodes), "lv-2")}
+	var vs []*viewer
+	for i := range 4 {
+		vs = append(vs, dialViewer(t, ins[i%2], file, ""))
+	}
+	w.write(t, 1, 1)
+	for _, v := range vs {
+		v.waitLine(t, 0, 15*time.Second)
+	}
+	written, stop := w.run(10000)
+	eventually(t, 5*time.Second, "lines written", func() bool { return written() > 5000 })
+	lost := time.Now()
+	nodes[0].stop()
+	firstAfter := written()
+	for _, v := range vs {
+		v.waitLine(t, firstAfter, 20*time.Second)
+	}
+	t.Logf("a NATS node lost: lines flowing again on every viewer after %v", time.Since(lost).Round(time.Millisecond))
+	eventually(t, 10*time.Second, "lines written", func() bool { return written() > firstAfter+10000 })
+	total, err := stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range vs {
+		v.waitLine(t, total-1, 20*time.Second)
+		v.check(t, total)
+	}
+}
