@@ -35,12 +35,11 @@ import (
 // hosts, so a trial may drain that much later than a single view's.
 const mergeWindow = 250 * time.Millisecond
 
-// localPoll is the local source's poll interval (its default). Local hosts
-// are separate Sources, each with its own inotify watch of the one file,
-// and inotify gives one inode one watch: only one host's follower is woken
-// by the write, the others find the lines at their next poll. So a trial
-// may drain that much later too; that delay is also most of scenario 8's
-// latency (one host: under 1 ms; two hosts: p50 ≈ 125 ms, p99 ≈ 250 ms).
+// localPoll is the local source's poll interval (its default): a trial
+// may drain that much later (a follower that missed a wake-up reads at its
+// next poll). The local hosts of this scenario are separate Sources
+// following one file; they share the process's one inotify watch of it, so
+// every host's follower is woken by each write.
 const localPoll = 250 * time.Millisecond
 
 func hostNames(n int) []string {
@@ -366,7 +365,7 @@ func (b *bench) scenarioMerge() error {
 	rr.note(fmt.Sprintf("a trial passes when every host's copy of every line arrived within %s of the writer's stop: scenario 1's limit plus the reorder window (%s) and the local poll (%s)", b.drainMax+mergeWindow+localPoll, mergeWindow, localPoll))
 	latRate := b.o.mergeLatRate
 	rl := b.t.row("8b", fmt.Sprintf("merged view of %d hosts, latency write→viewer p50 / p99, %s lines/s written (%s delivered)", n, human(latRate), human(latRate*float64(n))), fmtMS)
-	rl.note(fmt.Sprintf("mostly the local poll (%s): the %d hosts' followers of the one file share one inotify watch, which wakes one of them (see localPoll in bench/fleet.go); hosts on separate machines each get their own wake-ups", localPoll, n))
+	rl.note(fmt.Sprintf("the %d hosts' followers of the one file share the process's inotify watch of it, which wakes them all; the merge waits at most the reorder window (%s) for a silent host", n, mergeWindow))
 	for run := 1; run <= b.o.runs; run++ {
 		b.logf("8. merged view of %d hosts, run %d/%d", n, run, b.o.runs)
 		if b.o.smoke {

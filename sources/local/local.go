@@ -109,7 +109,7 @@ func New(globs []string, opts Options) *Source {
 		opts.Poll = 250 * time.Millisecond
 	}
 	home, _ := os.UserHomeDir()
-	s := &Source{maxLine: opts.MaxLineBytes, poll: opts.Poll, watches: &watches{}}
+	s := &Source{maxLine: opts.MaxLineBytes, poll: opts.Poll, watches: &inodeWatches}
 	s.bufs.New = func() any { b := make([]byte, readChunk); return &b }
 	for _, g := range globs {
 		if strings.HasPrefix(g, "~/") && home != "" {
@@ -637,6 +637,13 @@ func (w *follower) lastLines(n int) (int64, error) {
 	return tailer.LastLines(w.f, st.Size(), n, int64(n+1)*int64(w.src.maxLine+1)+64<<10)
 }
 
+// inodeWatches is the process's one set of watches, shared by every
+// Source: nxadm/tail's tracker, under it, is the process's one inotify
+// instance, so two Sources (two hosts of the config whose globs reach the
+// same file) watching one inode through two names would meet the same
+// problem as two followers (see watches).
+var inodeWatches watches
+
 // waker is one follower's subscription to the wake-ups of an inode: a
 // value on C (at most one pending) after each inotify event.
 type waker struct {
@@ -645,12 +652,11 @@ type waker struct {
 	stop func()
 }
 
-// watches shares one nxadm/tail inotify watch per inode among a Source's
-// followers. One per inode is not only thrifty: inotify gives two names of
-// one inode the same watch, and fsnotify (under nxadm/tail) then reports its
-// events under the newest name only and removes the watch for both when
-// either is removed, so a second follower of a file would silently fall
-// back to polling.
+// watches shares one nxadm/tail inotify watch per inode among followers.
+// One per inode is not only thrifty: inotify gives two names of one inode
+// the same watch, and fsnotify (under nxadm/tail) then reports its events
+// under the newest name only and removes the watch for both when either is
+// removed, so a second follower of a file would silently never be woken.
 type watches struct {
 	mu sync.Mutex
 	m  map[[2]uint64]*inodeWatch
