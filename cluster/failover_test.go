@@ -60,7 +60,7 @@ func TestFailoverThreeKills(t *testing.T) {
 		vs = slices.DeleteFunc(vs, func(v *viewer) bool { return v.name == h.name })
 		var slowest time.Duration
 		for _, v := range vs {
-			v.waitLine(t, firstAfter, 15*time.Second)
+			v.waitLine(t, firstAfter, 30*time.Second)
 			v.mu.Lock()
 			slowest = max(slowest, v.arrivals[firstAfter].Sub(killedAt))
 			v.mu.Unlock()
@@ -74,7 +74,7 @@ func TestFailoverThreeKills(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, v := range vs {
-		v.waitLine(t, total-1, 15*time.Second)
+		v.waitLine(t, total-1, 30*time.Second)
 	}
 	for _, v := range vs {
 		v.check(t, total)

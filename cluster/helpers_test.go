@@ -27,10 +27,11 @@ import (
 )
 
 // leaseTTL is the tests' lease TTL: a dead holder's log is taken over
-// about this long after it died. 1 s worked on an idle machine, but under
-// `go test -race ./...` on two cores a starved holder's renewal can be a
-// second late, and every lapse is a takeover.
-const leaseTTL = 2 * time.Second
+// about this long after it died. It is the default: 1 s worked on an idle
+// machine, but under `go test -race ./...` on two cores (race-built
+// nats-servers replicating to three nodes) a starved holder's renewal can
+// be seconds late, and every lapse is a takeover.
+const leaseTTL = 3 * time.Second
 
 // natsNode is one embedded nats-server with JetStream on loopback.
 type natsNode struct {
