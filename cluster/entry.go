@@ -94,9 +94,16 @@ func (e *entry) advance(seq uint64) {
 func (e *entry) catchUp(ctx context.Context, wait time.Duration) {
 	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
-	last, err := e.c.cl.lastMsg(ctx, e.subj)
-	if err != nil {
-		return // NATS is unreachable: the viewer is told so
+	var last *jetstream.RawStreamMsg
+	for b := newBackoff(); ; b.wait(ctx) {
+		var err error
+		if last, err = e.c.cl.lastMsg(ctx, e.subj); err == nil {
+			break
+		}
+		if ctx.Err() != nil || !e.c.cl.nc.IsConnected() {
+			return // NATS is unreachable: the viewer is told so
+		}
+		// No answer in time (a busy server): ask again, within wait.
 	}
 	target := uint64(1)
 	if last != nil {
