@@ -124,18 +124,18 @@ func decodeOlder(msg clientMsg) control {
 	return control{older: req}
 }
 
-// viewerHistory is a viewer's history reader and the scan running on it.
-type viewerHistory struct {
+// scanSlot is where one scan at a time runs, over a viewer's or a merged
+// view's history readers: a new request supersedes a running one, a filter
+// change cancels it, and the view's end stops it.
+type scanSlot struct {
 	mu     sync.Mutex
 	cancel context.CancelFunc // of the running scan
 	done   chan struct{}      // closed when the last scan started has ended
 	closed bool
-
-	hist tailer.History // opened by the first scan; used by one scan at a time
 }
 
 // cancelScan stops the running scan, if any (a filter change).
-func (h *viewerHistory) cancelScan() {
+func (h *scanSlot) cancelScan() {
 	h.mu.Lock()
 	if h.cancel != nil {
 		h.cancel()
@@ -143,9 +143,9 @@ func (h *viewerHistory) cancelScan() {
 	h.mu.Unlock()
 }
 
-// stop cancels the running scan, waits for it and closes the reader. Once
-// stopped, no scan starts.
-func (h *viewerHistory) stop() {
+// end cancels the running scan and waits for it. Once ended, no scan
+// starts.
+func (h *scanSlot) end() {
 	h.mu.Lock()
 	h.closed = true
 	if h.cancel != nil {
@@ -156,6 +156,19 @@ func (h *viewerHistory) stop() {
 	if done != nil {
 		<-done
 	}
+}
+
+// viewerHistory is a viewer's history reader and the scan running on it.
+type viewerHistory struct {
+	scanSlot
+
+	hist tailer.History // opened by the first scan; used by one scan at a time
+}
+
+// stop cancels the running scan, waits for it and closes the reader. Once
+// stopped, no scan starts.
+func (h *viewerHistory) stop() {
+	h.end()
 	if h.hist != nil {
 		_ = h.hist.Close()
 		h.hist = nil

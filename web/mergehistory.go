@@ -55,10 +55,7 @@ type mergeBoundary struct {
 // them: one at a time, a new request supersedes a running one, a filter
 // change cancels it and the view's end stops it (as viewerHistory).
 type mergeHistory struct {
-	mu     sync.Mutex
-	cancel context.CancelFunc
-	done   chan struct{}
-	closed bool
+	scanSlot
 
 	hists map[string]tailer.History // by host; used by one scan at a time
 	dead  map[string]bool           // hosts without history (no source support, not listed)
@@ -69,27 +66,9 @@ type mergeHistory struct {
 	pending *olderReq
 }
 
-// cancelScan stops the running scan, if any.
-func (h *mergeHistory) cancelScan() {
-	h.mu.Lock()
-	if h.cancel != nil {
-		h.cancel()
-	}
-	h.mu.Unlock()
-}
-
 // stop cancels the running scan, waits for it and closes the readers.
 func (h *mergeHistory) stop() {
-	h.mu.Lock()
-	h.closed = true
-	if h.cancel != nil {
-		h.cancel()
-	}
-	done := h.done
-	h.mu.Unlock()
-	if done != nil {
-		<-done
-	}
+	h.end()
 	for _, hist := range h.hists {
 		_ = hist.Close()
 	}
