@@ -123,6 +123,7 @@ func (b *bench) wireTrial(compress bool, viewers int, rate float64, d time.Durat
 		return res, err
 	}
 	w := &wireWriter{writer: w0, rng: rand.New(rand.NewPCG(1, 2))}
+	w0.rest = w.fill
 	defer w.Close()
 	sys, err := startLogviewerWith(b.ctx, b.bin, dir, "ws_compression = true\n"+lvConfig(dir), "local")
 	if err != nil {
@@ -277,47 +278,6 @@ func (w *wireWriter) fill(l []byte) {
 	}
 	copy(l, b) // the fields may run past l: cut
 	w.scratch = b
-}
-
-// write appends n lines, stamped with the time of each write call.
-func (w *wireWriter) write(n int) error {
-	for n > 0 {
-		k := min(n, chunkMax/lineLen)
-		b := w.buf[:0]
-		ts := now()
-		for i := 0; i < k; i++ {
-			b = appendLine(b, w.last+uint64(i)+1, ts)
-			l := b[len(b)-lineLen:]
-			w.fill(l[tsOff+tsLen+1 : lineLen-1])
-		}
-		if _, err := w.f.Write(b); err != nil {
-			return fmt.Errorf("write %s: %w", w.path, err)
-		}
-		w.last += uint64(k)
-		w.written.Store(w.last)
-		n -= k
-	}
-	return nil
-}
-
-// paced is writer.paced over wireWriter.write.
-func (w *wireWriter) paced(ctx context.Context, rate float64, d time.Duration) (int, error) {
-	start := time.Now()
-	written := 0
-	for {
-		el := min(time.Since(start), d)
-		if due := int(rate*el.Seconds()) - written; due > 0 {
-			if err := w.write(due); err != nil {
-				return written, err
-			}
-			written += due
-		}
-		if el >= d || ctx.Err() != nil {
-			return written, ctx.Err()
-		}
-		next := time.Duration(float64(written+1) / rate * float64(time.Second))
-		time.Sleep(min(max(next-time.Since(start), 50*time.Microsecond), time.Millisecond))
-	}
 }
 
 // wireDefault names the default the config package ships, for the report.

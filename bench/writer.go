@@ -82,6 +82,9 @@ type writer struct {
 	path string
 	last uint64 // seq of the last line written
 	buf  []byte
+	// rest, if set, writes each line's text after its time
+	// (line[tsOff+tsLen+1 : lineLen-1]) instead of the 'x's.
+	rest func(l []byte)
 
 	written atomic.Uint64 // last, for samplers
 }
@@ -104,6 +107,9 @@ func (w *writer) write(n int) error {
 		ts := now()
 		for i := 0; i < k; i++ {
 			b = appendLine(b, w.last+uint64(i)+1, ts)
+			if w.rest != nil {
+				w.rest(b[len(b)-lineLen+tsOff+tsLen+1 : len(b)-1])
+			}
 		}
 		if _, err := w.f.Write(b); err != nil {
 			return fmt.Errorf("write %s: %w", w.path, err)
