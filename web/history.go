@@ -410,19 +410,7 @@ func appendOlder(b []byte, page tailer.OlderPage, maxBytes int) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = append(b, `{"pos":"`...)
-		b = tailer.Position{File: l.File, Offset: l.Offset}.AppendText(b)
-		b = append(b, '"')
-		if l.Time != 0 {
-			b = append(b, `,"ts":`...)
-			b = strconv.AppendInt(b, l.Time, 10)
-		}
-		b = append(b, `,"text":`...)
-		b = appendString(b, l.Text)
-		if filter.Continues(l.Text) {
-			b = append(b, `,"cont":true`...) // as in lines frames (protocol.go)
-		}
-		b = append(b, '}')
+		b = append(appendOlderLine(b, l), '}')
 	}
 	b = append(b, `],"more":`...)
 	b = strconv.AppendBool(b, page.More)
@@ -635,4 +623,23 @@ func (e *eventBuffer) flush(w io.Writer, keep bool) error {
 	clear(e.raw)
 	e.lines, e.raw, e.size = e.lines[:0], e.raw[:0], 0
 	return nil
+}
+
+// appendOlderLine appends a line of an older frame, without its closing
+// brace (a merged view's adds its host): its position, its own time, its
+// text and whether it continues an event (as in lines frames, protocol.go).
+func appendOlderLine(b []byte, l *tailer.Line) []byte {
+	b = append(b, `{"pos":"`...)
+	b = tailer.Position{File: l.File, Offset: l.Offset}.AppendText(b)
+	b = append(b, '"')
+	if l.Time != 0 {
+		b = append(b, `,"ts":`...)
+		b = strconv.AppendInt(b, l.Time, 10)
+	}
+	b = append(b, `,"text":`...)
+	b = appendString(b, l.Text)
+	if filter.Continues(l.Text) {
+		b = append(b, `,"cont":true`...)
+	}
+	return b
 }

@@ -427,15 +427,7 @@ func mergeOlder(pages []*memberPage, n, maxBytes int) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = append(b, `{"pos":"`...)
-		b = tailer.Position{File: l.File, Offset: l.Offset}.AppendText(b)
-		b = append(b, '"')
-		if l.Time != 0 {
-			b = append(b, `,"ts":`...)
-			b = strconv.AppendInt(b, l.Time, 10)
-		}
-		b = append(b, `,"text":`...)
-		b = appendString(b, l.Text)
+		b = appendOlderLine(b, l)
 		b = append(b, `,"host":`...)
 		b = appendString(b, r.mp.host)
 		b = append(b, '}')
