@@ -143,6 +143,36 @@ func (h *scanSlot) cancelScan() {
 	h.mu.Unlock()
 }
 
+// run runs fn on a goroutine counted in wg, after the scan running (which
+// it cancels when supersede is set) has ended: one at a time, none after
+// end. fn's context is a child of parent, cancelled by the next run with
+// supersede, by cancelScan and by end.
+func (h *scanSlot) run(wg *sync.WaitGroup, parent context.Context, supersede bool, fn func(ctx context.Context)) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return
+	}
+	if h.cancel != nil && supersede {
+		h.cancel()
+	}
+	ctx, cancel := context.WithCancel(parent)
+	prev, done := h.done, make(chan struct{})
+	h.cancel, h.done = cancel, done
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(done)
+		defer cancel()
+		if prev != nil {
+			<-prev
+		}
+		if ctx.Err() == nil {
+			fn(ctx)
+		}
+	}()
+}
+
 // end cancels the running scan and waits for it. Once ended, no scan
 // starts.
 func (h *scanSlot) end() {
@@ -223,34 +253,11 @@ func (r *room) pinHistory(v *viewer, seq uint64) {
 // it cancels when supersede is set) has ended: one at a time per viewer,
 // none after stop.
 func (r *room) runHistory(v *viewer, supersede bool, fn func(ctx context.Context)) {
-	h := &v.hist
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.closed {
-		return
-	}
-	if h.cancel != nil && supersede {
-		h.cancel()
-	}
 	parent := context.Background()
 	if v.session != nil && v.session.Request != nil {
 		parent = v.session.Request.Context() // ends when the WebSocket does
 	}
-	ctx, cancel := context.WithCancel(auth.NewContext(parent, v.id))
-	prev, done := h.done, make(chan struct{})
-	h.cancel, h.done = cancel, done
-	r.srv.wg.Add(1)
-	go func() {
-		defer r.srv.wg.Done()
-		defer close(done)
-		defer cancel()
-		if prev != nil {
-			<-prev
-		}
-		if ctx.Err() == nil {
-			fn(ctx)
-		}
-	}()
+	v.hist.run(&r.srv.wg, auth.NewContext(parent, v.id), supersede, fn)
 }
 
 // history returns v's history reader, opening it on first use (through the

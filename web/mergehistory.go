@@ -152,29 +152,9 @@ func (mv *mergeView) startOlder(req *olderReq) {
 		hosts = append(hosts, m.host)
 	}
 	f := mv.filter
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.closed {
-		return
-	}
-	if h.cancel != nil {
-		h.cancel()
-	}
-	ctx, cancel := context.WithCancel(auth.NewContext(context.Background(), mv.id))
-	prev, done := h.done, make(chan struct{})
-	h.cancel, h.done = cancel, done
-	mv.srv.wg.Add(1)
-	go func() {
-		defer mv.srv.wg.Done()
-		defer close(done)
-		defer cancel()
-		if prev != nil {
-			<-prev
-		}
-		if ctx.Err() == nil {
-			mv.older(ctx, hosts, bounds, req.n, f)
-		}
-	}()
+	h.run(&mv.srv.wg, auth.NewContext(context.Background(), mv.id), true, func(ctx context.Context) {
+		mv.older(ctx, hosts, bounds, req.n, f)
+	})
 }
 
 // replayed starts the older request that waited for the replay, if any.
