@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"sync"
+	"sync/atomic"
 )
 
 // lineOverhead approximates a Line's fixed cost in the ring (struct + string header).
@@ -34,7 +35,13 @@ type Log struct {
 	next    uint64 // seq of the next line appended
 	state   State
 	changed chan struct{} // closed and replaced on every Lines and State
+
+	watchMu  sync.Mutex                  // serialises changes to watchers
+	watchers atomic.Pointer[[]*watcher] // see Watch
 }
+
+// watcher is one Watch call's function.
+type watcher struct{ f func(lines int) }
 
 // NewLog returns an empty Log that keeps at least minLines lines and as many
 // more as fit in budget bytes.
@@ -68,6 +75,7 @@ func (l *Log) Lines(lines []Line) {
 	}
 	l.signal()
 	l.mu.Unlock()
+	l.notify(len(lines))
 }
 
 // put stores ln, whose Seq is l.next, as the newest line. l.mu is held.
@@ -113,11 +121,56 @@ func (l *Log) State(s State) {
 	l.state = s
 	l.signal()
 	l.mu.Unlock()
+	l.notify(0)
 }
 
 func (l *Log) signal() {
 	close(l.changed)
 	l.changed = make(chan struct{})
+}
+
+// Watch calls f after every Lines, Append and State call, on the caller's
+// goroutine and with no lock held, until the returned function is called
+// (a call already under way may still finish after that). lines is how many
+// lines were added (0 for a State). Unlike Changed, it lets a reader do a
+// small amount of work where the lines arrive, without waking another
+// goroutine; f must not block for long.
+func (l *Log) Watch(f func(lines int)) (stop func()) {
+	w := &watcher{f: f}
+	l.watchMu.Lock()
+	l.setWatchers(append(l.loadWatchers(), w))
+	l.watchMu.Unlock()
+	return func() {
+		l.watchMu.Lock()
+		var keep []*watcher
+		for _, o := range l.loadWatchers() {
+			if o != w {
+				keep = append(keep, o)
+			}
+		}
+		l.setWatchers(keep)
+		l.watchMu.Unlock()
+	}
+}
+
+// loadWatchers returns the current watchers; the slice is never changed in
+// place (setWatchers replaces it), so it may be read without a lock.
+func (l *Log) loadWatchers() []*watcher {
+	if p := l.watchers.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+func (l *Log) setWatchers(ws []*watcher) {
+	ws = append([]*watcher(nil), ws...)
+	l.watchers.Store(&ws)
+}
+
+func (l *Log) notify(lines int) {
+	for _, w := range l.loadWatchers() {
+		w.f(lines)
+	}
 }
 
 // Changed returns a channel that is closed at the next Lines or State call.
@@ -242,8 +295,7 @@ func (l *Log) after(p Position) (seq uint64, result where) {
 // gap (Read's first moves past its cursor). Lines must come in seq order.
 func (l *Log) Append(lines []Line) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	added := false
+	added := 0
 	for _, ln := range lines {
 		if ln.Seq < l.next {
 			continue // already held (or dropped): a redelivery
@@ -255,9 +307,13 @@ func (l *Log) Append(lines []Line) {
 			l.head, l.next = 0, ln.Seq
 		}
 		l.put(ln)
-		added = true
+		added++
 	}
-	if added {
+	if added > 0 {
 		l.signal()
+	}
+	l.mu.Unlock()
+	if added > 0 {
+		l.notify(added)
 	}
 }

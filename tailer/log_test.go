@@ -121,6 +121,36 @@ func TestChangedIsClosedOnAppendAndState(t *testing.T) {
 	}
 }
 
+// Watch tells each watcher, on the writer's goroutine and with the Log
+// unlocked, how many lines came (0 for a state), until it is stopped.
+func TestWatchCallsBackAfterEachChange(t *testing.T) {
+	l := NewLog("h", "/p", 10, 1<<20)
+	var a, b []int
+	stopA := l.Watch(func(n int) {
+		a = append(a, n)
+		_, next := l.Bounds() // the Log is not locked during the call
+		if n > 0 && next == 1 {
+			t.Error("called before the lines were added")
+		}
+	})
+	stopB := l.Watch(func(n int) { b = append(b, n) })
+	l.Lines(lines("a", 3))
+	l.State(State{Code: StateFollowing})
+	l.Lines(nil) // nothing added: no call
+	stopA()
+	stopA() // twice is harmless
+	l.Append([]Line{{Seq: 4, Text: "x"}, {Seq: 5, Text: "y"}})
+	l.Append([]Line{{Seq: 5, Text: "y"}}) // a redelivery adds nothing: no call
+	stopB()
+	l.Lines(lines("b", 1))
+	if fmt.Sprint(a) != "[3 0]" {
+		t.Errorf("first watcher got %v, want [3 0]", a)
+	}
+	if fmt.Sprint(b) != "[3 0 2]" {
+		t.Errorf("second watcher got %v, want [3 0 2]", b)
+	}
+}
+
 func TestClean(t *testing.T) {
 	for _, tt := range []struct {
 		in   string

@@ -41,6 +41,7 @@ type viewer struct {
 	release func() // releases the Log; called once on disconnect
 
 	inflight atomic.Int32
+	held     atomic.Bool   // the room held lines back while frames were in flight: sent wakes it when the last is written
 	hist     viewerHistory // older requests (history.go)
 	firstSeq uint64        // seq of the first line sent since the hello or reset (0: none yet)
 
@@ -116,6 +117,16 @@ type room struct {
 	mu      sync.Mutex
 	viewers []*viewer
 
+	// pumpMu is held by whoever pumps: the room's goroutine, or the source's
+	// goroutine right after it added a few lines (see lines). The fields
+	// below it belong to the holder.
+	pumpMu sync.Mutex
+	// armed: the room's goroutine will pump again by itself (its timer is
+	// set or it is about to pump). quiet: every viewer has frames in flight
+	// and a flush is due; new lines change nothing until then.
+	armed, quiet atomic.Bool
+	vs           []*viewer // snapshot of viewers for one pump
+
 	lastFlush time.Time
 	flushed   uint64 // seq through which a flush happened
 	scratch   []tailer.Line
@@ -155,43 +166,84 @@ func (r *room) remove(v *viewer) int {
 }
 
 func (r *room) run() {
+	stopWatch := r.log.Watch(r.lines)
+	defer stopWatch()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
-	var viewers []*viewer
 	for {
-		changed := r.log.Changed()
-		r.mu.Lock()
-		viewers = append(viewers[:0], r.viewers...)
-		r.mu.Unlock()
-		flushIn, dueIn, busy := r.pump(viewers, time.Now())
+		r.armed.Store(true)
+		r.pumpMu.Lock()
+		flushIn, dueIn, busy := r.pumpAll(time.Time{})
+		wait := minPositive(flushIn, dueIn)
+		r.armed.Store(wait > 0)
+		r.pumpMu.Unlock()
 		if busy {
 			// Work was left for a later pump (a scan over its budget): come
 			// back at once, after checking stop.
 			r.poke()
 		}
-		if flushIn > 0 && !r.anyIdle(viewers) {
-			// A flush is due and every viewer has frames in flight: more
-			// lines until then change nothing, so do not wake for them.
-			changed = nil
-		}
-		if wait := minPositive(flushIn, dueIn); wait > 0 {
+		if wait > 0 {
 			timer.Reset(wait)
 		}
 		select {
 		case <-r.stop:
 			return
-		case <-changed:
 		case <-r.wake:
 		case <-timer.C:
 		}
 	}
 }
 
+// Inline pumps (see lines).
+const (
+	inlineLines  = 256                    // at most this many new lines are pumped where they arrive
+	inlineBudget = 200 * time.Microsecond // and for at most about this long
+)
+
+// lines is called by the Log after lines were added (n > 0) or its state
+// changed (n == 0), on the source's goroutine. A few new lines are pumped
+// right there when the room's goroutine is idle: at a moderate rate that
+// saves waking the room's goroutine (and perhaps a sleeping thread) for
+// every batch, which is most of the CPU spent per line. Many lines, a busy
+// room or a state change wake the room's goroutine instead, so reading and
+// sending overlap under load; work over inlineBudget (a costly filter, a
+// replay) is left to it too, so a viewer's filter delays the source by at
+// most about inlineBudget.
+func (r *room) lines(n int) {
+	if n > 0 && r.quiet.Load() {
+		return // every viewer is busy and a flush is due: the room's timer will send these
+	}
+	if n == 0 || n > inlineLines || !r.pumpMu.TryLock() {
+		r.poke()
+		return
+	}
+	flushIn, dueIn, busy := r.pumpAll(time.Now().Add(inlineBudget))
+	wake := busy || dueIn > 0 || (flushIn > 0 && !r.armed.Load())
+	r.pumpMu.Unlock()
+	if wake {
+		r.poke()
+	}
+}
+
+// pumpAll pumps the current viewers; r.pumpMu is held. limit, if not zero,
+// bounds the time spent on filters and scans.
+func (r *room) pumpAll(limit time.Time) (flushIn, dueIn time.Duration, busy bool) {
+	r.mu.Lock()
+	r.vs = append(r.vs[:0], r.viewers...)
+	r.mu.Unlock()
+	flushIn, dueIn, busy = r.pump(r.vs, time.Now(), limit)
+	// Lines that come while every viewer has frames in flight and a flush
+	// is due change nothing until then: the source need not even tell.
+	r.quiet.Store(flushIn > 0 && !r.anyIdle(r.vs))
+	clear(r.vs)
+	return flushIn, dueIn, busy
+}
+
 // pump sends what it can. It returns how long until lines held back for
 // batching are due to be flushed, and until a filter change held back by
 // filterEvery is (0: nothing held back), and whether a viewer's work was cut
 // short by scanBudget.
-func (r *room) pump(viewers []*viewer, now time.Time) (flushIn, dueIn time.Duration, busy bool) {
+func (r *room) pump(viewers []*viewer, now, limit time.Time) (flushIn, dueIn time.Duration, busy bool) {
 	o := &r.srv.opts
 	first, next := r.log.Bounds()
 	state := r.log.Status()
@@ -217,6 +269,9 @@ func (r *room) pump(viewers []*viewer, now time.Time) (flushIn, dueIn time.Durat
 			v.sentState = state
 		}
 		deadline := time.Now().Add(scanBudget)
+		if !limit.IsZero() && limit.Before(deadline) {
+			deadline = limit
+		}
 		if v.seek != nil && !r.seekStep(v, first, deadline) {
 			busy = true
 			if v.slowFilter > 0 {
@@ -228,7 +283,7 @@ func (r *room) pump(viewers []*viewer, now time.Time) (flushIn, dueIn time.Durat
 			r.warmReplay(v, next)
 		}
 		for v.cursor < next && r.canSend(v) {
-			if !flush && v.cursor >= v.replayEnd && v.inflight.Load() > 0 {
+			if !flush && v.cursor >= v.replayEnd && v.holdBack() {
 				held = true
 				break
 			}
@@ -726,11 +781,27 @@ func (r *room) send(v *viewer, data []byte) {
 	}
 }
 
+// holdBack reports whether v has frames in flight, so that new lines wait
+// to be batched. It first notes that lines wait, so that sent wakes the room
+// when the last frame is written: either this sees no frame in flight or
+// sent sees the note.
+func (v *viewer) holdBack() bool {
+	v.held.Store(true)
+	if v.inflight.Load() > 0 {
+		return true
+	}
+	v.held.Store(false)
+	return false
+}
+
 // sent is called by melody after a frame was written to v's connection.
 // The room is woken when v was held back by flow control, and when v has
-// nothing in flight any more (new lines may go to it at once).
+// nothing in flight any more and lines wait for it (they may go at once).
+// A frame written while nothing waits wakes no one: at a moderate rate that
+// is most frames, and each wake-up may cost a sleeping thread.
 func (r *room) sent(v *viewer) {
-	if n := v.inflight.Add(-1); n == int32(r.srv.opts.MaxInflight)-1 || n == 0 {
+	n := v.inflight.Add(-1)
+	if n == int32(r.srv.opts.MaxInflight)-1 || (n == 0 && v.held.Swap(false)) {
 		r.poke()
 	}
 }

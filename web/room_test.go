@@ -50,7 +50,7 @@ func TestCostlyScanIsSlicedOthersServed(t *testing.T) {
 	b := &viewer{room: r, cursor: next - 3, replayEnd: next, sentState: l.Status()}
 	framesA, framesB := collect(a), collect(b)
 
-	_, _, busy := r.pump([]*viewer{a, b}, time.Now())
+	_, _, busy := r.pump([]*viewer{a, b}, time.Now(), time.Time{})
 	if !busy || a.seek == nil {
 		t.Fatalf("the look back through %d lines finished in one pump (busy %v): it must be sliced", next-first, busy)
 	}
@@ -62,7 +62,7 @@ func TestCostlyScanIsSlicedOthersServed(t *testing.T) {
 		if pumps++; pumps > 100_000 {
 			t.Fatal("look back never ends")
 		}
-		r.pump([]*viewer{a, b}, time.Now())
+		r.pump([]*viewer{a, b}, time.Now(), time.Time{})
 	}
 	if len(*framesA) != 0 {
 		t.Fatalf("no line matches, yet %d frames were sent", len(*framesA))
@@ -88,7 +88,7 @@ func TestSeekFindsLastReplayMatches(t *testing.T) {
 		t.Fatalf("cursor %d, StartFor says %d", v.cursor, want)
 	}
 	for i := 0; v.cursor < next && i < 1000; i++ {
-		r.pump([]*viewer{v}, time.Now())
+		r.pump([]*viewer{v}, time.Now(), time.Time{})
 	}
 	n := 0
 	for _, fr := range *frames {
@@ -112,13 +112,13 @@ func TestFilterChangesRateLimited(t *testing.T) {
 	for i := range 100 { // 100 changes over 100 ms
 		last, _ = filter.Compile(filter.Spec{Text: fmt.Sprintf("of %d", i)})
 		v.inbox = append(v.inbox, control{filter: last, setFilter: true})
-		r.pump([]*viewer{v}, now.Add(time.Duration(i)*time.Millisecond))
+		r.pump([]*viewer{v}, now.Add(time.Duration(i)*time.Millisecond), time.Time{})
 	}
 	for i := 0; v.pending != nil || v.seek != nil; i++ {
 		if i > 10_000 {
 			t.Fatal("the last filter never came into force")
 		}
-		r.pump([]*viewer{v}, now.Add(time.Second))
+		r.pump([]*viewer{v}, now.Add(time.Second), time.Time{})
 	}
 	resets := 0
 	for _, f := range *frames {
@@ -194,10 +194,61 @@ func TestSlowFilterIsTakenAway(t *testing.T) {
 		if i > 1000 {
 			t.Fatal("the slow filter was never taken away")
 		}
-		r.pump([]*viewer{v}, time.Now())
+		r.pump([]*viewer{v}, time.Now(), time.Time{})
 	}
 	joined := strings.Join(*frames, "\n")
 	if !strings.Contains(joined, `"code":"bad_filter"`) || !strings.Contains(joined, `"type":"reset"`) || v.cursor >= next {
 		t.Fatalf("frames %.300s…; cursor %d of %d", joined, v.cursor, next)
+	}
+}
+
+// TestFewLinesArePumpedWhereTheyArrive: a small batch is sent on the
+// source's goroutine, inside Log.Lines, when the room's goroutine is idle (no
+// hand-off per batch at a moderate rate); a large one, or one arriving while
+// the room pumps, only wakes the room's goroutine.
+func TestFewLinesArePumpedWhereTheyArrive(t *testing.T) {
+	r, l := testRoom(t, 10)
+	_, next := l.Bounds()
+	v := &viewer{room: r, cursor: next, replayEnd: next, sentState: l.Status()}
+	frames := collect(v)
+	r.add(v)
+	<-r.wake // add pokes the room's goroutine (not running here)
+	stop := l.Watch(r.lines)
+	defer stop()
+
+	l.Lines([]tailer.Line{{File: 1, Offset: 2000, Text: "small batch"}})
+	if len(*frames) != 1 || !strings.Contains((*frames)[0], "small batch") {
+		t.Fatalf("a small batch was not sent where it arrived: %q", *frames)
+	}
+	select {
+	case <-r.wake:
+		t.Fatal("a small batch sent inline also woke the room's goroutine")
+	default:
+	}
+
+	big := make([]tailer.Line, inlineLines+1)
+	for i := range big {
+		big[i] = tailer.Line{File: 1, Offset: int64(3000 + i), Text: "big"}
+	}
+	l.Lines(big)
+	if len(*frames) != 1 {
+		t.Fatalf("a batch of %d lines was pumped on the source's goroutine", len(big))
+	}
+	select {
+	case <-r.wake:
+	default:
+		t.Fatal("a large batch did not wake the room's goroutine")
+	}
+
+	r.pumpMu.Lock() // the room's goroutine is pumping
+	l.Lines([]tailer.Line{{File: 1, Offset: 5000, Text: "while busy"}})
+	r.pumpMu.Unlock()
+	select {
+	case <-r.wake:
+	default:
+		t.Fatal("lines that came while the room pumped did not wake it")
+	}
+	if len(*frames) != 1 {
+		t.Fatal("lines were pumped twice at once")
 	}
 }
