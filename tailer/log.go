@@ -36,7 +36,7 @@ type Log struct {
 	state   State
 	changed chan struct{} // closed and replaced on every Lines and State
 
-	watchMu  sync.Mutex                  // serialises changes to watchers
+	watchMu  sync.Mutex                 // serialises changes to watchers
 	watchers atomic.Pointer[[]*watcher] // see Watch
 }
 
