@@ -28,7 +28,7 @@ type Log struct {
 	budget   int64
 
 	mu      sync.RWMutex
-	ring    []Line // circular; len(ring) is the capacity
+	ring    []Line // circular; len(ring) is the capacity (nil until the first line: a quiet file costs nothing here)
 	head    int    // index of the oldest line
 	n       int    // lines held
 	bytes   int64  // approximate bytes held
@@ -54,7 +54,6 @@ func NewLog(host, path string, minLines int, budget int64) *Log {
 	return &Log{
 		ID: hex.EncodeToString(id[:]), Host: host, Path: path,
 		minLines: minLines, budget: budget,
-		ring:    make([]Line, min(minLines, 16)),
 		next:    1,
 		state:   State{Code: StateStarting},
 		changed: make(chan struct{}),
