@@ -112,8 +112,14 @@ type room struct {
 	srv  *Server
 	log  *tailer.Log
 	wake chan struct{} // cap 1
-	stop chan struct{}
+	stop chan struct{} // closed by end
 
+	// The room's goroutine runs only while there is work (see run): a
+	// quiet log's room costs no goroutine.
+	running atomic.Bool
+	startMu sync.Mutex // orders starts of the goroutine with end
+	ended   bool       // under startMu
+	unwatch func()     // stops the Log's calls to lines
 	mu      sync.Mutex
 	viewers []*viewer
 
@@ -134,15 +140,47 @@ type room struct {
 	ctx       []bool // of kept: context lines (see frame)
 }
 
+// newRoom returns the room of log, which starts pumping when poked (by a
+// viewer added, the Log's new lines, a frame written) until end.
 func newRoom(srv *Server, log *tailer.Log) *room {
-	return &room{srv: srv, log: log, wake: make(chan struct{}, 1), stop: make(chan struct{})}
+	r := &room{srv: srv, log: log, wake: make(chan struct{}, 1), stop: make(chan struct{})}
+	r.unwatch = log.Watch(r.lines)
+	return r
 }
 
+// end stops the room for good: its goroutine returns and is not started
+// again, and the Log no longer calls it.
+func (r *room) end() {
+	r.startMu.Lock()
+	if !r.ended {
+		r.ended = true
+		close(r.stop)
+	}
+	r.startMu.Unlock()
+	r.unwatch()
+}
+
+// poke makes the room's goroutine pump soon, starting it if it is not
+// running.
 func (r *room) poke() {
 	select {
 	case r.wake <- struct{}{}:
 	default:
 	}
+	if !r.running.CompareAndSwap(false, true) {
+		return // it runs, and will see the wake-up
+	}
+	r.startMu.Lock()
+	defer r.startMu.Unlock()
+	if r.ended {
+		r.running.Store(false)
+		return
+	}
+	r.srv.wg.Add(1) // before end, hence before Server.Close waits
+	go func() {
+		defer r.srv.wg.Done()
+		r.run()
+	}()
 }
 
 func (r *room) add(v *viewer) {
@@ -165,11 +203,16 @@ func (r *room) remove(v *viewer) int {
 	return len(r.viewers)
 }
 
+// run pumps until nothing is left to do: no viewer held back for batching,
+// no filter change due, no scan cut short. Then it returns, and the next
+// poke starts it again (r.running is true while it runs).
 func (r *room) run() {
-	stopWatch := r.log.Watch(r.lines)
-	defer stopWatch()
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
 	for {
 		r.armed.Store(true)
 		r.pumpMu.Lock()
@@ -180,16 +223,41 @@ func (r *room) run() {
 		if busy {
 			// Work was left for a later pump (a scan over its budget): come
 			// back at once, after checking stop.
-			r.poke()
+			select {
+			case r.wake <- struct{}{}:
+			default:
+			}
+		}
+		if wait == 0 && !busy {
+			// Nothing is due: end, unless a poke came meanwhile (its
+			// sender saw this goroutine running and did not start another).
+			r.running.Store(false)
+			select {
+			case <-r.wake:
+				if r.running.CompareAndSwap(false, true) {
+					continue
+				}
+			default:
+			}
+			return
 		}
 		if wait > 0 {
-			timer.Reset(wait)
+			if timer == nil {
+				timer = time.NewTimer(wait)
+			} else {
+				timer.Reset(wait)
+			}
+		}
+		var fire <-chan time.Time
+		if timer != nil {
+			fire = timer.C
 		}
 		select {
 		case <-r.stop:
+			r.running.Store(false)
 			return
 		case <-r.wake:
-		case <-timer.C:
+		case <-fire:
 		}
 	}
 }

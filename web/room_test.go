@@ -211,10 +211,10 @@ func TestFewLinesArePumpedWhereTheyArrive(t *testing.T) {
 	_, next := l.Bounds()
 	v := &viewer{room: r, cursor: next, replayEnd: next, sentState: l.Status()}
 	frames := collect(v)
+	r.running.Store(true) // as if the room's goroutine ran: pokes only leave a wake-up
 	r.add(v)
-	<-r.wake // add pokes the room's goroutine (not running here)
-	stop := l.Watch(r.lines)
-	defer stop()
+	<-r.wake
+	defer r.end()
 
 	l.Lines([]tailer.Line{{File: 1, Offset: 2000, Text: "small batch"}})
 	if len(*frames) != 1 || !strings.Contains((*frames)[0], "small batch") {
@@ -250,5 +250,47 @@ func TestFewLinesArePumpedWhereTheyArrive(t *testing.T) {
 	}
 	if len(*frames) != 1 {
 		t.Fatal("lines were pumped twice at once")
+	}
+}
+
+// TestRoomGoroutineEndsWhenIdle: the room's goroutine runs only while it
+// has work; a quiet log's room holds none, and new work starts one again.
+func TestRoomGoroutineEndsWhenIdle(t *testing.T) {
+	r, l := testRoom(t, 10)
+	defer r.end()
+	_, next := l.Bounds()
+	v := &viewer{room: r, cursor: next, replayEnd: next, sentState: l.Status()}
+	frames := make(chan string, 16)
+	v.out = func(b []byte) error { frames <- string(b); return nil }
+	idle := func() {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for r.running.Load() {
+			if time.Now().After(deadline) {
+				t.Fatal("the room's goroutine still runs with nothing to do")
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	r.add(v) // starts the goroutine, which finds nothing to send and ends
+	idle()
+	big := make([]tailer.Line, inlineLines+1) // too many to pump inline: wakes the room
+	for i := range big {
+		big[i] = tailer.Line{File: 1, Offset: int64(2000 + i), Text: fmt.Sprintf("big %d", i)}
+	}
+	l.Lines(big)
+	select {
+	case f := <-frames:
+		if !strings.Contains(f, "big 0") {
+			t.Fatalf("unexpected frame %.80q", f)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("lines that woke an idle room were never sent")
+	}
+	idle()
+	r.end()
+	r.poke()
+	if r.running.Load() {
+		t.Fatal("a poke after end started the room's goroutine")
 	}
 }

@@ -288,7 +288,7 @@ func (s *Server) Close() {
 	}
 	_ = s.m.CloseWithMsg(melody.FormatCloseMessage(melody.CloseGoingAway, "server shutting down"))
 	for _, r := range rooms {
-		close(r.stop)
+		r.end()
 	}
 	s.wg.Wait()
 }
@@ -655,13 +655,8 @@ func (s *Server) roomFor(v *viewer) *room {
 	l := v.log
 	r := s.rooms[l]
 	if r == nil {
-		r = newRoom(s, l)
+		r = newRoom(s, l) // its goroutine starts when the viewer is added
 		s.rooms[l] = r
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			r.run()
-		}()
 	}
 	return r
 }
@@ -678,7 +673,7 @@ func (s *Server) disconnect(ms *melody.Session) {
 	s.mu.Lock()
 	if r := v.room; r != nil && r.remove(v) == 0 && s.rooms[r.log] == r {
 		delete(s.rooms, r.log)
-		close(r.stop)
+		r.end()
 	}
 	s.mu.Unlock()
 	v.hist.stop()
