@@ -245,6 +245,9 @@ func (b *bench) run() error {
 		b.logf("warning: open files limited to %d (want %d for %d viewers): %v", lim, need, max(b.o.idle, b.o.files), err)
 	}
 
+	if b.o.heapPrefix != "" {
+		runtime.MemProfileRate = 4 << 10 // per-viewer and per-file figures are a few KB: sample finely
+	}
 	if b.o.cpuProfile != "" {
 		f, err := os.Create(b.o.cpuProfile)
 		if err != nil {
