@@ -31,9 +31,9 @@ func harness() sourcetest.Harness {
 		New: func(tb testing.TB, globs []string, maxLine int) tailer.Source {
 			return local.New(globs, local.Options{MaxLineBytes: maxLine, Poll: 50 * time.Millisecond})
 		},
-		// nxadm/tail's one inotify watcher per process lives as long as the process.
+		// The process's one inotify watcher outlives its last watch by 30 s (see local.watches).
 		Ignore: []goleak.Option{
-			goleak.IgnoreTopFunction("github.com/nxadm/tail/watch.(*InotifyTracker).run"),
+			goleak.IgnoreTopFunction("github.com/logviewer/logviewer/sources/local.(*watches).dispatch"),
 			goleak.IgnoreTopFunction("github.com/fsnotify/fsnotify.(*Watcher).readEvents"),
 		},
 	}
