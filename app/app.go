@@ -78,7 +78,7 @@ func New(c *config.Config, o Options) (*App, error) {
 			return nil, err
 		}
 	}
-	authn, rules, err := newAuth(c, a.Cluster)
+	authn, rules, sessions, err := newAuth(c, a.Cluster)
 	if err != nil {
 		a.Close()
 		return nil, err
@@ -127,6 +127,12 @@ func New(c *config.Config, o Options) (*App, error) {
 		Auth: authn, Rules: rules, PublicURL: c.PublicURL, BasePath: c.BasePath,
 		MetricsPublic: c.MetricsPublic, Marks: store, Compression: c.WSCompression,
 	})
+	if sessions != nil {
+		if err := keepLogouts(c, a.Cluster, sessions, a.Web, o.Logger); err != nil {
+			a.Close()
+			return nil, err
+		}
+	}
 	return a, nil
 }
 

@@ -1,31 +1,21 @@
 package auth
 
 // Attacks on the auth package's own pieces: sign-in limits, password
-// timing, sessions, share links and access rules. A test that shows a real
-// fault starts with faultSkip(t, "FAULT: …") so that the suite stays green; remove
-// the Skip when the fault is fixed.
+// timing, sessions, share links and access rules. Each was a real fault
+// once, or guards against one.
 
 import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
 )
-
-// faultSkip skips a test that shows a known fault, unless LOGVIEWER_ATTACK
-// is set (LOGVIEWER_ATTACK=1 go test -run Attack ./auth shows them failing).
-func faultSkip(t *testing.T, why string) {
-	t.Helper()
-	if os.Getenv("LOGVIEWER_ATTACK") == "" {
-		t.Skip(why)
-	}
-}
 
 func attackHash(t testing.TB, pw string, cost int) []byte {
 	t.Helper()
@@ -124,20 +114,28 @@ func TestAttackMixedCostsTellNamesApart(t *testing.T) {
 	}
 }
 
-// TestAttackLogoutSurvivesRestart: logout revokes the session in memory
-// only. A copy of the cookie (stolen, or left in another browser) is valid
-// again after a restart, or on another instance sharing secret_file, until
-// it expires.
+// TestAttackLogoutSurvivesRestart: logout used to revoke the session in
+// memory only, so a copy of the cookie (stolen, or left in another browser)
+// was valid again after a restart until it expired. Revocations are now kept
+// in a file (KeepRevocations; a cluster keeps them in its shared bucket).
 func TestAttackLogoutSurvivesRestart(t *testing.T) {
-	faultSkip(t, "FAULT: Sessions.Revoke is in memory only: a logged-out cookie is valid again after a restart or on another instance")
 	key := make([]byte, 32)
+	path := filepath.Join(t.TempDir(), "revoked")
 	s1 := NewSessions(NewSigner(key), 12*time.Hour)
+	if _, err := KeepRevocations(path, s1, t0); err != nil {
+		t.Fatal(err)
+	}
 	cookie, id := s1.Issue(Identity{User: "alice", Via: ViaSession}, t0)
-	s1.Revoke(id.Session, id.Expires, t0)
+	if err := s1.Revoke(id.Session, id.Expires, t0); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := s1.Check(cookie, t0.Add(time.Minute)); err == nil {
 		t.Fatal("revoked cookie accepted by the same process")
 	}
 	s2 := NewSessions(NewSigner(key), 12*time.Hour) // the restarted server
+	if _, err := KeepRevocations(path, s2, t0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
 	if got, err := s2.Check(cookie, t0.Add(time.Minute)); err == nil {
 		t.Fatalf("a logged-out cookie is accepted again after a restart: %+v", got)
 	}

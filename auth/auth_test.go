@@ -2,6 +2,7 @@ package auth
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -234,5 +235,38 @@ func TestLoadSecret(t *testing.T) {
 	_ = os.Chmod(p, 0o644)
 	if _, err := LoadSecret(p); err == nil || !strings.Contains(err.Error(), "readable by others") {
 		t.Fatalf("a world-readable key was accepted: %v", err)
+	}
+}
+
+// TestKeepRevocations: the file keeps what is in force, drops what expired
+// (it is rewritten at each start) and lines a crash cut short, and appends
+// each new logout.
+func TestKeepRevocations(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "revoked")
+	body := fmt.Sprintf("old %d\nlive %d\ncut-sh", t0.Add(-time.Hour).Unix(), t0.Add(time.Hour).Unix())
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := NewSessions(NewSigner(make([]byte, 32)), 12*time.Hour)
+	bad, err := KeepRevocations(path, s, t0)
+	if err != nil || fmt.Sprint(bad) != "[3]" {
+		t.Fatalf("KeepRevocations = %v, %v; want line 3 unreadable", bad, err)
+	}
+	if s.Insert("live", t0.Add(time.Hour), t0) {
+		t.Error("a revocation from the file was not loaded")
+	}
+	if !s.Insert("old", t0.Add(time.Hour), t0) {
+		t.Error("an expired revocation was loaded")
+	}
+	if err := s.Revoke("new", t0.Add(2*time.Hour), t0); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	want := fmt.Sprintf("live %d\nnew %d\n", t0.Add(time.Hour).Unix(), t0.Add(2*time.Hour).Unix())
+	if err != nil || string(b) != want {
+		t.Fatalf("file holds %q (%v), want %q", b, err, want)
+	}
+	if info, err := os.Stat(path); err != nil || info.Mode().Perm() != 0o600 {
+		t.Fatalf("file mode %v (%v), want 0600", info.Mode(), err)
 	}
 }

@@ -239,9 +239,11 @@ func (a *Authenticator) IssueSession(id Identity) (string, *Identity) {
 	return a.o.Sessions.Issue(id, a.o.Now())
 }
 
-// Logout ends id's session.
-func (a *Authenticator) Logout(id *Identity) {
+// Logout ends id's session. It is ended in this process in any case; an
+// error says that it could not be kept beyond it (see Sessions.Share).
+func (a *Authenticator) Logout(id *Identity) error {
 	if id != nil && id.Session != "" && a.o.Sessions != nil {
-		a.o.Sessions.Revoke(id.Session, id.Expires, a.o.Now())
+		return a.o.Sessions.Revoke(id.Session, id.Expires, a.o.Now())
 	}
+	return nil
 }

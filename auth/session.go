@@ -15,6 +15,7 @@ type Sessions struct {
 
 	mu      sync.Mutex
 	revoked map[string]time.Time // session id → its expiry
+	share   func(id string, exp time.Time) error
 }
 
 // NewSessions returns Sessions that last ttl.
@@ -59,8 +60,23 @@ func (s *Sessions) Check(value string, now time.Time) (*Identity, error) {
 	return &Identity{User: c.User, Groups: c.Groups, Via: c.Via, Expires: exp, Session: c.ID}, nil
 }
 
-// Revoke ends session id (logout) until exp.
-func (s *Sessions) Revoke(id string, exp, now time.Time) {
+// Revoke ends session id (logout) until exp. It is ended here at once; the
+// error is Share's (the revocation could not be kept or passed on).
+func (s *Sessions) Revoke(id string, exp, now time.Time) error {
+	s.Insert(id, exp, now)
+	s.mu.Lock()
+	share := s.share
+	s.mu.Unlock()
+	if share != nil {
+		return share(id, exp)
+	}
+	return nil
+}
+
+// Insert records that session id was ended elsewhere (by another instance,
+// or before a restart) and reports whether it was news here. A session
+// already expired is not recorded.
+func (s *Sessions) Insert(id string, exp, now time.Time) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for k, e := range s.revoked { // prune what has expired anyway
@@ -68,7 +84,20 @@ func (s *Sessions) Revoke(id string, exp, now time.Time) {
 			delete(s.revoked, k)
 		}
 	}
+	if _, known := s.revoked[id]; known || !now.Before(exp) {
+		return false
+	}
 	s.revoked[id] = exp
+	return true
+}
+
+// Share makes Revoke also hand every revocation to f: to keep it in a file
+// (so that a logout outlives a restart) or to tell the other instances of a
+// cluster. Revocations known from elsewhere reach Sessions through Insert.
+func (s *Sessions) Share(f func(id string, exp time.Time) error) {
+	s.mu.Lock()
+	s.share = f
+	s.mu.Unlock()
 }
 
 // TTL is how long a new session lasts.

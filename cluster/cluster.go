@@ -17,6 +17,8 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -67,7 +69,7 @@ type Cluster struct {
 	stream   jetstream.Stream
 	leases   jetstream.KeyValue // log id → holder (TTL LeaseTTL)
 	viewers  jetstream.KeyValue // "<log id>.<instance>" while the instance has viewers (TTL 3×LeaseTTL)
-	shared   jetstream.KeyValue // "secret.<name>", "mark.<id>": no TTL
+	shared   jetstream.KeyValue // "secret.<name>", "mark.<id>", "revoked.<session id>": no TTL (logouts are purged once expired)
 	subjects string             // "<name>.log."
 
 	ctx    context.Context
@@ -202,7 +204,7 @@ func (c *Cluster) setup(ctx context.Context) error {
 	if c.viewers, err = kv("viewers", 3*c.opts.LeaseTTL, "logviewer: which instances have viewers of each log"); err != nil {
 		return err
 	}
-	if c.shared, err = kv("shared", 0, "logviewer: deploy marks and the signing key"); err != nil {
+	if c.shared, err = kv("shared", 0, "logviewer: deploy marks, logouts and the signing key"); err != nil {
 		return err
 	}
 	// A batch and a line must fit in one message.
@@ -293,16 +295,55 @@ func (c *Cluster) PutMark(ctx context.Context, id string, value []byte) error {
 // WatchMarks calls f with every deploy mark stored, first those that exist
 // (before it returns), then each one put later, until Close.
 func (c *Cluster) WatchMarks(ctx context.Context, f func(value []byte)) error {
+	return c.watchShared(ctx, "mark.*", "marks", func(_ string, value []byte) { f(value) })
+}
+
+// PutRevoked stores that session id was ended by logout; it is kept until
+// exp, when the session would have ended anyway.
+func (c *Cluster) PutRevoked(ctx context.Context, id string, exp time.Time) error {
+	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
+	if _, err := c.shared.Put(ctx, "revoked."+id, []byte(strconv.FormatInt(exp.Unix(), 10))); err != nil {
+		return fmt.Errorf("cluster: store a logout: %w", err)
+	}
+	return nil
+}
+
+// WatchRevoked calls f with every session ended by logout on any instance
+// and not yet expired: first those stored (before it returns), then each one
+// stored later, until Close. Those expired are removed from the bucket.
+func (c *Cluster) WatchRevoked(ctx context.Context, f func(id string, exp time.Time)) error {
+	return c.watchShared(ctx, "revoked.*", "logouts", func(key string, value []byte) {
+		secs, err := strconv.ParseInt(string(value), 10, 64)
+		if err != nil {
+			c.log.Warn("cluster: bad logout in the shared bucket", "key", key, "err", err)
+			return
+		}
+		exp := time.Unix(secs, 0)
+		if !time.Now().Before(exp) {
+			ctx, cancel := context.WithTimeout(c.ctx, opTimeout)
+			defer cancel()
+			_ = c.shared.Purge(ctx, key) // best effort: the next instance to start tries again
+			return
+		}
+		f(strings.TrimPrefix(key, "revoked."), exp)
+	})
+}
+
+// watchShared calls f with every entry of the shared bucket whose key
+// matches keys: first those that exist (before it returns), then each one
+// put later, until Close. what names them in errors.
+func (c *Cluster) watchShared(ctx context.Context, keys, what string, f func(key string, value []byte)) error {
 	// The watch lives until Close; ctx bounds only the wait for what
 	// exists (and the tries to start it: JetStream may be slow at first).
 	var w jetstream.KeyWatcher
 	var err error
 	for b := newBackoff(); ; b.wait(ctx) {
-		if w, err = c.shared.Watch(c.ctx, "mark.*", jetstream.IgnoreDeletes()); err == nil {
+		if w, err = c.shared.Watch(c.ctx, keys, jetstream.IgnoreDeletes()); err == nil {
 			break
 		}
 		if ctx.Err() != nil {
-			return fmt.Errorf("cluster: watch marks: %w", err)
+			return fmt.Errorf("cluster: watch %s: %w", what, err)
 		}
 	}
 	// The existing values come first, then a nil entry.
@@ -323,17 +364,17 @@ func (c *Cluster) WatchMarks(ctx context.Context, f func(value []byte)) error {
 								return
 							}
 							if e != nil {
-								f(e.Value())
+								f(e.Key(), e.Value())
 							}
 						}
 					}
 				}()
 				return nil
 			}
-			f(e.Value())
+			f(e.Key(), e.Value())
 		case <-ctx.Done():
 			_ = w.Stop()
-			return fmt.Errorf("cluster: watch marks: %w", ctx.Err())
+			return fmt.Errorf("cluster: watch %s: %w", what, ctx.Err())
 		}
 	}
 }

@@ -3,6 +3,7 @@ package cluster_test
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -124,4 +125,79 @@ func post(t *testing.T, u, cookie, body string) *http.Response {
 	}
 	t.Cleanup(func() { resp.Body.Close() })
 	return resp
+}
+
+// TestLogoutEndsTheSessionEverywhere: signing out on one instance ends the
+// session on every instance: its open views there are closed with 4001
+// ("signed out") and its cookie is refused there. Before, only the instance
+// that received the logout knew of it.
+func TestLogoutEndsTheSessionEverywhere(t *testing.T) {
+	n := startNATS(t)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "app.log")
+	w := newWriter(t, file)
+	w.write(t, 1, 1)
+	hash, err := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	authCfg := fmt.Sprintf("[auth]\nmode = \"users\"\n[[user]]\nname = \"alice\"\npassword = %q\n", hash)
+	a := startInstance(t, dir, n.url(), "lv-1", authCfg)
+	b := startInstance(t, dir, n.url(), "lv-2", authCfg)
+
+	resp := post(t, a.url+"/api/login", "", `{"user":"alice","password":"pw"}`)
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("login on a: %s", resp.Status)
+	}
+	var cookie string
+	for _, c := range resp.Cookies() {
+		cookie = c.Name + "=" + c.Value
+	}
+	me := func(in *instance) int {
+		t.Helper()
+		req, _ := http.NewRequest("GET", in.url+"/api/me", nil)
+		req.Header.Set("Cookie", cookie)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := me(b); got != http.StatusOK {
+		t.Fatalf("a's session on b: %d", got)
+	}
+	u := "ws" + strings.TrimPrefix(b.url, "http") + "/ws?host=local&file=" + url.QueryEscape(file)
+	conn, hr, err := websocket.DefaultDialer.Dial(u, http.Header{"Cookie": {cookie}})
+	if err != nil {
+		t.Fatalf("a view on b: %v", err)
+	}
+	hr.Body.Close()
+	defer conn.Close()
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var hello frame
+	if err := conn.ReadJSON(&hello); err != nil || hello.Type != "hello" {
+		t.Fatalf("a view on b: %+v %v", hello, err)
+	}
+
+	if resp := post(t, a.url+"/api/logout", cookie, `{}`); resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("logout on a: %s", resp.Status)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		if _, _, err = conn.ReadMessage(); err != nil {
+			break
+		}
+	}
+	var ce *websocket.CloseError
+	if !errors.As(err, &ce) || ce.Code != 4001 {
+		t.Fatalf("b's view of the signed-out session ended with %v, want close code 4001", err)
+	}
+	if got := me(b); got != http.StatusUnauthorized {
+		t.Fatalf("the signed-out cookie on b: %d, want 401", got)
+	}
+	c := startInstance(t, dir, n.url(), "lv-3", authCfg) // started after the logout
+	if got := me(c); got != http.StatusUnauthorized {
+		t.Fatalf("the signed-out cookie on an instance started later: %d, want 401", got)
+	}
 }

@@ -220,7 +220,11 @@ func (s *Server) serveLogout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := auth.FromContext(r.Context())
-	s.auth.Logout(id)
+	if err := s.auth.Logout(id); err != nil {
+		// Ended here, and the browser forgets the cookie; a copy of it
+		// would still work after a restart or on another instance.
+		s.log.Error("logout: the session is ended here but could not be kept", "err", err)
+	}
 	s.setSession(w, r, "", -1)
 	if id != nil && id.Session != "" {
 		s.endSession(id.Session, "signed out")
@@ -372,6 +376,10 @@ func (s *Server) watchIdentity(id *auth.Identity, ms *melody.Session) func() {
 		}
 	}
 }
+
+// EndSession closes every WebSocket of session (a session id) with "signed
+// out": for a logout made elsewhere (another instance of a cluster).
+func (s *Server) EndSession(session string) { s.endSession(session, "signed out") }
 
 // endSession closes every WebSocket of a session.
 func (s *Server) endSession(session, reason string) {
