@@ -515,3 +515,39 @@ func TestSignInRateLimitShowsWait(t *testing.T) {
 	}
 	s.stop()
 }
+
+// TestShareLinkKeepsLevelAndContext: a link made from a view filtered by
+// level, with context, opens with that same view for someone with no
+// account: the level chip pressed, the context chosen, and the lines the
+// maker saw. Before, the link kept only the filter's text.
+func TestShareLinkKeepsLevelAndContext(t *testing.T) {
+	s, _ := authServer(t, serverOpts{})
+	app := s.path("web-1", "app.log")
+	sourcetest.Append(t, app, "a INFO start\nb INFO before\nc ERROR broke\nd INFO after\ne INFO end\n")
+	want := `JSON.stringify(` + shownJS + `) === '["b INFO before","c ERROR broke","d INFO after"]'`
+
+	p := newPage(t, 1280, 800)
+	p.navigate(s.URL(url.Values{"host": {"web-1"}, "file": {app}, "level": {"error"}, "context": {"1"}}.Encode()))
+	p.signIn("alice", alicePassword)
+	p.waitFor(want, "the error line with one line of context")
+	p.click("#share")
+	p.waitFor(`document.getElementById('share-dlg').open`, "the share dialog")
+	if what := text(p, "share-what"); !strings.Contains(what, "showing only error lines, with 1 line of context") {
+		t.Errorf("the share dialog says %q, want it to name the level and context", what)
+	}
+	p.click("#share-make")
+	p.waitFor(`!document.getElementById('share-out').hidden`, "the link")
+	link := eval[string](p, `document.getElementById('share-url').value`)
+
+	q := newPage(t, 1024, 700)
+	q.navigate(link)
+	q.waitFor(liveJS, "the shared view live")
+	q.waitFor(want, "the shared view: the same lines")
+	if pressed := eval[string](q, `document.querySelector('#levels [data-level=error]').getAttribute('aria-pressed')`); pressed != "true" {
+		t.Errorf("the error chip in the shared view: aria-pressed %q, want true", pressed)
+	}
+	if c := eval[string](q, `document.getElementById('ctx').value`); c != "1" {
+		t.Errorf("the shared view's context says %q, want 1", c)
+	}
+	s.stop()
+}

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -365,5 +366,58 @@ func TestStateChangesNeedTheRightOriginAndJSON(t *testing.T) {
 	// The right password is refused too while the address is limited.
 	if resp, _ := b.do("POST", "/api/login", map[string]string{"user": "alice", "password": "alice-pw"}, nil); resp.StatusCode != 429 {
 		t.Fatalf("while limited: %d, want 429", resp.StatusCode)
+	}
+}
+
+// TestShareLinkCarriesLevelAndContext: a share link keeps the whole filter
+// of the view it was made from, its level and context included (before,
+// only the text was kept, so a colleague saw every level); a level the
+// view would refuse is refused when the link is made.
+func TestShareLinkCarriesLevelAndContext(t *testing.T) {
+	e := newAuthEnv(t, time.Hour)
+	app := filepath.Join(e.dirWeb, "app.log")
+	sourcetest.Append(t, app, "a INFO start\nb INFO before\nc ERROR broke\nd INFO after\ne INFO end\n")
+	bob := e.browser(t)
+	bob.login("bob", "bob-pw")
+	if resp, body := bob.do("POST", "/api/share", map[string]any{"host": "web", "file": app, "level": "fatal"}, nil); resp.StatusCode != 400 || !strings.Contains(body, "level") {
+		t.Fatalf("an unknown level: %d %s, want 400 naming the level", resp.StatusCode, body)
+	}
+	if resp, body := bob.do("POST", "/api/share", map[string]any{"host": "web", "file": app, "level": "error", "context": 99}, nil); resp.StatusCode != 400 {
+		t.Fatalf("context 99: %d %s, want 400", resp.StatusCode, body)
+	}
+	resp, body := bob.do("POST", "/api/share", map[string]any{"host": "web", "file": app, "level": "error", "context": 1, "ttl": "30m"}, nil)
+	var out struct{ URL string }
+	if err := json.Unmarshal([]byte(body), &out); resp.StatusCode != 200 || err != nil {
+		t.Fatalf("share: %d %s", resp.StatusCode, body)
+	}
+	u, _ := url.Parse(out.URL)
+	token := u.Query().Get("share")
+
+	anon := e.browser(t)
+	_, me := anon.do("GET", "/api/me?share="+url.QueryEscape(token), nil, nil)
+	if !strings.Contains(me, `"level":"error"`) || !strings.Contains(me, `"context":1`) {
+		t.Fatalf("/api/me with the token does not name the shared level and context: %s", me)
+	}
+	conn, err := anon.dial(url.Values{"share": {token}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if h := readHello(t, conn); h.Type != "hello" {
+		t.Fatal(h)
+	}
+	var got []string
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for len(got) < 3 {
+		var m msg
+		if err := conn.ReadJSON(&m); err != nil {
+			t.Fatalf("after %q: %v", got, err)
+		}
+		for _, l := range m.Lines {
+			got = append(got, l.Text)
+		}
+	}
+	if want := []string{"b INFO before", "c ERROR broke", "d INFO after"}; !slices.Equal(got, want) {
+		t.Fatalf("the shared view shows %q, want the error line with one line of context: %q", got, want)
 	}
 }

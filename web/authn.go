@@ -14,6 +14,7 @@ import (
 	"github.com/olahol/melody"
 
 	"github.com/logviewer/logviewer/auth"
+	"github.com/logviewer/logviewer/filter"
 	"github.com/logviewer/logviewer/tailer"
 )
 
@@ -246,7 +247,7 @@ func (s *Server) serveMe(w http.ResponseWriter, r *http.Request) {
 		out["share_max_ttl"] = sh.MaxTTL().String()
 	}
 	if id.Share != nil {
-		out["share"] = map[string]any{"host": id.Share.Host, "file": id.Share.File, "q": id.Share.Q, "re": id.Share.Re, "case": id.Share.Case, "inv": id.Share.Inv}
+		out["share"] = map[string]any{"host": id.Share.Host, "file": id.Share.File, "q": id.Share.Q, "re": id.Share.Re, "case": id.Share.Case, "inv": id.Share.Inv, "level": id.Share.Level, "context": id.Share.Ctx}
 	}
 	writeJSON(w, out)
 }
@@ -271,11 +272,18 @@ func (s *Server) serveShare(w http.ResponseWriter, r *http.Request) {
 		Re    bool   `json:"re"`
 		Case  bool   `json:"case"`
 		Inv   bool   `json:"inv"`
+		Level string `json:"level"`
+		Ctx   int    `json:"context"`
 		TTL   string `json:"ttl"`
 		Group string `json:"group"`
 	}
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 8<<10)).Decode(&req); err != nil {
-		s.httpError(w, http.StatusBadRequest, "want {\"host\",\"file\",\"q\",\"re\",\"case\",\"inv\",\"ttl\"}")
+		s.httpError(w, http.StatusBadRequest, "want {\"host\",\"file\",\"q\",\"re\",\"case\",\"inv\",\"level\",\"context\",\"ttl\"}")
+		return
+	}
+	// The shared filter must be one the view would accept.
+	if _, err := filter.Compile(filter.Spec{Text: req.Q, Regex: req.Re, Case: req.Case, Invert: req.Inv, Level: req.Level, Context: req.Ctx}); err != nil {
+		s.httpError(w, http.StatusBadRequest, "filter: "+err.Error())
 		return
 	}
 	if req.Group != "" {
@@ -298,7 +306,7 @@ func (s *Server) serveShare(w http.ResponseWriter, r *http.Request) {
 		s.httpError(w, code, msg)
 		return
 	}
-	token, exp := s.auth.Shares().Make(auth.Share{Host: req.Host, File: req.File, Q: req.Q, Re: req.Re, Case: req.Case, Inv: req.Inv, By: id.User}, ttl, time.Now())
+	token, exp := s.auth.Shares().Make(auth.Share{Host: req.Host, File: req.File, Q: req.Q, Re: req.Re, Case: req.Case, Inv: req.Inv, Level: req.Level, Ctx: req.Ctx, By: id.User}, ttl, time.Now())
 	s.audit(r, "share", "host", req.Host, "file", req.File, "expires", exp.UTC().Format(time.RFC3339))
 	writeJSON(w, map[string]any{"url": s.pageURL(r) + "?share=" + token, "expires": exp.UTC().Format(time.RFC3339)})
 }

@@ -372,11 +372,19 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		sh := id.Share
 		q.Set("host", sh.Host)
 		q.Set("file", sh.File)
-		if !q.Has("q") && sh.Q != "" { // q= (empty) means: the viewer cleared the shared filter
+		// The shared filter is one unit, its level and context included;
+		// q= (empty) means: the viewer cleared it.
+		if !q.Has("q") && (sh.Q != "" || sh.Level != "") {
 			q.Set("q", sh.Q)
 			q.Set("re", boolParam(sh.Re))
 			q.Set("case", boolParam(sh.Case))
 			q.Set("inv", boolParam(sh.Inv))
+			if sh.Level != "" {
+				q.Set("level", sh.Level)
+			}
+			if sh.Ctx > 0 {
+				q.Set("context", strconv.Itoa(sh.Ctx))
+			}
 		}
 	}
 	if q.Get("group") != "" || len(q["host"]) > 1 {

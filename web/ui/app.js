@@ -1063,7 +1063,7 @@ function connect() {
   S.active = uiSpec(); S.sent = null;
   // Without a q of its own, a shared view gets the shared filter from the
   // server; the view's own ("none") is sent once it is connected.
-  if (S.shared && !S.active.text && shareSpec().text && !clearedShared()) S.active = shareSpec();
+  if (S.shared && !S.active.text && !S.active.level && (shareSpec().text || shareSpec().level) && !clearedShared()) S.active = shareSpec();
   S.source = { code: '' }; S.rotated = null; S.refused = '';
   setSource();
   showFilterError('');
@@ -1548,17 +1548,22 @@ function keydown(e) {
 
 // ---- wiring ----------------------------------------------------------------------------
 
-async function start() {
-  const q = new URLSearchParams(location.search);
-  const f = specOf(q);
-  S.level = f.level;
-  el.ctx.value = String(f.context);
-  if (el.ctx.value !== String(f.context)) { // not one of the choices: offer it
-    el.ctx.append(option(String(f.context), `±${f.context}`));
-    el.ctx.value = String(f.context);
+/** showSpec puts a filter (text, flags, level, context) into the controls. */
+function showSpec(f) {
+  S.level = f.level || '';
+  const n = f.context || 0;
+  el.ctx.value = String(n);
+  if (el.ctx.value !== String(n)) { // not one of the choices: offer it
+    el.ctx.append(option(String(n), `±${n}`));
+    el.ctx.value = String(n);
   }
   el.filter.value = f.text;
   press(el.re, f.regex); press(el.cas, f.case); press(el.inv, f.invert);
+}
+
+async function start() {
+  const q = new URLSearchParams(location.search);
+  showSpec(specOf(q));
   const line = Number(q.get('line'));
   if (q.get('at')) S.link = { pos: q.get('at') }; // a line by its place in the file
   else if (line > 0 && q.get('log')) S.link = { seq: line, log: q.get('log') }; // older links: by seq
@@ -1685,9 +1690,8 @@ async function boot() {
     S.host = S.shared.host;
     S.file = S.shared.file;
     if (!new URLSearchParams(location.search).has('q')) {
-      const f = shareSpec();
-      el.filter.value = f.text;
-      press(el.re, f.regex); press(el.cas, f.case); press(el.inv, f.invert);
+      showSpec(shareSpec());
+      updateLevels();
     }
     writeURL();
     S.booted = true;
@@ -1727,7 +1731,10 @@ async function boot() {
 
 /** clearedShared: the page's URL says the shared filter was cleared (q=). */
 const clearedShared = () => new URLSearchParams(location.search).has('q') && !new URLSearchParams(location.search).get('q');
-const shareSpec = () => ({ text: S.shared.q || '', regex: !!S.shared.re, case: !!S.shared.case, invert: !!S.shared.inv });
+const shareSpec = () => ({
+  text: S.shared.q || '', regex: !!S.shared.re, case: !!S.shared.case, invert: !!S.shared.inv,
+  level: S.shared.level || '', context: S.shared.context || 0,
+});
 
 function when(iso) {
   const d = new Date(iso);
@@ -1957,8 +1964,11 @@ function openShare() {
     return;
   }
   const f = uiSpec();
+  const only = f.level ? `${f.level.split(',').join(' and ')} lines` : '';
+  const what = [f.text ? `filtered by “${f.text}”` : '', only ? `showing only ${only}` : '',
+    (f.text || f.level) && f.context ? `with ${f.context} line${f.context === 1 ? '' : 's'} of context` : ''].filter(Boolean).join(', ');
   el.shareWhat.textContent = `Anyone with the link sees ${S.file} on ${S.host}` +
-    (f.text ? `, filtered by “${f.text}”` : '') + ', live and read-only, without signing in, until it expires.';
+    (what ? `, ${what}` : '') + ', live and read-only, without signing in, until it expires.';
   el.shareOut.hidden = true;
   el.shareURL.value = '';
   showShareError('');
@@ -1979,7 +1989,10 @@ async function makeShare() {
   try {
     const r = await fetch('api/share', {
       method: 'POST', cache: 'no-store', headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ host: S.host, file: S.file, q: f.text, re: f.regex, case: f.case, inv: f.invert, ttl }),
+      body: JSON.stringify({
+        host: S.host, file: S.file, q: f.text, re: f.regex, case: f.case, inv: f.invert,
+        level: f.level, context: f.text || f.level ? f.context : 0, ttl,
+      }),
     });
     const body = await r.json().catch(() => ({}));
     if (r.status === 401) { identityEnded(body.error || 'sign in first', body.mode); return; }
