@@ -14,8 +14,8 @@ type Share struct {
 	Re     bool   `json:"re,omitempty"`
 	Case   bool   `json:"c,omitempty"`
 	Inv    bool   `json:"i,omitempty"`
-	Level  string `json:"l,omitempty"` // level filter (comma-separated names)
-	Ctx    int    `json:"x,omitempty"` // lines of context around each match
+	Level  string `json:"l,omitempty"`  // level filter (comma-separated names)
+	Ctx    int    `json:"x,omitempty"`  // lines of context around each match
 	By     string `json:"by,omitempty"` // who made it (audit)
 	Exp    int64  `json:"exp"`          // Unix seconds
 	Issued int64  `json:"iat"`
