@@ -26,36 +26,18 @@ func TestSharedSecretAndMarks(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "app.log")
 	w := newWriter(t, file)
-	hash, err := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
-	if err != nil {
-		t.Fatal(err)
-	}
-	authCfg := fmt.Sprintf("[auth]\nmode = \"users\"\n[[user]]\nname = \"alice\"\npassword = %q\n", hash)
+	authCfg := aliceConfig(t)
 	a := startInstance(t, dir, n.url(), "lv-1", authCfg)
 	b := startInstance(t, dir, n.url(), "lv-2", authCfg)
 
 	// Sign in on a, use the session on b.
-	resp := post(t, a.url+"/api/login", "", `{"user":"alice","password":"pw"}`)
-	if resp.StatusCode != http.StatusNoContent {
-		t.Fatalf("login on a: %s", resp.Status)
-	}
-	var cookie string
-	for _, c := range resp.Cookies() {
-		cookie = c.Name + "=" + c.Value
-	}
-	req, _ := http.NewRequest("GET", b.url+"/api/me", nil)
-	req.Header.Set("Cookie", cookie)
-	me, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	me.Body.Close()
-	if me.StatusCode != http.StatusOK {
-		t.Fatalf("a's session on b: %s", me.Status)
+	cookie := signIn(t, a)
+	if got := getMe(t, b, cookie); got != http.StatusOK {
+		t.Fatalf("a's session on b: %d", got)
 	}
 
 	// A share link made on a opens the log on b.
-	resp = post(t, a.url+"/api/share", cookie, fmt.Sprintf(`{"host":"local","file":%q}`, file))
+	resp := post(t, a.url+"/api/share", cookie, fmt.Sprintf(`{"host":"local","file":%q}`, file))
 	var share struct{ URL string }
 	if err := json.NewDecoder(resp.Body).Decode(&share); err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("share on a: %s %v", resp.Status, err)
@@ -96,7 +78,7 @@ func TestSharedSecretAndMarks(t *testing.T) {
 		}
 		v.mu.Unlock()
 	}
-	req, _ = http.NewRequest("GET", b.url+"/api/marks?host=local", nil)
+	req, _ := http.NewRequest("GET", b.url+"/api/marks?host=local", nil)
 	req.Header.Set("Cookie", cookie)
 	list, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -127,6 +109,44 @@ func post(t *testing.T, u, cookie, body string) *http.Response {
 	return resp
 }
 
+// aliceConfig is the [auth] of a cluster whose one user, alice, signs in
+// with "pw".
+func aliceConfig(t *testing.T) string {
+	t.Helper()
+	hash, err := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("[auth]\nmode = \"users\"\n[[user]]\nname = \"alice\"\npassword = %q\n", hash)
+}
+
+// signIn signs alice in on in and returns her session cookie ("name=value").
+func signIn(t *testing.T, in *instance) string {
+	t.Helper()
+	resp := post(t, in.url+"/api/login", "", `{"user":"alice","password":"pw"}`)
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("login on %s: %s", in.name, resp.Status)
+	}
+	var cookie string
+	for _, c := range resp.Cookies() {
+		cookie = c.Name + "=" + c.Value
+	}
+	return cookie
+}
+
+// getMe is GET /api/me on in with cookie: its status.
+func getMe(t *testing.T, in *instance, cookie string) int {
+	t.Helper()
+	req, _ := http.NewRequest("GET", in.url+"/api/me", nil)
+	req.Header.Set("Cookie", cookie)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
 // TestLogoutEndsTheSessionEverywhere: signing out on one instance ends the
 // session on every instance: its open views there are closed with 4001
 // ("signed out") and its cookie is refused there. Before, only the instance
@@ -137,33 +157,11 @@ func TestLogoutEndsTheSessionEverywhere(t *testing.T) {
 	file := filepath.Join(dir, "app.log")
 	w := newWriter(t, file)
 	w.write(t, 1, 1)
-	hash, err := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
-	if err != nil {
-		t.Fatal(err)
-	}
-	authCfg := fmt.Sprintf("[auth]\nmode = \"users\"\n[[user]]\nname = \"alice\"\npassword = %q\n", hash)
+	authCfg := aliceConfig(t)
 	a := startInstance(t, dir, n.url(), "lv-1", authCfg)
 	b := startInstance(t, dir, n.url(), "lv-2", authCfg)
-
-	resp := post(t, a.url+"/api/login", "", `{"user":"alice","password":"pw"}`)
-	if resp.StatusCode != http.StatusNoContent {
-		t.Fatalf("login on a: %s", resp.Status)
-	}
-	var cookie string
-	for _, c := range resp.Cookies() {
-		cookie = c.Name + "=" + c.Value
-	}
-	me := func(in *instance) int {
-		t.Helper()
-		req, _ := http.NewRequest("GET", in.url+"/api/me", nil)
-		req.Header.Set("Cookie", cookie)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
-	}
+	cookie := signIn(t, a)
+	me := func(in *instance) int { return getMe(t, in, cookie) }
 	if got := me(b); got != http.StatusOK {
 		t.Fatalf("a's session on b: %d", got)
 	}
