@@ -311,8 +311,8 @@ func (c *Cluster) PutRevoked(ctx context.Context, id string, exp time.Time) erro
 
 // WatchRevoked calls f with every session ended by logout on any instance
 // and not yet expired: first those stored (before it returns), then each one
-// stored later, until Close. Those expired are purged from the bucket as they are read
-// (so by the next instance that starts).
+// stored later, until Close. Those expired are purged from the bucket as
+// they are read (so by the next instance that starts).
 func (c *Cluster) WatchRevoked(ctx context.Context, f func(id string, exp time.Time)) error {
 	return c.watchShared(ctx, "revoked.*", "logouts", func(key string, value []byte) {
 		secs, err := strconv.ParseInt(string(value), 10, 64)
