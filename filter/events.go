@@ -90,6 +90,18 @@ func (f *Filter) KeepEvent(ls []tailer.Line) bool {
 	return f.MatchAny(ls) != f.invert
 }
 
+// KeepEventTagged is KeepEvent for an event of a merged view, whose text
+// filter may also match the tag its lines are shown with (the host).
+func (f *Filter) KeepEventTagged(ls []tailer.Line, tag string) bool {
+	if f == nil || f.text == "" && f.re == nil || len(ls) == 0 || ls[0].Mark != "" {
+		return f.KeepEvent(ls)
+	}
+	if f.levels != nil && !f.levels[Level(ls[0].Text)] {
+		return false
+	}
+	return (f.match(tag) || f.MatchAny(ls)) != f.invert
+}
+
 // MatchAny reports whether the text filter matches any of ls (markers
 // aside); false for a filter without text.
 func (f *Filter) MatchAny(ls []tailer.Line) bool {

@@ -84,3 +84,30 @@ func BenchmarkContinues(b *testing.B) {
 		})
 	}
 }
+
+// TestKeepEventTagged: in a merged view an event is kept when the filter
+// matches its host's tag or any of its lines, and its level is its first
+// line's.
+func TestKeepEventTagged(t *testing.T) {
+	ev := []tailer.Line{{Text: "2026-11-28 ERROR boom"}, {Text: "\tat pkg.Work(Work.java:3)"}}
+	for _, tc := range []struct {
+		spec Spec
+		tag  string
+		want bool
+	}{
+		{Spec{Text: "web-2"}, "web-2", true},
+		{Spec{Text: "web-2"}, "web-1", false},
+		{Spec{Text: "Work.java"}, "web-1", true},
+		{Spec{Text: "Work.java", Invert: true}, "web-1", false},
+		{Spec{Text: "web-2", Level: "info"}, "web-2", false},
+		{Spec{Level: "error"}, "web-1", true},
+	} {
+		f, err := Compile(tc.spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := f.KeepEventTagged(ev, tc.tag); got != tc.want {
+			t.Errorf("%+v on %s: %v, want %v", tc.spec, tc.tag, got, tc.want)
+		}
+	}
+}

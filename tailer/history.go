@@ -52,7 +52,24 @@ type OlderRequest struct {
 	Budget     int64            // bytes to examine at most (≤ 0: DefaultHistoryBudget)
 	Keep       func(*Line) bool // nil: every line
 	Key        string           // identifies Keep for caches ("" for nil)
+	// KeepEvent, with Continues, judges whole events instead of lines, as
+	// a live view's filter does: an event is a line and the continuation
+	// lines after it (those Continues accepts, at most MaxEventLines in
+	// all), kept or left out together (a stack trace with its ERROR line).
+	// Keep is then not used. Events cut by the start of a file are judged
+	// by the part the file holds. A page then ends at an event's first
+	// line, and may hold up to one event more than N and MaxBytes allow.
+	KeepEvent func([]Line) bool
+	Continues func(text string) bool
 }
+
+// An event a history scan holds before judging it has at most
+// MaxEventLines lines and MaxEventBytes bytes of text: a longer one is
+// judged in parts.
+const (
+	MaxEventLines = 1000
+	MaxEventBytes = 1 << 20
+)
 
 // OlderPage is what Older found.
 type OlderPage struct {

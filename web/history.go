@@ -311,7 +311,13 @@ func (r *room) older(ctx context.Context, v *viewer, req *olderReq, f *filter.Fi
 		r.sendOlder(ctx, v, encode(olderError(s, v.host, v.file, err)))
 		return
 	}
-	page, err := hist.Older(ctx, tailer.OlderRequest{Before: req.before, BeforeText: req.text, N: req.n, MaxBytes: s.opts.MaxFrameBytes, Budget: historyBudget, Keep: f.KeepFunc(), Key: f.Key()})
+	or := tailer.OlderRequest{Before: req.before, BeforeText: req.text, N: req.n, MaxBytes: s.opts.MaxFrameBytes, Budget: historyBudget, Keep: f.KeepFunc(), Key: f.Key()}
+	if f != nil {
+		// Whole events, as the live view judges them: an old stack trace
+		// comes with its ERROR line.
+		or.KeepEvent, or.Continues = f.KeepEvent, filter.Continues
+	}
+	page, err := hist.Older(ctx, or)
 	switch {
 	case ctx.Err() != nil:
 	case err != nil:

@@ -689,3 +689,73 @@ func TestOlderFrameBytes(t *testing.T) {
 		t.Fatalf("%d frames for 98 lines of 60 KiB", len(frames))
 	}
 }
+
+// TestOlderJudgesEvents: scrolling back through a filtered view judges
+// whole events, as the live view does: an old ERROR line comes with its
+// stack frames (marked cont), never split between two older frames. Before,
+// history judged each line on its own and showed the ERROR line alone.
+func TestOlderJudgesEvents(t *testing.T) {
+	// The ring opens with the file's last 11 lines: line 34, then the
+	// events of lines 35 and 40, whole.
+	e := newEnv(t, envOpts{replay: 11})
+	path := e.path("app.log")
+	var b strings.Builder
+	for i := 1; i <= 40; i++ {
+		if i%5 == 0 {
+			fmt.Fprintf(&b, "%s ERROR boom\n\tat pkg.Work(Work.java:%d)\n\tat pkg.Main(Main.java:1)\n", stamp(i), i)
+		} else {
+			fmt.Fprintf(&b, "%s INFO fine\n", stamp(i))
+		}
+	}
+	sourcetest.Append(t, path, b.String())
+	c := e.hdial(t, "q", "ERROR")
+	firstAt := ""
+	for firstAt == "" {
+		if m := c.next(); m.Type == "lines" {
+			firstAt = m.FirstAt
+		}
+	}
+	type oline struct {
+		Text string `json:"text"`
+		Cont bool   `json:"cont"`
+	}
+	var got []oline
+	before := firstAt
+	for req := 0; ; req++ {
+		if req > 100 {
+			t.Fatal("older never ends")
+		}
+		if err := c.conn.WriteJSON(map[string]any{"type": "older", "before": before, "n": 1}); err != nil {
+			t.Fatal(err)
+		}
+		var m struct {
+			Type  string  `json:"type"`
+			More  bool    `json:"more"`
+			Next  string  `json:"next"`
+			Lines []oline `json:"lines"`
+		}
+		for m.Type != "older" {
+			_ = c.conn.SetReadDeadline(time.Now().Add(timeout))
+			if err := c.conn.ReadJSON(&m); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if len(m.Lines) > 0 && m.Lines[0].Cont {
+			t.Fatalf("an older frame starts inside an event: %+v", m.Lines)
+		}
+		got = append(m.Lines, got...)
+		if !m.More {
+			break
+		}
+		before = m.Next
+	}
+	// Events 5 … 30 come from history (35 and 40 were the replay).
+	if len(got) != 6*3 {
+		t.Fatalf("got %d older lines, want 6 events of 3:\n%+v", len(got), got)
+	}
+	for i, l := range got {
+		if frame := i%3 != 0; l.Cont != frame || frame != strings.HasPrefix(l.Text, "\tat pkg.") {
+			t.Fatalf("older line %d %+v: want an ERROR line then its two frames (cont)", i, l)
+		}
+	}
+}

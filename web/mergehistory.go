@@ -250,10 +250,15 @@ func (mv *mergeView) older(ctx context.Context, hosts []string, bounds map[strin
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			mp.page, mp.err = hist.Older(ctx, tailer.OlderRequest{
+			or := tailer.OlderRequest{
 				Before: b.pos, BeforeText: b.text, N: n, MaxBytes: mv.srv.opts.MaxFrameBytes,
 				Budget: budget, Keep: keep, Key: f.Key() + "\x00" + host,
-			})
+			}
+			if f != nil { // whole events, as the live view judges them
+				or.KeepEvent = func(ls []tailer.Line) bool { return f.KeepEventTagged(ls, host) }
+				or.Continues = filter.Continues
+			}
+			mp.page, mp.err = hist.Older(ctx, or)
 			if mp.err == nil && b.incl != nil && keep(b.incl) {
 				// A ring line's Time is its receipt time; a history
 				// line's is its own (0 without one).

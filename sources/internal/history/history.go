@@ -588,6 +588,8 @@ type scan struct {
 	ctx   context.Context
 	page  tailer.OlderPage
 	bytes int // text bytes in page.Lines
+
+	evb eventBuf // events(): the event being read
 }
 
 // file scans the held file backwards from the position before. It reports
@@ -603,6 +605,31 @@ func (s *scan) file(before tailer.Position) (bool, error) {
 func (s *scan) add(ln tailer.Line) {
 	s.page.Lines = append(s.page.Lines, ln)
 	s.bytes += len(ln.Text)
+}
+
+// events reports whether the request judges whole events.
+func (s *scan) events() bool { return s.req.KeepEvent != nil && s.req.Continues != nil }
+
+// windowKey identifies what a compressed file's window kept: the filter,
+// and whether it judged events or lines.
+func (s *scan) windowKey() string {
+	if s.events() {
+		return s.req.Key + "\x00events"
+	}
+	return s.req.Key
+}
+
+// judge decides on the event held in s.evb, read backwards (its first
+// line last), and adds its lines, newest first as the scan adds lines, if
+// it is kept.
+func (s *scan) judge() {
+	ev := s.evb.view(true)
+	if s.req.KeepEvent(ev) {
+		for i := len(ev) - 1; i >= 0; i-- {
+			s.add(s.evb.keep(&ev[i]))
+		}
+	}
+	s.evb.reset()
 }
 
 // enough reports whether the request has the lines it asked for, or as many
@@ -658,15 +685,28 @@ func (s *scan) plainFile(before tailer.Position) (bool, error) {
 		if err != nil {
 			return false, err
 		}
-		text, err := b.text(start, pos, maxLine, s.req.Keep != nil)
+		text, err := b.text(start, pos, maxLine, s.req.Keep != nil || s.events())
 		if err != nil {
 			return false, err
 		}
 		s.page.Scanned += pos - start
-		if s.req.Keep == nil {
+		switch {
+		case s.events():
+			// Read backwards, an event's continuation lines come before its
+			// first line: they wait for it, and the event is judged whole.
+			if s.req.Continues(text) && start > 0 && s.evb.room(text) {
+				s.evb.add(c.ino, pos, text, modTime)
+				pos = start
+				continue
+			}
+			s.evb.add(c.ino, pos, text, modTime)
+			s.judge()
+		case s.req.Keep == nil:
 			s.add(line(c.ino, pos, text, modTime))
-		} else if probe := (tailer.Line{File: c.ino, Offset: pos, Text: text}); s.req.Keep(&probe) {
-			s.add(line(c.ino, pos, strings.Clone(text), modTime)) // text may be a view of the buffer
+		default:
+			if probe := (tailer.Line{File: c.ino, Offset: pos, Text: text}); s.req.Keep(&probe) {
+				s.add(line(c.ino, pos, strings.Clone(text), modTime)) // text may be a view of the buffer
+			}
 		}
 		if s.full() {
 			s.stopAt(pos)
@@ -801,7 +841,7 @@ func (s *scan) gzFile(before tailer.Position) (bool, error) {
 		b = tailer.EndOfFile
 	}
 	w := s.r.win
-	if w != nil && (w.ino != c.ino || w.key != s.req.Key) {
+	if w != nil && (w.ino != c.ino || w.key != s.windowKey()) {
 		w = nil
 	}
 	for {
@@ -813,7 +853,9 @@ func (s *scan) gzFile(before tailer.Position) (bool, error) {
 			for ; i > 0; i-- {
 				ln := w.lines[i-1]
 				s.add(ln)
-				if s.enough() {
+				// With events, a page ends at an event's first line (the
+				// window holds whole events).
+				if s.enough() && (!s.events() || !s.req.Continues(ln.Text)) {
 					s.stopAt(ln.Offset)
 					return false, nil
 				}
@@ -845,7 +887,7 @@ func (s *scan) pass(b int64) (*gzWindow, error) {
 	}
 	defer zr.Close()
 	br := bufio.NewReaderSize(zr, chunkSize)
-	w := &gzWindow{ino: c.ino, key: s.req.Key, below: b}
+	w := &gzWindow{ino: c.ino, key: s.windowKey(), below: b}
 	var kept []tailer.Line
 	head, bytesKept := 0, 0
 	var off int64
@@ -853,6 +895,33 @@ func (s *scan) pass(b int64) (*gzWindow, error) {
 	keep := maxLine + 5
 	var part []byte // the head of an over-long line
 	var partLen int64
+	// push keeps ln in the window, dropping the oldest kept lines beyond
+	// windowBytes.
+	push := func(ln tailer.Line) {
+		kept = append(kept, ln)
+		bytesKept += len(ln.Text) + lineOverhead
+		// With events, the window starts at an event's first line.
+		for head < len(kept)-1 && (bytesKept > windowBytes || s.events() && head > 0 && s.req.Continues(kept[head].Text)) {
+			bytesKept -= len(kept[head].Text) + lineOverhead
+			w.lo = kept[head].Offset
+			kept[head] = tailer.Line{}
+			head++
+		}
+		if head > 1024 && head > len(kept)/2 {
+			kept = append(kept[:0], kept[head:]...)
+			head = 0
+		}
+	}
+	// events(): judge the event read (its first line first) and keep it
+	// or not.
+	flush := func() {
+		if ev := s.evb.view(false); len(ev) > 0 && s.req.KeepEvent(ev) {
+			for i := range ev {
+				push(s.evb.keep(&ev[i]))
+			}
+		}
+		s.evb.reset()
+	}
 	for n := 0; off < b; n++ {
 		if n%4096 == 0 {
 			if err := s.ctx.Err(); err != nil {
@@ -898,24 +967,19 @@ func (s *scan) pass(b int64) (*gzWindow, error) {
 			q := bytes.TrimSuffix(p, []byte{'\n'})
 			text = tailer.Clean(unsafe.String(unsafe.SliceData(q), len(q)), maxLine)
 		}
-		keepIt := true
-		if s.req.Keep != nil {
-			probe := tailer.Line{File: c.ino, Offset: off, Text: text}
-			keepIt = s.req.Keep(&probe)
-		}
-		if keepIt {
-			ln := line(c.ino, off, strings.Clone(text), c.mtime)
-			kept = append(kept, ln)
-			bytesKept += len(text) + lineOverhead
-			for bytesKept > windowBytes && head < len(kept)-1 {
-				bytesKept -= len(kept[head].Text) + lineOverhead
-				w.lo = kept[head].Offset
-				kept[head] = tailer.Line{}
-				head++
+		switch {
+		case s.events():
+			// Forwards, an event's first line comes first: its lines
+			// gather until the next event begins, then are judged whole.
+			if s.evb.n() > 0 && (!s.req.Continues(text) || !s.evb.room(text)) {
+				flush()
 			}
-			if head > 1024 && head > len(kept)/2 {
-				kept = append(kept[:0], kept[head:]...)
-				head = 0
+			s.evb.add(c.ino, off, text, c.mtime)
+		case s.req.Keep == nil:
+			push(line(c.ino, off, strings.Clone(text), c.mtime))
+		default:
+			if probe := (tailer.Line{File: c.ino, Offset: off, Text: text}); s.req.Keep(&probe) {
+				push(line(c.ino, off, strings.Clone(text), c.mtime))
 			}
 		}
 		if err != nil {
@@ -924,6 +988,9 @@ func (s *scan) pass(b int64) (*gzWindow, error) {
 			}
 			break
 		}
+	}
+	if s.events() {
+		flush() // the last event read
 	}
 	s.page.Scanned += off
 	if b != tailer.EndOfFile && off+1 < b {
@@ -1078,4 +1145,66 @@ func (r *Reader) forward(ctx context.Context, from, limit int64, want func(taile
 		}
 	}
 	return tailer.Line{}, false, nil
+}
+
+// eventBuf holds the lines of one event while it is read, their text in
+// one buffer reused from event to event: nothing is allocated for a line
+// until its event is kept.
+type eventBuf struct {
+	text  []byte
+	lines []evLine
+	mtime time.Time // of the file the event is in
+	vw    []tailer.Line
+}
+
+type evLine struct {
+	file   uint64
+	off    int64
+	lo, hi int // its text: text[lo:hi]
+}
+
+// room reports whether a line of text may join the event (else the event
+// is judged in parts).
+func (e *eventBuf) room(text string) bool {
+	return len(e.lines) < tailer.MaxEventLines-1 && len(e.text)+len(text) < tailer.MaxEventBytes
+}
+
+func (e *eventBuf) n() int { return len(e.lines) }
+
+// add appends a line; text is copied (it may view a reader's buffer).
+func (e *eventBuf) add(file uint64, off int64, text string, mtime time.Time) {
+	lo := len(e.text)
+	e.text = append(e.text, text...)
+	e.lines = append(e.lines, evLine{file: file, off: off, lo: lo, hi: len(e.text)})
+	e.mtime = mtime
+}
+
+// view returns the lines, first added first, or last added first when
+// reverse; their texts view the buffer, valid until reset.
+func (e *eventBuf) view(reverse bool) []tailer.Line {
+	v := e.vw[:0]
+	for i := range e.lines {
+		l := &e.lines[i]
+		if reverse {
+			l = &e.lines[len(e.lines)-1-i]
+		}
+		t := e.text[l.lo:l.hi]
+		v = append(v, tailer.Line{File: l.file, Offset: l.off, Text: unsafe.String(unsafe.SliceData(t), len(t))})
+	}
+	e.vw = v
+	return v
+}
+
+// keep returns the history line of v (a line of view), its text copied.
+func (e *eventBuf) keep(v *tailer.Line) tailer.Line {
+	return line(v.File, v.Offset, strings.Clone(v.Text), e.mtime)
+}
+
+// reset empties the buffer for the next event.
+func (e *eventBuf) reset() {
+	clear(e.vw)
+	e.text, e.lines, e.vw = e.text[:0], e.lines[:0], e.vw[:0]
+	if cap(e.text) > 64<<10 {
+		e.text = nil // do not keep a long event's buffer for every short one
+	}
 }

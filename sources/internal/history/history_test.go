@@ -249,3 +249,97 @@ func TestFind(t *testing.T) {
 func fixtureTime(n int) time.Time {
 	return time.Date(2026, 11, 28, 8, 0, 0, 0, time.UTC).Add(time.Duration(n) * time.Second)
 }
+
+// TestOlderEvents: with KeepEvent, a page back through a filter judges whole
+// events, as a live view does: an old ERROR line comes with its stack
+// trace, an inverted filter leaves the whole event out, and a match in a
+// stack frame brings its ERROR line. Events are never split between pages,
+// in a plain file and in a compressed one.
+func TestOlderEvents(t *testing.T) {
+	dir := t.TempDir()
+	var b bytes.Buffer
+	for i := 1; i <= 60; i++ {
+		ts := fixtureTime(i).Format("2006-01-02T15:04:05Z")
+		if i%10 == 3 {
+			fmt.Fprintf(&b, "%s ERROR boom %d\n\tat pkg.Work(Work.java:%d)\n\tat pkg.Main(Main.java:9)\n", ts, i, i)
+			continue
+		}
+		fmt.Fprintf(&b, "%s INFO fine %d\n", ts, i)
+	}
+	data := b.Bytes()
+	var z bytes.Buffer
+	zw := gzip.NewWriter(&z)
+	zw.Write(data)
+	zw.Close()
+	if err := os.WriteFile(filepath.Join(dir, "app.log.1.gz"), z.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "app.log"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	page := func(f *filter.Filter, n int) []string {
+		t.Helper()
+		old := windowBytes
+		windowBytes = 512 // several windows for the compressed file
+		defer func() { windowBytes = old }()
+		r := New(rotation.OS{}, dir, "app.log", 1000)
+		defer r.Close()
+		var got []string
+		before := tailer.Position{}
+		for req := 0; ; req++ {
+			if req > 10000 {
+				t.Fatal("no end")
+			}
+			p, err := r.Older(context.Background(), tailer.OlderRequest{Before: before, N: n, Keep: f.KeepFunc(), Key: f.Key(), KeepEvent: f.KeepEvent, Continues: filter.Continues})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(p.Lines) > 0 && filter.Continues(p.Lines[0].Text) {
+				t.Fatalf("a page starts inside an event: %q", p.Lines[0].Text)
+			}
+			var texts []string
+			for _, l := range p.Lines {
+				texts = append(texts, strings.TrimPrefix(l.Text, "\t"))
+			}
+			got = append(texts, got...) // oldest first
+			if !p.More {
+				return got
+			}
+			before = p.Next
+		}
+	}
+	compile := func(spec filter.Spec) *filter.Filter {
+		f, err := filter.Compile(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	count := func(lines []string, sub string) int {
+		n := 0
+		for _, l := range lines {
+			if strings.Contains(l, sub) {
+				n++
+			}
+		}
+		return n
+	}
+	for _, n := range []int{1, 4, 500} {
+		got := page(compile(filter.Spec{Text: "ERROR"}), n)
+		if len(got) != 2*6*3 || count(got, "ERROR boom") != 12 || count(got, "at pkg.Work") != 12 {
+			t.Fatalf("n=%d, text ERROR: %d lines, want 12 events of 3 (both files):\n%s", n, len(got), strings.Join(got, "\n"))
+		}
+		if got[0] != fixtureTime(3).Format("2006-01-02T15:04:05Z")+" ERROR boom 3" || got[1] != "at pkg.Work(Work.java:3)" || got[2] != "at pkg.Main(Main.java:9)" {
+			t.Fatalf("n=%d: the first event is %q, want the ERROR line and its two frames in order", n, got[:3])
+		}
+	}
+	if got := page(compile(filter.Spec{Level: "error"}), 2); len(got) != 36 || count(got, "INFO") != 0 {
+		t.Fatalf("level error: %d lines (%d INFO), want 36 and none", len(got), count(got, "INFO"))
+	}
+	if got := page(compile(filter.Spec{Text: "Work.java:23)"}), 3); len(got) != 6 || count(got, "ERROR boom 23") != 2 {
+		t.Fatalf("a match in a frame: %q, want the event of line 23 from each file, its ERROR line included", got)
+	}
+	if got := page(compile(filter.Spec{Text: "ERROR", Invert: true}), 5); len(got) != 2*54 || count(got, "at pkg") != 0 {
+		t.Fatalf("inverted: %d lines (%d frames), want the 108 INFO lines and no frame of a left-out event", len(got), count(got, "at pkg"))
+	}
+}
