@@ -14,8 +14,9 @@ import (
 // page shows an event as one unit.
 
 // MaxEventLines bounds how far a filter looks ahead into an event's lines
-// (a longer run of continuation lines is judged in parts).
-const MaxEventLines = 1000
+// (a longer run of continuation lines is judged in parts). It is the
+// tailer's, which history scans use too.
+const MaxEventLines = tailer.MaxEventLines
 
 var (
 	// java.lang.IllegalStateException: …, com.example.Foo$Bar

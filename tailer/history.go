@@ -54,8 +54,8 @@ type OlderRequest struct {
 	Key        string           // identifies Keep for caches ("" for nil)
 	// KeepEvent, with Continues, judges whole events instead of lines, as
 	// a live view's filter does: an event is a line and the continuation
-	// lines after it (those Continues accepts, at most MaxEventLines in
-	// all), kept or left out together (a stack trace with its ERROR line).
+	// lines after it (those Continues accepts, within MaxEventLines and
+	// MaxEventBytes), kept or left out together (a stack trace with its ERROR line).
 	// Keep is then not used. Events cut by the start of a file are judged
 	// by the part the file holds. A page then ends at an event's first
 	// line, and may hold up to one event more than N and MaxBytes allow.
@@ -63,9 +63,9 @@ type OlderRequest struct {
 	Continues func(text string) bool
 }
 
-// An event a history scan holds before judging it has at most
-// MaxEventLines lines and MaxEventBytes bytes of text: a longer one is
-// judged in parts.
+// An event is judged (by a live view's filter, a filtered download or a
+// history scan) over at most MaxEventLines lines and MaxEventBytes bytes of
+// text: a longer one is judged in parts.
 const (
 	MaxEventLines = 1000
 	MaxEventBytes = 1 << 20

@@ -576,7 +576,7 @@ func filterLines(ctx context.Context, w io.Writer, src io.Reader, flt *filter.Fi
 }
 
 // eventBuf bounds the bytes of one event a filtered download holds.
-const eventBuf = 1 << 20
+const eventBuf = tailer.MaxEventBytes
 
 // eventBuffer gathers the lines of one event of a filtered download.
 type eventBuffer struct {
