@@ -270,3 +270,22 @@ func TestKeepRevocations(t *testing.T) {
 		t.Fatalf("file mode %v (%v), want 0600", info.Mode(), err)
 	}
 }
+
+// TestRevocationsPruned: revocations that expired are dropped, at most a
+// minute late, and one loaded twice is news only once.
+func TestRevocationsPruned(t *testing.T) {
+	s := NewSessions(NewSigner(make([]byte, 32)), 12*time.Hour)
+	if !s.Insert("a", t0.Add(time.Second), t0) || s.Insert("a", t0.Add(time.Second), t0) {
+		t.Fatal("a new revocation must be news once")
+	}
+	for i := range 1000 {
+		s.Insert(fmt.Sprint("k", i), t0.Add(time.Hour), t0)
+	}
+	s.Insert("b", t0.Add(3*time.Hour), t0.Add(2*time.Hour)) // a minute and more later: a, k… expired
+	s.mu.Lock()
+	n := len(s.revoked)
+	s.mu.Unlock()
+	if n != 1 {
+		t.Fatalf("%d revocations held, want only b's", n)
+	}
+}

@@ -15,8 +15,14 @@ type Sessions struct {
 
 	mu      sync.Mutex
 	revoked map[string]time.Time // session id → its expiry
+	pruned  time.Time            // when expired ones were last dropped from revoked
 	share   func(id string, exp time.Time) error
 }
+
+// pruneEvery is how often Insert drops revocations that have expired: not
+// at every Insert, which made loading n of them (at start, from a file or a
+// cluster's bucket) cost n².
+const pruneEvery = time.Minute
 
 // NewSessions returns Sessions that last ttl.
 func NewSessions(s *Signer, ttl time.Duration) *Sessions {
@@ -79,9 +85,12 @@ func (s *Sessions) Revoke(id string, exp, now time.Time) error {
 func (s *Sessions) Insert(id string, exp, now time.Time) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for k, e := range s.revoked { // prune what has expired anyway
-		if !now.Before(e) {
-			delete(s.revoked, k)
+	if now.Sub(s.pruned) >= pruneEvery || now.Before(s.pruned) {
+		s.pruned = now
+		for k, e := range s.revoked { // what has expired anyway
+			if !now.Before(e) {
+				delete(s.revoked, k)
+			}
 		}
 	}
 	if _, known := s.revoked[id]; known || !now.Before(exp) {
