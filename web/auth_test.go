@@ -150,6 +150,19 @@ func readHello(t *testing.T, conn *websocket.Conn) msg {
 	return m
 }
 
+// openShared opens the view of a share token with b, up to its hello; the
+// connection is closed at the end of the test.
+func (b *browser) openShared(t *testing.T, token string) *websocket.Conn {
+	t.Helper()
+	conn, err := b.dial(url.Values{"share": {token}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	readHello(t, conn)
+	return conn
+}
+
 func TestSignInAndAccessRules(t *testing.T) {
 	e := newAuthEnv(t, time.Hour)
 	app, other, dbLog := filepath.Join(e.dirWeb, "app.log"), filepath.Join(e.dirWeb, "other.log"), filepath.Join(e.dirDB, "pg.log")
@@ -287,16 +300,9 @@ func TestShareLinks(t *testing.T) {
 	if resp, _ := anon.do("GET", "/api/hosts", nil, nil); resp.StatusCode != 401 {
 		t.Fatalf("no token: %d", resp.StatusCode)
 	}
-	conn, err := anon.dial(url.Values{"share": {token}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if h := readHello(t, conn); h.Type != "hello" {
-		t.Fatal(h)
-	}
+	conn := anon.openShared(t, token)
 	var m msg
-	err = conn.ReadJSON(&m)
+	err := conn.ReadJSON(&m)
 	for err == nil && m.Type == "status" {
 		m = msg{}
 		err = conn.ReadJSON(&m)
@@ -398,14 +404,7 @@ func TestShareLinkCarriesLevelAndContext(t *testing.T) {
 	if !strings.Contains(me, `"level":"error"`) || !strings.Contains(me, `"context":1`) {
 		t.Fatalf("/api/me with the token does not name the shared level and context: %s", me)
 	}
-	conn, err := anon.dial(url.Values{"share": {token}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if h := readHello(t, conn); h.Type != "hello" {
-		t.Fatal(h)
-	}
+	conn := anon.openShared(t, token)
 	var got []string
 	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
 	for len(got) < 3 {
