@@ -2,6 +2,8 @@ package tailer
 
 import (
 	"strconv"
+
+	"github.com/logviewer/logviewer/internal/ascii"
 	"strings"
 	"unicode/utf8"
 )
@@ -65,13 +67,25 @@ func clean(s string) string {
 }
 
 func needsFix(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= utf8.RuneSelf {
-			return hasBad(s[i:])
+	for i := 0; i < len(s); {
+		// Eight bytes at a time while they are plain printable ASCII; from
+		// a word with anything else (a tab, ESC, a multi-byte character),
+		// 32 bytes are looked at one by one.
+		for i+8 <= len(s) {
+			w := ascii.Word(s[i:])
+			if ascii.High(w)|ascii.Below(w, 0x20)|ascii.Equal(w, 0x7f) != 0 {
+				break
+			}
+			i += 8
 		}
-		if (c < 0x20 && c != '\t' && c != 0x1b) || c == 0x7f {
-			return true
+		for end := min(i+32, len(s)); i < end; i++ {
+			c := s[i]
+			if c >= utf8.RuneSelf {
+				return hasBad(s[i:])
+			}
+			if (c < 0x20 && c != '\t' && c != 0x1b) || c == 0x7f {
+				return true
+			}
 		}
 	}
 	return false

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 func lines(prefix string, n int) []Line {
@@ -149,6 +150,28 @@ func TestWatchCallsBackAfterEachChange(t *testing.T) {
 	if fmt.Sprint(b) != "[3 0 2]" {
 		t.Errorf("second watcher got %v, want [3 0 2]", b)
 	}
+}
+
+// FuzzNeedsFix checks the eight-bytes-at-a-time test of whether a line
+// needs cleaning against its definition, byte by byte.
+func FuzzNeedsFix(f *testing.F) {
+	long := strings.Repeat("abcdefgh", 12)
+	for _, at := range []int{0, 7, 8, 15, 33, 40, 90} {
+		for _, x := range []string{"\x00", "\x1f", "\t", "\x1b", "\x7f", "é", "\xff", "\xe2\x80"} {
+			f.Add(long[:at] + x + long[at:])
+		}
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		want := !utf8.ValidString(s)
+		for i := 0; i < len(s); i++ {
+			if c := s[i]; (c < 0x20 && c != '\t' && c != 0x1b) || c == 0x7f {
+				want = true
+			}
+		}
+		if got := needsFix(s); got != want {
+			t.Fatalf("needsFix(%q) = %v, want %v", s, got, want)
+		}
+	})
 }
 
 func TestClean(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/logviewer/logviewer/filter"
+	"github.com/logviewer/logviewer/internal/ascii"
 	"github.com/logviewer/logviewer/tailer"
 )
 
@@ -90,7 +91,8 @@ func appendLines(b []byte, lines []tailer.Line, replay bool) []byte {
 // around a match ("ctx":true), not a match (ctx nil: none is).
 func appendLinesCtx(b []byte, lines []tailer.Line, ctx []bool, replay bool) []byte {
 	b = append(b, `{"type":"lines","lines":[`...)
-	var at, first *tailer.Position
+	var at, first tailer.Position
+	held := false
 	for i := range lines {
 		l := &lines[i]
 		if i > 0 {
@@ -101,14 +103,14 @@ func appendLinesCtx(b []byte, lines []tailer.Line, ctx []bool, replay bool) []by
 			b = append(b[:len(b)-1], `,"ctx":true}`...)
 		}
 		if p, ok := l.Pos(); ok {
-			at = &p
-			if first == nil {
-				first = &p
+			at = p
+			if !held {
+				first, held = p, true
 			}
 		}
 	}
 	b = append(b, ']')
-	if at != nil {
+	if held {
 		b = append(b, `,"at":"`...)
 		b = at.AppendText(b)
 		b = append(b, `","first_at":"`...)
@@ -157,46 +159,59 @@ func appendString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
+		// Eight bytes at a time while they are printable ASCII without a
+		// quote or backslash; from a word with anything else, slowBytes
+		// are looked at one by one (specials tend to come together, as
+		// the quotes of a JSON line or the letters of a word in Greek).
+		for i+8 <= len(s) {
+			w := ascii.Word(s[i:])
+			if ascii.High(w)|ascii.Below(w, 0x20)|ascii.Equal(w, '"')|ascii.Equal(w, '\\') != 0 {
+				break
+			}
+			i += 8
+		}
+		for end := min(i+slowBytes, len(s)); i < end; {
+			c := s[i]
+			if c < utf8.RuneSelf {
+				if c >= 0x20 && c != '"' && c != '\\' {
+					i++
+					continue
+				}
+				b = append(b, s[start:i]...)
+				switch c {
+				case '"', '\\':
+					b = append(b, '\\', c)
+				case '\n':
+					b = append(b, '\\', 'n')
+				case '\t':
+					b = append(b, '\\', 't')
+				case '\r':
+					b = append(b, '\\', 'r')
+				default:
+					b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+				}
 				i++
+				start = i
 				continue
 			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\t':
-				b = append(b, '\\', 't')
-			case '\r':
-				b = append(b, '\\', 'r')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			r, size := utf8.DecodeRuneInString(s[i:])
+			switch {
+			case r == utf8.RuneError && size == 1:
+				b = append(b, s[start:i]...)
+				b = append(b, `\ufffd`...)
+				start = i + 1
+			case r == '\u2028' || r == '\u2029':
+				b = append(b, s[start:i]...)
+				b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
+				start = i + size
 			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i++
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
 			i += size
-			start = i
-			continue
 		}
-		i += size
 	}
 	b = append(b, s[start:]...)
 	return append(b, '"')
 }
+
+// slowBytes is how many bytes appendString looks at one by one after a
+// word of eight held a byte to escape or a multi-byte character.
+const slowBytes = 32

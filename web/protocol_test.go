@@ -2,6 +2,7 @@ package web
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 	"unicode/utf8"
 
@@ -14,6 +15,15 @@ func FuzzAppendString(f *testing.F) {
 	for _, s := range []string{"", "plain", `"quoted" \ back`, "\x00\x1f\t\n\r", "é ü \u2028 \u2029", "\xff bad", "<script>"} {
 		f.Add(s)
 	}
+	// Long enough for the eight-bytes-at-a-time path, with what must be
+	// escaped at and across word boundaries and after a slow stretch.
+	long := strings.Repeat("abcdefgh", 12)
+	for _, at := range []int{0, 7, 8, 15, 33, 40, 90} {
+		for _, x := range []string{`"`, `\`, "\x00", "\x1f", "\t", "\x7f", "é", "\u2028", "\u2029", "\xff", "\xe2\x80"} {
+			f.Add(long[:at] + x + long[at:])
+		}
+	}
+	f.Add(strings.Repeat(`{"k":"v"}`, 20))
 	f.Fuzz(func(t *testing.T, s string) {
 		b := appendLines(nil, []tailer.Line{{Seq: 1, Time: 2, File: 3, Offset: 4, Text: s}}, true)
 		var m struct {
