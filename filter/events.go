@@ -66,6 +66,13 @@ func Continues(text string) bool {
 	if strings.IndexByte(tok, '.') >= 0 {
 		return reJavaClass.MatchString(text) || reGoFrame.MatchString(text)
 	}
+	named := false // the token may hold one of the names below
+	for i := 0; i < len(tok) && !named; i++ {
+		named = tok[i] == 'E' || tok[i] == 'W' || tok[i] == 'I'
+	}
+	if !named {
+		return false
+	}
 	for _, w := range []string{"Error", "Exception", "Warning", "Interrupt", "Exit"} {
 		if strings.Contains(tok, w) {
 			return rePyError.MatchString(text)

@@ -74,6 +74,7 @@ func BenchmarkContinues(b *testing.B) {
 	for _, text := range []string{
 		"2026-11-28T08:00:00Z INFO http: GET /healthz 200 0.3ms",
 		"line 12 of a quiet log with nothing to find in it",
+		"L000000000042 T000001234567890 xxxxxxxxxxxxxxxxxxxx",
 		"\tat com.example.Session.get(Session.java:12)",
 		"java.lang.IllegalStateException: no session",
 	} {
