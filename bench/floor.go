@@ -17,8 +17,8 @@ import (
 // local.BusyClock), and on a small VM a thread's wake-up costs tens of
 // microseconds of CPU however little it then does. So the bench runs this
 // program again as a child that does, on the same clock, only what no
-// design can skip: wake up (row 4b), and also read a batch from a file and
-// write it as one frame to a socket this process reads (row 4c). Its CPU,
+// design can skip: wake up (row 4c), and also read a batch from a file and
+// write it as one frame to a socket this process reads (row 4d). Its CPU,
 // scaled to scenario 4's rate, is the least any Go server reading on that
 // clock can spend there, on this machine.
 
