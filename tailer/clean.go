@@ -2,10 +2,10 @@ package tailer
 
 import (
 	"strconv"
-
-	"github.com/logviewer/logviewer/internal/ascii"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/logviewer/logviewer/internal/ascii"
 )
 
 // Clean makes a line safe to show: at most max bytes (a longer line is cut at

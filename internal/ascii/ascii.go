@@ -3,13 +3,12 @@
 // byte of a multi-byte character) in lines that are mostly plain ASCII:
 // cleaning a line to show it and escaping it for JSON.
 //
-// The tests return masks with the high bit of each flagged byte set. The
-// lowest flagged byte is always a true one; bytes above it may be flagged
-// falsely (a borrow), so a loop takes First, deals with that byte, and
-// looks again after it.
+// Each function returns a mask with the high bit of each flagged byte set;
+// OR them to ask several questions at once. A mask is 0 exactly when no
+// byte qualifies, and its lowest flagged byte is always a true one; bytes
+// above it may be flagged falsely (a borrow), so a caller that wants more
+// than "any?" looks at the bytes themselves.
 package ascii
-
-import "math/bits"
 
 const (
 	ones  = 0x0101010101010101
@@ -36,6 +35,3 @@ func Equal(w uint64, c byte) uint64 {
 	x := w ^ ones*uint64(c)
 	return (x - ones) &^ x & highs
 }
-
-// First is the index of the lowest flagged byte of m (not 0).
-func First(m uint64) int { return bits.TrailingZeros64(m) >> 3 }
