@@ -299,6 +299,9 @@ func (r *room) pumpAll(limit time.Time) (flushIn, dueIn time.Duration, busy bool
 	r.mu.Lock()
 	r.vs = append(r.vs[:0], r.viewers...)
 	r.mu.Unlock()
+	// Lines that come from here on may be after the bounds this pump reads:
+	// the source must tell (lines), not count on this pump's flush.
+	r.quiet.Store(false)
 	flushIn, dueIn, busy = r.pump(r.vs, time.Now(), limit)
 	// Lines that come while every viewer has frames in flight and a flush
 	// is due change nothing until then: the source need not even tell.

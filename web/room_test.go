@@ -253,6 +253,66 @@ func TestFewLinesArePumpedWhereTheyArrive(t *testing.T) {
 	}
 }
 
+// TestLinesDuringAPumpAreNotLeftBehind: lines that reach the Log while the
+// room pumps, after the pump read the Log's bounds, must still be sent. The
+// source skips telling the room while every viewer waits for a flush the
+// room's timer will make ("quiet"); a pump that started with quiet set from
+// the pump before made the source skip it for lines the pump would not
+// see, and when that pump found nothing left to hold back, nobody woke the
+// room again: the view stalled until the next line came (found by the e2e
+// test TestGapShownWhenTheViewFallsBehind under load).
+func TestLinesDuringAPumpAreNotLeftBehind(t *testing.T) {
+	r, l := testRoom(t, 10)
+	r.srv.opts.FlushInterval = time.Hour // lines wait for frames in flight
+	_, next := l.Bounds()
+	v := &viewer{room: r, cursor: next, replayEnd: next, sentState: l.Status()}
+	var frames []string
+	var during func()
+	v.out = func(b []byte) error {
+		frames = append(frames, string(b))
+		if f := during; f != nil {
+			during = nil
+			f()
+		}
+		return nil
+	}
+	r.running.Store(true) // as if the room's goroutine ran: pokes only leave a wake-up
+	r.add(v)
+	<-r.wake
+	defer r.end()
+	drain := func() bool {
+		select {
+		case <-r.wake:
+			return true
+		default:
+			return false
+		}
+	}
+
+	l.Lines([]tailer.Line{{File: 1, Offset: 2000, Text: "A"}}) // sent at once: a frame in flight
+	l.Lines([]tailer.Line{{File: 1, Offset: 2100, Text: "B"}}) // held for the flush
+	if len(frames) != 1 || !r.quiet.Load() {
+		t.Fatalf("setup: frames %q, quiet %v; want A sent and B held", frames, r.quiet.Load())
+	}
+	drain()
+	// A is written: the room is woken and pumps B. While B is being sent,
+	// C reaches the Log.
+	r.sent(v)
+	if !drain() {
+		t.Fatal("the last frame written did not wake the room holding B")
+	}
+	during = func() { l.Lines([]tailer.Line{{File: 1, Offset: 2200, Text: "C"}}) }
+	r.pumpMu.Lock()
+	r.pumpAll(time.Time{})
+	r.pumpMu.Unlock()
+	if len(frames) != 2 || !strings.Contains(frames[1], `"B"`) {
+		t.Fatalf("frames %q: want B sent by the pump", frames)
+	}
+	if !drain() {
+		t.Fatal("C came during the pump and nobody was told to send it")
+	}
+}
+
 // TestRoomGoroutineEndsWhenIdle: the room's goroutine runs only while it
 // has work; a quiet log's room holds none, and new work starts one again.
 func TestRoomGoroutineEndsWhenIdle(t *testing.T) {
