@@ -325,16 +325,22 @@ func (mv *mergeView) open(m *member) {
 	}()
 }
 
-// watch pokes mv whenever m's log changes, until m.stopWatch closes.
+// watch pokes mv whenever m's log changes after this call, until
+// m.stopWatch closes. The channel of the next change is taken before each
+// poke: a change that comes while mv reads after a poke closes it, so it
+// pokes again (taken after the poke, such a change would be missed and the
+// view would wait for the next one).
 func (mv *mergeView) watch(m *member) {
 	m.stopWatch = make(chan struct{})
 	l, stop := m.log, m.stopWatch
+	changed := l.Changed()
 	mv.wg.Add(1)
 	go func() {
 		defer mv.wg.Done()
 		for {
 			select {
-			case <-l.Changed():
+			case <-changed:
+				changed = l.Changed()
 				mv.poke()
 			case <-stop:
 				return

@@ -354,3 +354,28 @@ func TestRoomGoroutineEndsWhenIdle(t *testing.T) {
 		t.Fatal("a poke after end started the room's goroutine")
 	}
 }
+
+// TestMergedViewIsToldOfEveryChange: a merged view's member watch pokes the
+// view for a change that comes right after the previous poke, while the
+// view would be reading. It used to take the next change's channel only
+// after poking, so such a change went unnoticed and the view waited for the
+// one after it (a stalled view in TestAttackStalledMergedViewErrorsKeepFlowControl,
+// about 1 run of the package in 6).
+func TestMergedViewIsToldOfEveryChange(t *testing.T) {
+	l := tailer.NewLog("h", "/f.log", 100, 1<<20)
+	mv := &mergeView{wake: make(chan struct{}, 1)}
+	m := &member{host: "h", log: l}
+	mv.watch(m)
+	defer func() {
+		close(m.stopWatch)
+		mv.wg.Wait()
+	}()
+	for i := range 300 {
+		l.Lines([]tailer.Line{{File: 1, Offset: int64(i+1) * 10, Text: "x"}})
+		select {
+		case <-mv.wake:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("change %d: the view was never poked", i)
+		}
+	}
+}
