@@ -407,6 +407,11 @@ func TestDeployMarks(t *testing.T) {
 	stamp := func() string { return time.Now().UTC().Format(time.RFC3339Nano) }
 	f.write(t, "a", stamp()+" a before\n")
 	f.write(t, "b", stamp()+" b before\n")
+	// A mark's time is in milliseconds: one posted in the millisecond of
+	// "b before" would be placed before it, by time (about 1 run in 200).
+	for last := time.Now().UnixMilli(); time.Now().UnixMilli() <= last; {
+		time.Sleep(100 * time.Microsecond) // until the clock's millisecond moves on
+	}
 	c := f.dial(t, group())
 	c.next()
 	c.lines(2, nil)
