@@ -394,7 +394,7 @@ func (w *follower) followInode(ctx context.Context) error {
 		}
 		woke = false
 		switch pace.after(n, time.Now()) {
-		case paceBusy: // writes come faster than batchEvery: read on a clock
+		case paceBusy: // writes come faster than BusyClock: read on a clock
 			wk.stop()
 			wk, wake = nil, nil
 		case paceIdle: // quiet again: back to a wake-up per write
@@ -432,12 +432,12 @@ func quietCheck(poll time.Duration) time.Duration { return max(20*poll, 5*time.S
 // at 20k lines/s written a line or two at a time, about 10k of each per
 // second. So a follower whose reads keep finding new bytes within busyGap of
 // each other (busyRuns times in a row) drops its watch and reads every
-// batchEvery instead, until a read finds nothing idleRuns times in a row;
+// BusyClock instead, until a read finds nothing idleRuns times in a row;
 // then it takes the watch again (and reads once more, for what was written
 // in between). A quiet log is read at once on each write; a busy one at most
-// 1/batchEvery times a second, each read taking all that came.
+// 1/BusyClock times a second, each read taking all that came.
 //
-// batchEvery trades a busy log's latency for CPU: every batch wakes a
+// BusyClock trades a busy log's latency for CPU: every batch wakes a
 // thread or two, which costs 25-40 µs of CPU each on a small VM. Measured
 // on the 2-core bench machine (README, "Benchmarks"): 1 ms gave 5.0-5.7
 // CPU-s per million lines at 20k lines/s and 1.2 / 4.1 ms latency (p50 /
@@ -445,14 +445,13 @@ func quietCheck(poll time.Duration) time.Duration { return max(20*poll, 5*time.S
 // 4.5 ms; 5 ms gave 2.5-3.2 CPU-s and 3.4 / 7.2 ms, past the latency
 // target. 2 ms is imperceptible on a page and a fifth less CPU.
 const (
-	busyGap    = 500 * time.Microsecond
-	busyRuns   = 3
-	batchEvery = BusyClock
-	idleRuns   = 2
+	busyGap  = 500 * time.Microsecond
+	busyRuns = 3
+	idleRuns = 2
 )
 
 // BusyClock is how often a busy file is read (see Pacing); the benchmark
-// measures what waking this often costs on its machine.
+// measures what waking this often costs on its machine (rows 4c and 4d).
 const BusyClock = 2 * time.Millisecond
 
 // pacer decides between wake-ups and reading on a clock (see Pacing).
@@ -497,11 +496,11 @@ func (p *pacer) after(n int64, now time.Time) paceChange {
 		return paceSame
 	}
 	p.quick, p.empty = 0, 0
-	p.t = time.NewTicker(batchEvery)
+	p.t = time.NewTicker(BusyClock)
 	return paceBusy
 }
 
-// C fires every batchEvery while busy; nil otherwise.
+// C fires every BusyClock while busy; nil otherwise.
 func (p *pacer) C() <-chan time.Time {
 	if p.t == nil {
 		return nil
