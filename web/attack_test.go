@@ -933,6 +933,7 @@ func stalledGrowth(t *testing.T, q url.Values, limit uint64) uint64 {
 			t.Fatal(err)
 		}
 		defer release()
+		waitFollowing(ctx, t, l)
 		logs = append(logs, l)
 	}
 	const n = 1500
